@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Kernel-side helpers shared by every Vigil program: the load-time knobs, the
+ * maps every program uses (defined once in maps.bpf.c, linked with
+ * `bpftool gen object`), scope filtering and counted ring-buffer reservation.
+ */
+#ifndef VIGIL_COMMON_BPF_H
+#define VIGIL_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "vigil.h"
+
+/* Knobs set by userspace before load (.rodata); the verifier prunes dead branches. */
+extern const volatile __u32 observer_tgid;
+extern const volatile __u8 filter_cgroups;
+
+/* Maps every program shares. */
+struct vigil_events_map {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024); /* resized by userspace before load */
+};
+
+struct vigil_cgroup_set {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+};
+
+struct vigil_drop_counters {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+};
+
+/* Weak: every unit carries the same definition and the BPF linker keeps one. */
+struct vigil_events_map events SEC(".maps") __weak;
+struct vigil_cgroup_set observed_cgroups SEC(".maps") __weak;
+struct vigil_drop_counters drops SEC(".maps") __weak;
+
+/*
+ * Arguments kept from a syscall's entry until its exit, keyed by thread id.
+ * LRU so that an entry whose exit never came (a thread killed in between)
+ * is recycled instead of filling the map.
+ */
+struct vigil_pending_syscall {
+	__u64 arg0;
+	__u64 arg1;
+	__u64 arg2;
+	__u64 arg3;
+};
+
+struct vigil_pending_map {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct vigil_pending_syscall);
+};
+
+static __always_inline void vigil_count_drop(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&drops, &reason);
+
+	if (n)
+		*n += 1; /* per-CPU slot: no atomic needed */
+}
+
+/* True when the current task is in scope: not the observer, and in an observed cgroup. */
+static __always_inline bool vigil_in_scope(__u32 tgid)
+{
+	if (tgid == observer_tgid)
+		return false;
+	if (filter_cgroups) {
+		__u64 cg = bpf_get_current_cgroup_id();
+
+		if (!bpf_map_lookup_elem(&observed_cgroups, &cg))
+			return false;
+	}
+	return true;
+}
+
+static __always_inline bool vigil_current_in_scope(void)
+{
+	return vigil_in_scope(bpf_get_current_pid_tgid() >> 32);
+}
+
+/* Reserve a record, counting the failure per CPU and per type (never silent). */
+static __always_inline void *vigil_reserve(__u32 size, __u32 type)
+{
+	void *e = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!e)
+		vigil_count_drop(type);
+	return e;
+}
+
+/* Userspace drains on a timer, so no record ever asks for a wakeup. */
+static __always_inline void vigil_submit(void *e)
+{
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void vigil_fill_header(struct vigil_header *h, __u32 type)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->type = type;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->uid = (__u32)uid_gid;
+	h->gid = uid_gid >> 32;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+#endif /* VIGIL_COMMON_BPF_H */

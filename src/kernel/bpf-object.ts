@@ -1,0 +1,366 @@
+/**
+ * A small typed API over a BPF object file: open, set knobs and map sizes,
+ * load (verifier log captured), attach, use maps, close. Shaped after
+ * cilium/ebpf's Collection/Map/Program/Link. Callers never see a raw pointer
+ * or errno: every failure is a BpfError naming the operation.
+ */
+import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import { BpfError } from "./errors";
+import { lastErrno } from "./libc";
+import { libbpf } from "./libbpf";
+
+/* struct bpf_object_open_opts in libbpf 1.1 (x86-64 offsets). */
+const OPEN_OPTS_SIZE = 80;
+const OPTS_KERNEL_LOG_BUF = 56;
+const OPTS_KERNEL_LOG_SIZE = 64;
+const OPTS_KERNEL_LOG_LEVEL = 72;
+const VERIFIER_LOG_SIZE = 4 * 1024 * 1024;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function cstr(s: string): Uint8Array {
+  return encoder.encode(`${s}\0`);
+}
+
+/** libbpf returns -errno from int calls, NULL + errno from pointer calls. */
+function check(op: string, rc: number, detail?: string): void {
+  if (rc < 0) throw new BpfError(op, -rc, detail);
+}
+
+function checkPtr(op: string, p: Pointer | null, detail?: string): Pointer {
+  if (!p) throw new BpfError(op, lastErrno(), detail);
+  return p;
+}
+
+export const possibleCpus = (): number => {
+  const n = libbpf.libbpf_num_possible_cpus();
+  check("libbpf_num_possible_cpus", n);
+  return n;
+};
+
+export enum MapType {
+  Hash = 1,
+  Array = 2,
+  PerCpuHash = 5,
+  PerCpuArray = 6,
+  RingBuf = 27,
+}
+
+export class BpfMap {
+  readonly name: string;
+  /** Scratch for keys and values; reused so that map calls allocate nothing. */
+  private keyBuf: Uint8Array;
+  private nextKeyBuf: Uint8Array;
+  private valueBuf: Uint8Array;
+
+  constructor(
+    private readonly handle: Pointer,
+    private readonly owner: BpfObject,
+  ) {
+    this.name = libbpf.bpf_map__name(handle).toString();
+    this.keyBuf = new Uint8Array(0);
+    this.nextKeyBuf = new Uint8Array(0);
+    this.valueBuf = new Uint8Array(0);
+  }
+
+  get type(): MapType {
+    return libbpf.bpf_map__type(this.handle);
+  }
+  get keySize(): number {
+    return libbpf.bpf_map__key_size(this.handle);
+  }
+  get valueSize(): number {
+    return libbpf.bpf_map__value_size(this.handle);
+  }
+  get maxEntries(): number {
+    return libbpf.bpf_map__max_entries(this.handle);
+  }
+  get isPerCpu(): boolean {
+    return this.type === MapType.PerCpuArray || this.type === MapType.PerCpuHash;
+  }
+  /** Bytes of a value as the kernel returns it (per-CPU maps: one 8-aligned slot per possible CPU). */
+  get valueBytes(): number {
+    return this.isPerCpu ? Math.ceil(this.valueSize / 8) * 8 * possibleCpus() : this.valueSize;
+  }
+
+  /** Only before load. */
+  setMaxEntries(n: number): void {
+    this.owner.assertNotLoaded(`resize map ${this.name}`);
+    check(`bpf_map__set_max_entries(${this.name}, ${n})`, libbpf.bpf_map__set_max_entries(this.handle, n));
+  }
+
+  /** File descriptor of a loaded map, for mmap by the ring readers. */
+  fd(): number {
+    this.owner.assertLoaded(`use map ${this.name}`);
+    const fd = libbpf.bpf_map__fd(this.handle);
+    check(`bpf_map__fd(${this.name})`, fd);
+    return fd;
+  }
+
+  private scratch(): void {
+    if (this.keyBuf.length !== this.keySize) {
+      this.keyBuf = new Uint8Array(this.keySize);
+      this.nextKeyBuf = new Uint8Array(this.keySize);
+    }
+    if (this.valueBuf.length !== this.valueBytes) this.valueBuf = new Uint8Array(this.valueBytes);
+  }
+
+  /** The value for key, or null when absent. The returned bytes are a fresh copy. */
+  lookup(key: Uint8Array): Uint8Array | null {
+    this.scratch();
+    const rc = libbpf.bpf_map_lookup_elem(this.fd(), ptr(key), ptr(this.valueBuf));
+    if (rc === -2) return null; // ENOENT
+    check(`bpf_map_lookup_elem(${this.name})`, rc);
+    return this.valueBuf.slice();
+  }
+
+  update(key: Uint8Array, value: Uint8Array, flags = 0): void {
+    if (value.length !== this.valueBytes)
+      throw new BpfError(`bpf_map_update_elem(${this.name})`, 22, `value is ${value.length} bytes, map wants ${this.valueBytes}`);
+    check(`bpf_map_update_elem(${this.name})`, libbpf.bpf_map_update_elem(this.fd(), ptr(key), ptr(value), flags));
+  }
+
+  /** Delete key; returns false when it was not there. */
+  delete(key: Uint8Array): boolean {
+    const rc = libbpf.bpf_map_delete_elem(this.fd(), ptr(key));
+    if (rc === -2) return false;
+    check(`bpf_map_delete_elem(${this.name})`, rc);
+    return true;
+  }
+
+  /** Every key currently in the map (copies). Keys may change under a live map; that is fine for hash maps. */
+  keys(): Uint8Array[] {
+    this.scratch();
+    const out: Uint8Array[] = [];
+    const fd = this.fd();
+    let prev: Pointer | null = null;
+    for (;;) {
+      const rc = libbpf.bpf_map_get_next_key(fd, prev, ptr(this.nextKeyBuf));
+      if (rc === -2) break; // ENOENT: no more keys
+      check(`bpf_map_get_next_key(${this.name})`, rc);
+      const k = this.nextKeyBuf.slice();
+      out.push(k);
+      this.keyBuf.set(k);
+      prev = ptr(this.keyBuf);
+      if (out.length > this.maxEntries) break; // a churning map cannot loop us forever
+    }
+    return out;
+  }
+
+  /** For per-CPU maps of u64 values: the value summed over CPUs, and each CPU's share. */
+  lookupPerCpuU64(key: Uint8Array): { total: bigint; perCpu: bigint[] } | null {
+    const raw = this.lookup(key);
+    if (!raw) return null;
+    const stride = Math.ceil(this.valueSize / 8) * 8;
+    const view = new DataView(raw.buffer);
+    const perCpu: bigint[] = [];
+    let total = 0n;
+    for (let off = 0; off < raw.length; off += stride) {
+      const v = view.getBigUint64(off, true);
+      perCpu.push(v);
+      total += v;
+    }
+    return { total, perCpu };
+  }
+}
+
+export class BpfProgram {
+  readonly name: string;
+  readonly section: string;
+  constructor(
+    private readonly handle: Pointer,
+    private readonly owner: BpfObject,
+  ) {
+    this.name = libbpf.bpf_program__name(handle).toString();
+    this.section = libbpf.bpf_program__section_name(handle).toString();
+  }
+
+  /** Before load: whether this program is loaded at all (unused programs cost nothing). */
+  setAutoload(on: boolean): void {
+    this.owner.assertNotLoaded(`set autoload of ${this.name}`);
+    check(`bpf_program__set_autoload(${this.name})`, libbpf.bpf_program__set_autoload(this.handle, on));
+  }
+
+  /** Attach by its section name (tp_btf/, fexit/, raw_tp/, lsm/ ...). */
+  attach(): BpfLink {
+    this.owner.assertLoaded(`attach ${this.name}`);
+    const link = checkPtr(`attach ${this.name} (${this.section})`, libbpf.bpf_program__attach(this.handle));
+    const l = new BpfLink(link, this.name);
+    this.owner.track(l);
+    return l;
+  }
+
+  /** Attach to one more tracepoint (a program can serve several, e.g. a family of syscalls). */
+  attachTracepoint(category: string, name: string): BpfLink {
+    this.owner.assertLoaded(`attach ${this.name}`);
+    const cat = cstr(category);
+    const tp = cstr(name);
+    const link = checkPtr(`attach ${this.name} to tracepoint ${category}/${name}`, libbpf.bpf_program__attach_tracepoint(this.handle, ptr(cat), ptr(tp)));
+    const l = new BpfLink(link, `${this.name}@${category}/${name}`);
+    this.owner.track(l);
+    return l;
+  }
+
+  /** Runs the kernel skipped because the program was already running on that CPU. */
+  recursionMisses(): number {
+    const info = new Uint8Array(BPF_PROG_INFO_SIZE);
+    const len = new Uint32Array([BPF_PROG_INFO_SIZE]);
+    const fd = libbpf.bpf_program__fd(this.handle);
+    check(`bpf_program__fd(${this.name})`, fd);
+    check(`bpf_obj_get_info_by_fd(${this.name})`, libbpf.bpf_obj_get_info_by_fd(fd, ptr(info), ptr(len)));
+    return Number(new DataView(info.buffer).getBigUint64(PROG_INFO_RECURSION_MISSES, true));
+  }
+}
+
+/* struct bpf_prog_info: recursion_misses is at offset 208 (uapi since 5.12). */
+const BPF_PROG_INFO_SIZE = 232;
+const PROG_INFO_RECURSION_MISSES = 208;
+
+export class BpfLink {
+  private handle: Pointer | null;
+  constructor(
+    handle: Pointer,
+    readonly programName: string,
+  ) {
+    this.handle = handle;
+  }
+  get attached(): boolean {
+    return this.handle !== null;
+  }
+  detach(): void {
+    if (!this.handle) return;
+    const rc = libbpf.bpf_link__destroy(this.handle);
+    this.handle = null;
+    check(`detach ${this.programName}`, rc);
+  }
+}
+
+export interface OpenOptions {
+  /** Capture the verifier log at this level on every load (0: only retried on failure). */
+  verifierLogLevel?: number;
+}
+
+export class BpfObject {
+  private handle: Pointer | null;
+  private loaded = false;
+  private readonly links: BpfLink[] = [];
+  private readonly maps = new Map<string, BpfMap>();
+  private readonly programs = new Map<string, BpfProgram>();
+  /* Kept referenced: libbpf writes into these during load. */
+  private readonly logBuf: Uint8Array;
+  private readonly opts: Uint8Array;
+  private readonly pathBytes: Uint8Array;
+
+  private constructor(
+    readonly path: string,
+    handle: Pointer,
+    logBuf: Uint8Array,
+    opts: Uint8Array,
+    pathBytes: Uint8Array,
+  ) {
+    this.handle = handle;
+    this.logBuf = logBuf;
+    this.opts = opts;
+    this.pathBytes = pathBytes;
+    for (let p = libbpf.bpf_object__next_program(handle, null); p; p = libbpf.bpf_object__next_program(handle, p)) {
+      const prog = new BpfProgram(p, this);
+      this.programs.set(prog.name, prog);
+    }
+    for (let m = libbpf.bpf_object__next_map(handle, null); m; m = libbpf.bpf_object__next_map(handle, m)) {
+      const map = new BpfMap(m, this);
+      this.maps.set(map.name, map);
+    }
+  }
+
+  static open(path: string, options: OpenOptions = {}): BpfObject {
+    const logBuf = new Uint8Array(VERIFIER_LOG_SIZE);
+    const opts = new Uint8Array(OPEN_OPTS_SIZE);
+    const v = new DataView(opts.buffer);
+    v.setBigUint64(0, BigInt(OPEN_OPTS_SIZE), true);
+    v.setBigUint64(OPTS_KERNEL_LOG_BUF, BigInt(ptr(logBuf)), true);
+    v.setBigUint64(OPTS_KERNEL_LOG_SIZE, BigInt(VERIFIER_LOG_SIZE), true);
+    v.setUint32(OPTS_KERNEL_LOG_LEVEL, options.verifierLogLevel ?? 0, true);
+    const pathBytes = cstr(path);
+    const handle = checkPtr(`open BPF object ${path}`, libbpf.bpf_object__open_file(ptr(pathBytes), ptr(opts)));
+    return new BpfObject(path, handle, logBuf, opts, pathBytes);
+  }
+
+  assertLoaded(what: string): void {
+    if (!this.handle) throw new BpfError(what, 9, "object is closed");
+    if (!this.loaded) throw new BpfError(what, 22, "object is not loaded yet");
+  }
+  assertNotLoaded(what: string): void {
+    if (!this.handle) throw new BpfError(what, 9, "object is closed");
+    if (this.loaded) throw new BpfError(what, 22, "only possible before load");
+  }
+  track(link: BpfLink): void {
+    this.links.push(link);
+  }
+
+  map(name: string): BpfMap {
+    const m = this.maps.get(name);
+    if (!m) throw new BpfError(`find map ${name}`, 2, `not in ${this.path}`);
+    return m;
+  }
+  program(name: string): BpfProgram {
+    const p = this.programs.get(name);
+    if (!p) throw new BpfError(`find program ${name}`, 2, `not in ${this.path}`);
+    return p;
+  }
+  programNames(): string[] {
+    return [...this.programs.keys()];
+  }
+
+  /**
+   * Writable image of the object's `const volatile` globals (.rodata) before
+   * load; the setters place values at the offsets BTF gives for each name.
+   */
+  rodata(): DataView {
+    this.assertNotLoaded("write .rodata");
+    const m = this.findInternalMap(".rodata");
+    const size = new BigUint64Array(1);
+    const p = checkPtr("bpf_map__initial_value(.rodata)", libbpf.bpf_map__initial_value(m, ptr(size)));
+    return new DataView(toArrayBuffer(p, 0, Number(size[0])));
+  }
+
+  private findInternalMap(suffix: string): Pointer {
+    for (let m = libbpf.bpf_object__next_map(this.handle, null); m; m = libbpf.bpf_object__next_map(this.handle, m)) {
+      if (libbpf.bpf_map__name(m).toString().endsWith(suffix)) return m;
+    }
+    throw new BpfError(`find map ${suffix}`, 2, `not in ${this.path}`);
+  }
+
+  load(): void {
+    this.assertNotLoaded("load BPF object");
+    this.logBuf[0] = 0;
+    const rc = libbpf.bpf_object__load(this.handle);
+    if (rc < 0) {
+      const end = this.logBuf.indexOf(0);
+      const log = decoder.decode(this.logBuf.subarray(0, end < 0 ? this.logBuf.length : end));
+      throw new BpfError(`load BPF object ${this.path}`, -rc, undefined, log || undefined);
+    }
+    this.loaded = true;
+  }
+
+  /** Detach every link and close the object; safe to call twice. Returns the detach errors, if any. */
+  close(): Error[] {
+    const errors: Error[] = [];
+    for (const l of this.links.splice(0)) {
+      try {
+        l.detach();
+      } catch (e) {
+        errors.push(e as Error);
+      }
+    }
+    if (this.handle) {
+      libbpf.bpf_object__close(this.handle);
+      this.handle = null;
+    }
+    // Drop references only now: libbpf may read them until close.
+    void this.opts;
+    void this.pathBytes;
+    return errors;
+  }
+}
+

@@ -1,0 +1,55 @@
+/**
+ * The few libc calls the kernel layer needs, bound once through bun:ffi.
+ * Raw pointers and errno stay inside src/kernel; nothing above sees them.
+ */
+import { dlopen, FFIType, ptr, read } from "bun:ffi";
+
+const lib = dlopen("libc.so.6", {
+  __errno_location: { args: [], returns: FFIType.ptr },
+  strerror: { args: [FFIType.i32], returns: FFIType.cstring },
+  mmap: {
+    args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i64],
+    returns: FFIType.ptr,
+  },
+  munmap: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+  clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  sysconf: { args: [FFIType.i32], returns: FFIType.i64_fast },
+});
+
+export const libc = lib.symbols;
+
+const errnoLocation = lib.symbols.__errno_location();
+
+/** errno of this thread; read it right after the failing call. */
+export function lastErrno(): number {
+  return errnoLocation ? read.i32(errnoLocation, 0) : 0;
+}
+
+export function strerror(errno: number): string {
+  return lib.symbols.strerror(errno).toString();
+}
+
+const SC_PAGESIZE = 30;
+export const PAGE_SIZE = Number(lib.symbols.sysconf(SC_PAGESIZE));
+
+const CLOCK_REALTIME = 0;
+const CLOCK_BOOTTIME = 7;
+const timespec = new BigInt64Array(2);
+
+function clockNs(clock: number): bigint {
+  lib.symbols.clock_gettime(clock, ptr(timespec));
+  return timespec[0]! * 1_000_000_000n + timespec[1]!;
+}
+
+/** Nanoseconds since boot, the clock bpf_ktime_get_boot_ns() reads. */
+export function bootTimeNs(): bigint {
+  return clockNs(CLOCK_BOOTTIME);
+}
+
+/** Wall-clock ns minus boot-clock ns: add to a kernel timestamp to get wall time. */
+export function bootToWallOffsetNs(): bigint {
+  const before = clockNs(CLOCK_BOOTTIME);
+  const wall = clockNs(CLOCK_REALTIME);
+  const after = clockNs(CLOCK_BOOTTIME);
+  return wall - (before + after) / 2n;
+}
