@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 log() { echo "vigil setup: $*" >&2; }
 
 if [ "${1:-}" != "--build-only" ]; then
-  if [ ! -x node_modules/.bin/bun ] || [ ! -d node_modules/elysia ] && grep -q '"elysia"' package.json; then
+  if [ ! -x node_modules/.bin/bun ] || [ package.json -nt node_modules/.package-lock.json ]; then
     log "installing npm dependencies"
     npm ci --no-audit --no-fund --loglevel=error >&2 || npm install --no-audit --no-fund --loglevel=error >&2
   fi

@@ -313,15 +313,55 @@ export class BpfObject {
   }
 
   /**
-   * Writable image of the object's `const volatile` globals (.rodata) before
-   * load; the setters place values at the offsets BTF gives for each name.
+   * Set a `const volatile` global (in .rodata) before load, found by name
+   * through the object's BTF, as a libbpf skeleton would. Integers of 1, 2, 4
+   * or 8 bytes.
    */
-  rodata(): DataView {
-    this.assertNotLoaded("write .rodata");
+  setConstant(name: string, value: number | bigint): void {
+    this.assertNotLoaded(`set ${name}`);
+    const { offset, size } = this.rodataVariable(name);
+    const image = this.rodataImage();
+    switch (size) {
+      case 1:
+        image.setUint8(offset, Number(value));
+        break;
+      case 2:
+        image.setUint16(offset, Number(value), true);
+        break;
+      case 4:
+        image.setUint32(offset, Number(value), true);
+        break;
+      case 8:
+        image.setBigUint64(offset, BigInt(value), true);
+        break;
+      default:
+        throw new BpfError(`set ${name}`, 22, `${size}-byte variable is not an integer`);
+    }
+  }
+
+  private rodataImage(): DataView {
     const m = this.findInternalMap(".rodata");
     const size = new BigUint64Array(1);
     const p = checkPtr("bpf_map__initial_value(.rodata)", libbpf.bpf_map__initial_value(m, ptr(size)));
     return new DataView(toArrayBuffer(p, 0, Number(size[0])));
+  }
+
+  /** Offset and size of a variable in the .rodata DATASEC (BTF_KIND_DATASEC = 15). */
+  private rodataVariable(name: string): { offset: number; size: number } {
+    const btf = checkPtr("bpf_object__btf", libbpf.bpf_object__btf(this.handle), "object has no BTF");
+    const sec = cstr(".rodata");
+    const id = libbpf.btf__find_by_name_kind(btf, ptr(sec), 15);
+    check("find .rodata in BTF", id);
+    const t = checkPtr("btf__type_by_id", libbpf.btf__type_by_id(btf, id));
+    const head = new DataView(toArrayBuffer(t, 0, 12));
+    const vlen = head.getUint32(4, true) & 0xffff;
+    const vars = new DataView(toArrayBuffer(t, 12, 12 * vlen));
+    for (let i = 0; i < vlen; i++) {
+      const varType = checkPtr("btf__type_by_id", libbpf.btf__type_by_id(btf, vars.getUint32(i * 12, true)));
+      const varName = libbpf.btf__name_by_offset(btf, new DataView(toArrayBuffer(varType, 0, 4)).getUint32(0, true)).toString();
+      if (varName === name) return { offset: vars.getUint32(i * 12 + 4, true), size: vars.getUint32(i * 12 + 8, true) };
+    }
+    throw new BpfError(`set ${name}`, 2, `no const volatile variable named ${name} in ${this.path}`);
   }
 
   private findInternalMap(suffix: string): Pointer {

@@ -15,6 +15,10 @@ const lib = dlopen("libbpf.so.1", {
   bpf_object__close: { args: [ptr], returns: none },
   bpf_object__next_program: { args: [ptr, ptr], returns: ptr },
   bpf_object__next_map: { args: [ptr, ptr], returns: ptr },
+  bpf_object__btf: { args: [ptr], returns: ptr },
+  btf__find_by_name_kind: { args: [ptr, ptr, u32], returns: i32 },
+  btf__type_by_id: { args: [ptr, u32], returns: ptr },
+  btf__name_by_offset: { args: [ptr, u32], returns: cstring },
   bpf_object__find_map_by_name: { args: [ptr, ptr], returns: ptr },
 
   bpf_program__name: { args: [ptr], returns: cstring },

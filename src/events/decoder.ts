@@ -1,0 +1,175 @@
+/**
+ * Turns ring-buffer records (bpf/vigil.h layouts) into plain event objects.
+ * Reads straight from the consumer's view of the ring: no copy of the record.
+ */
+import { EVENT_TYPE_NAMES, Flag, LAYOUTS } from "./layout";
+import type { ConnectEvent, CredEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "./types";
+
+const H = LAYOUTS.vigil_header.fields;
+const EXEC = LAYOUTS.vigil_exec_event.fields;
+const FORK = LAYOUTS.vigil_fork_event.fields;
+const EXIT = LAYOUTS.vigil_exit_event.fields;
+const OPEN = LAYOUTS.vigil_open_event.fields;
+const CONN = LAYOUTS.vigil_connect_event.fields;
+const CRED = LAYOUTS.vigil_cred_event.fields;
+
+const MIN_SIZE = [0, LAYOUTS.vigil_exec_event.size, LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, LAYOUTS.vigil_open_event.size, LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size];
+
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
+function u64(v: DataView, off: number): number {
+  return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x1_0000_0000;
+}
+
+/** A NUL-terminated string of at most `max` bytes. */
+export function cString(bytes: Uint8Array, off: number, max: number): string {
+  let end = off;
+  const limit = off + max;
+  while (end < limit && bytes[end] !== 0) end++;
+  return utf8.decode(bytes.subarray(off, end));
+}
+
+/** argv as the kernel lays it out: NUL-separated strings. */
+export function splitArgs(bytes: Uint8Array, off: number, len: number): string[] {
+  const out: string[] = [];
+  let start = off;
+  const end = off + len;
+  for (let i = off; i < end; i++) {
+    if (bytes[i] === 0) {
+      out.push(utf8.decode(bytes.subarray(start, i)));
+      start = i + 1;
+    }
+  }
+  if (start < end) out.push(utf8.decode(bytes.subarray(start, end))); // cut mid-argument
+  return out;
+}
+
+export function formatAddress(family: number, bytes: Uint8Array, off: number): string {
+  if (family === 2) return `${bytes[off]}.${bytes[off + 1]}.${bytes[off + 2]}.${bytes[off + 3]}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[off + i]! << 8) | bytes[off + i + 1]!).toString(16));
+  // IPv4-mapped ::ffff:a.b.c.d
+  if (groups.slice(0, 5).every((g) => g === "0") && groups[5] === "ffff")
+    return `::ffff:${bytes[off + 12]}.${bytes[off + 13]}.${bytes[off + 14]}.${bytes[off + 15]}`;
+  // RFC 5952: compress the longest run of zero groups (length >= 2).
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== "0") {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === "0") j++;
+    if (j - i > bestLen && j - i >= 2) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return groups.join(":");
+  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLen).join(":")}`;
+}
+
+/** Splits a raw wait status (task->exit_code) into exit code, signal and core flag. */
+export function splitWaitStatus(raw: number): { exitCode: number | null; signal: number | null; coreDumped: boolean } {
+  const sig = raw & 0x7f;
+  if (sig === 0) return { exitCode: (raw >> 8) & 0xff, signal: null, coreDumped: false };
+  return { exitCode: null, signal: sig, coreDumped: (raw & 0x80) !== 0 };
+}
+
+export class DecodeError extends Error {
+  override readonly name = "DecodeError";
+}
+
+export class EventDecoder {
+  /** @param bootToWallNs add to a CLOCK_BOOTTIME ns timestamp to get wall-clock ns */
+  constructor(private readonly bootToWallNs: number) {}
+
+  wallMs(ktimeNs: number): number {
+    return (ktimeNs + this.bootToWallNs) / 1e6;
+  }
+
+  private base(v: DataView, b: Uint8Array, off: number): EventBase & { typeNr: number } {
+    const ktimeNs = u64(v, off + H.ts_ns[0]);
+    const typeNr = v.getUint32(off + H.type[0], true);
+    return {
+      type: EVENT_TYPE_NAMES[typeNr]!,
+      typeNr,
+      ts: this.wallMs(ktimeNs),
+      ktimeNs,
+      pid: v.getUint32(off + H.pid[0], true),
+      tid: v.getUint32(off + H.tid[0], true),
+      ppid: v.getUint32(off + H.ppid[0], true),
+      uid: v.getUint32(off + H.uid[0], true),
+      gid: v.getUint32(off + H.gid[0], true),
+      comm: cString(b, off + H.comm[0], H.comm[1]),
+      cgroupId: u64(v, off + H.cgroup_id[0]),
+    };
+  }
+
+  /** Decode one record; throws DecodeError on a record that does not fit its type. */
+  decode(v: DataView, b: Uint8Array, off: number, len: number): ProcessEvent {
+    if (len < LAYOUTS.vigil_header.size) throw new DecodeError(`record of ${len} bytes is shorter than the header`);
+    const typeNr = v.getUint32(off + H.type[0], true);
+    const min = MIN_SIZE[typeNr];
+    if (min === undefined || min === 0) throw new DecodeError(`unknown event type ${typeNr}`);
+    if (len < min) throw new DecodeError(`${EVENT_TYPE_NAMES[typeNr]} record of ${len} bytes, expected ${min}`);
+    const { typeNr: _t, ...e } = this.base(v, b, off);
+    switch (typeNr) {
+      case 1: {
+        const flags = v.getUint32(off + EXEC.flags[0], true);
+        const filenameLen = Math.min(v.getUint32(off + EXEC.filename_len[0], true), EXEC.filename[1]);
+        const argsLen = Math.min(v.getUint32(off + EXEC.args_len[0], true), EXEC.args[1]);
+        return {
+          ...e,
+          type: "exec",
+          filename: utf8.decode(b.subarray(off + EXEC.filename[0], off + EXEC.filename[0] + filenameLen)),
+          argv: splitArgs(b, off + EXEC.args[0], argsLen),
+          argvTruncated: (flags & Flag.argsTruncated) !== 0,
+          filenameTruncated: (flags & Flag.filenameTruncated) !== 0,
+          oldPid: v.getUint32(off + EXEC.old_pid[0], true),
+        } satisfies ExecEvent;
+      }
+      case 2:
+        return { ...e, type: "fork", childPid: v.getUint32(off + FORK.child_pid[0], true) } satisfies ForkEvent;
+      case 3:
+        return { ...e, type: "exit", ...splitWaitStatus(v.getUint32(off + EXIT.exit_code[0], true)) } satisfies ExitEvent;
+      case 4: {
+        const pathLen = Math.min(v.getUint32(off + OPEN.path_len[0], true), OPEN.path[1]);
+        return {
+          ...e,
+          type: "open",
+          path: utf8.decode(b.subarray(off + OPEN.path[0], off + OPEN.path[0] + pathLen)),
+          flags: u64(v, off + OPEN.open_flags[0]),
+          mode: v.getUint32(off + OPEN.mode[0], true),
+          dfd: v.getInt32(off + OPEN.dfd[0], true),
+          ret: Number(v.getBigInt64(off + OPEN.ret[0], true)),
+          pathTruncated: (v.getUint32(off + OPEN.flags[0], true) & Flag.pathTruncated) !== 0,
+        } satisfies OpenEvent;
+      }
+      case 5: {
+        const family = v.getUint16(off + CONN.family[0], true);
+        return {
+          ...e,
+          type: "connect",
+          family: family === 2 ? "ipv4" : "ipv6",
+          address: formatAddress(family, b, off + CONN.addr[0]),
+          port: v.getUint16(off + CONN.port[0], true),
+          fd: v.getUint32(off + CONN.fd[0], true),
+          ret: v.getInt32(off + CONN.ret[0], true),
+        } satisfies ConnectEvent;
+      }
+      case 6: {
+        const g = (f: readonly [number, number]) => v.getUint32(off + f[0], true);
+        return {
+          ...e,
+          type: "cred",
+          old: { uid: g(CRED.old_uid), euid: g(CRED.old_euid), gid: g(CRED.old_gid), egid: g(CRED.old_egid) },
+          new: { uid: g(CRED.new_uid), euid: g(CRED.new_euid), gid: g(CRED.new_gid), egid: g(CRED.new_egid) },
+        } satisfies CredEvent;
+      }
+    }
+    throw new DecodeError(`unknown event type ${typeNr}`);
+  }
+}

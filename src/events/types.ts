@@ -1,0 +1,80 @@
+/** Plain event objects, as every layer above the decoder sees them (JSON-ready). */
+import type { EventTypeName } from "./layout";
+
+export interface EventBase {
+  type: EventTypeName;
+  /** Wall-clock time in milliseconds since the epoch (sub-ms precision). */
+  ts: number;
+  /** Kernel CLOCK_BOOTTIME timestamp in ns (monotonic; for ordering and latency). */
+  ktimeNs: number;
+  pid: number;
+  tid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  comm: string;
+  cgroupId: number;
+  /** Name of the agent the process belongs to, when it belongs to one. */
+  agent?: string;
+  /** Set on events synthesized by the /proc poller (no eBPF): timing and coverage are approximate. */
+  lowFidelity?: true;
+}
+
+export interface ExecEvent extends EventBase {
+  type: "exec";
+  filename: string;
+  argv: string[];
+  /** argv did not fit the bound (VIGIL_ARGS_MAX bytes) and was cut. */
+  argvTruncated: boolean;
+  filenameTruncated: boolean;
+  oldPid: number;
+}
+export interface ForkEvent extends EventBase {
+  type: "fork";
+  childPid: number;
+}
+export interface ExitEvent extends EventBase {
+  type: "exit";
+  /** Exit status (0-255) when the process exited; null when a signal killed it. */
+  exitCode: number | null;
+  /** Number of the signal that killed it, or null. */
+  signal: number | null;
+  coreDumped: boolean;
+}
+export interface OpenEvent extends EventBase {
+  type: "open";
+  path: string;
+  flags: number;
+  mode: number;
+  dfd: number;
+  /** File descriptor, or -errno. */
+  ret: number;
+  pathTruncated: boolean;
+}
+export interface ConnectEvent extends EventBase {
+  type: "connect";
+  family: "ipv4" | "ipv6";
+  address: string;
+  port: number;
+  fd: number;
+  /** 0, or -errno (-115 EINPROGRESS for non-blocking sockets). */
+  ret: number;
+}
+export interface CredEvent extends EventBase {
+  type: "cred";
+  old: { uid: number; euid: number; gid: number; egid: number };
+  new: { uid: number; euid: number; gid: number; egid: number };
+}
+export interface SyscallEvent {
+  type: "syscall";
+  ts: number;
+  ktimeNs: number;
+  pid: number;
+  tid: number;
+  nr: number;
+  name: string;
+  agent?: string;
+}
+
+export type VigilEvent = ExecEvent | ForkEvent | ExitEvent | OpenEvent | ConnectEvent | CredEvent | SyscallEvent;
+export type ProcessEvent = Exclude<VigilEvent, SyscallEvent>;

@@ -1,0 +1,311 @@
+/**
+ * The eBPF observer: loads build/vigil.bpf.o, scopes it, attaches the
+ * programs, drains both rings on a timer and hands decoded events upward.
+ * Every place an event can be lost has a counter in stats().
+ */
+import { resolve } from "node:path";
+import { BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
+import { bootToWallOffsetNs } from "../kernel/libc";
+import { DecodeError, EventDecoder } from "../events/decoder";
+import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, LAYOUTS, SyscallMode, type EventTypeName } from "../events/layout";
+import type { ProcessEvent } from "../events/types";
+import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
+import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
+import { EVENT_PROGRAMS, SYSCALL_PROGRAMS } from "./programs";
+import { ensureTracefs, syscallTracepointExists } from "./requirements";
+
+export type SyscallModeName = keyof typeof SyscallMode;
+
+export const DEFAULT_OBJECT_PATH = resolve(import.meta.dir, "../../build/vigil.bpf.o");
+
+export interface ObserverOptions {
+  objectPath?: string;
+  syscalls?: SyscallModeName;
+  /** Ring buffer data size in bytes (rounded up to a power of two, at least one page). */
+  ringBytes?: number;
+  /** Observe only these cgroup v2 ids; omit to observe the whole machine. */
+  cgroupIds?: readonly number[];
+  /** Capacity of the in-kernel per-process syscall count map. */
+  aggregateEntries?: number;
+  /** How often the rings are drained, in ms. */
+  drainIntervalMs?: number;
+  onEvent: (event: ProcessEvent) => void;
+  /** Receives firehose records (syscall mode `firehose`). */
+  syscallSink?: SyscallSink;
+  /** Called when a handler throws: the observer counts it and keeps going. */
+  onError?: (error: Error) => void;
+}
+
+export interface DropCounts {
+  /** bpf_ringbuf_reserve failed in the kernel (ring full), by event type. */
+  kernelRingFull: Record<string, number>;
+  /** The same failures, by CPU. */
+  kernelRingFullPerCpu: number[];
+  /** Firehose per-CPU ring full. */
+  firehoseFull: number;
+  /** In-kernel syscall count map full: counts for new (pid, syscall) pairs lost. */
+  aggregateFull: number;
+  /** Program runs the kernel skipped because one was already running on that CPU. */
+  recursionMisses: number;
+  /** Records userspace could not decode. */
+  decodeErrors: number;
+  /** Events whose handler threw. */
+  handlerErrors: number;
+}
+
+export interface ObserverStats {
+  received: Record<string, number>;
+  dropped: DropCounts;
+  droppedTotal: number;
+  ringFill: number;
+  firehoseFill: number;
+  attachedPrograms: number;
+}
+
+export class Observer {
+  private obj: BpfObject | null = null;
+  private ring: RingBufferConsumer | null = null;
+  private firehose: FirehoseConsumer | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private decoder: EventDecoder;
+  private readonly received: Record<string, number> = {};
+  private decodeErrors = 0;
+  private handlerErrors = 0;
+  private attached = 0;
+  private readonly mode: SyscallModeName;
+  private cgroupMap: BpfMap | null = null;
+  private readonly handleRecord = (view: DataView, bytes: Uint8Array, off: number, len: number): void => {
+    let e: ProcessEvent;
+    try {
+      e = this.decoder.decode(view, bytes, off, len);
+    } catch (err) {
+      if (err instanceof DecodeError) {
+        this.decodeErrors++;
+        return;
+      }
+      throw err;
+    }
+    this.received[e.type] = (this.received[e.type] ?? 0) + 1;
+    try {
+      this.options.onEvent(e);
+    } catch (err) {
+      this.handlerErrors++;
+      this.options.onError?.(err as Error);
+    }
+  };
+  private firehoseCount = 0;
+  private readonly countingSink: SyscallSink;
+
+  constructor(private readonly options: ObserverOptions) {
+    this.mode = options.syscalls ?? "aggregate";
+    this.decoder = new EventDecoder(Number(bootToWallOffsetNs()));
+    const sink = options.syscallSink;
+    this.countingSink = {
+      onSyscall: (pid, tid, nr, ts) => {
+        this.firehoseCount++;
+        sink?.onSyscall(pid, tid, nr, ts);
+      },
+    };
+  }
+
+  get syscallMode(): SyscallModeName {
+    return this.mode;
+  }
+  get running(): boolean {
+    return this.obj !== null && this.timer !== null;
+  }
+  get eventDecoder(): EventDecoder {
+    return this.decoder;
+  }
+
+  /** Load, scope, attach and start draining. Throws a BpfError naming the failed step. */
+  start(): void {
+    if (this.obj) throw new Error("observer already started");
+    ensureTracefs();
+    const obj = BpfObject.open(this.options.objectPath ?? DEFAULT_OBJECT_PATH);
+    this.obj = obj;
+    try {
+      obj.setConstant("observer_tgid", process.pid);
+      obj.setConstant("filter_cgroups", this.options.cgroupIds ? 1 : 0);
+      obj.map("events").setMaxEntries(ringSize(this.options.ringBytes ?? 16 * 1024 * 1024));
+      obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
+      if (this.options.aggregateEntries) obj.map("syscall_counts").setMaxEntries(this.options.aggregateEntries);
+      obj.program(SYSCALL_PROGRAMS.aggregate).setAutoload(this.mode === "aggregate");
+      obj.program(SYSCALL_PROGRAMS.firehose).setAutoload(this.mode === "firehose");
+      obj.load();
+
+      this.cgroupMap = obj.map("observed_cgroups");
+      for (const id of this.options.cgroupIds ?? []) this.addCgroup(id);
+
+      const events = obj.map("events");
+      this.ring = new RingBufferConsumer(events.fd(), events.maxEntries);
+      if (this.mode === "firehose") this.firehose = new FirehoseConsumer(obj.map("firehose").fd(), possibleCpus());
+
+      for (const plan of EVENT_PROGRAMS) {
+        const prog = obj.program(plan.name);
+        prog.attach();
+        this.attached++;
+        for (const tp of plan.alsoOn ?? []) {
+          if (!syscallTracepointExists(tp)) continue; // e.g. open/creat do not exist on arm64
+          prog.attachTracepoint("syscalls", tp);
+          this.attached++;
+        }
+      }
+      if (this.mode !== "off") {
+        obj.program(SYSCALL_PROGRAMS[this.mode]).attach();
+        this.attached++;
+      }
+    } catch (err) {
+      this.stop();
+      throw err;
+    }
+    const interval = this.options.drainIntervalMs ?? (this.mode === "firehose" ? 1 : 5);
+    this.timer = setInterval(() => this.drain(), interval);
+  }
+
+  /** Observe one more cgroup (scoped observers only). */
+  addCgroup(id: number): void {
+    if (!this.cgroupMap) throw new Error("observer not started");
+    const key = new Uint8Array(8);
+    new DataView(key.buffer).setBigUint64(0, BigInt(id), true);
+    this.cgroupMap.update(key, new Uint8Array([1]));
+  }
+
+  removeCgroup(id: number): void {
+    if (!this.cgroupMap) return;
+    const key = new Uint8Array(8);
+    new DataView(key.buffer).setBigUint64(0, BigInt(id), true);
+    this.cgroupMap.delete(key);
+  }
+
+  /** Drain both rings now; returns the number of records handled. */
+  drain(): number {
+    let n = 0;
+    if (this.firehose) n += this.firehose.drain(this.countingSink);
+    if (this.ring) n += this.ring.drain(this.handleRecord);
+    return n;
+  }
+
+  /** Firehose records received so far. */
+  get syscallRecords(): number {
+    return this.firehoseCount;
+  }
+
+  /** Per-process syscall counts from the in-kernel aggregate map: pid -> nr -> count. */
+  syscallCounts(): Map<number, Map<number, number>> {
+    const out = new Map<number, Map<number, number>>();
+    if (!this.obj || this.mode !== "aggregate") return out;
+    const map = this.obj.map("syscall_counts");
+    for (const key of map.keys()) {
+      const v = map.lookupPerCpuU64(key);
+      if (!v) continue;
+      const dv = new DataView(key.buffer);
+      const pid = dv.getUint32(LAYOUTS.vigil_syscall_key.fields.pid[0], true);
+      const nr = dv.getUint32(LAYOUTS.vigil_syscall_key.fields.nr[0], true);
+      let per = out.get(pid);
+      if (!per) out.set(pid, (per = new Map()));
+      per.set(nr, Number(v.total));
+    }
+    return out;
+  }
+
+  /** Forget the counts of processes that are gone (keeps the map from filling). */
+  forgetSyscallCounts(pids: ReadonlySet<number>): number {
+    if (!this.obj || this.mode !== "aggregate") return 0;
+    const map = this.obj.map("syscall_counts");
+    let n = 0;
+    for (const key of map.keys()) {
+      if (pids.has(new DataView(key.buffer).getUint32(0, true)) && map.delete(key)) n++;
+    }
+    return n;
+  }
+
+  stats(): ObserverStats {
+    const kernelRingFull: Record<string, number> = {};
+    const perCpu: number[] = [];
+    let firehoseFull = 0;
+    let aggregateFull = 0;
+    let recursionMisses = 0;
+    if (this.obj) {
+      const drops = this.obj.map("drops");
+      const key = new Uint8Array(4);
+      for (let slot = 1; slot < DROP_SLOTS; slot++) {
+        new DataView(key.buffer).setUint32(0, slot, true);
+        const v = drops.lookupPerCpuU64(key);
+        if (!v) continue;
+        const total = Number(v.total);
+        if (slot < EventType.syscall) {
+          kernelRingFull[EVENT_TYPE_NAMES[slot]!] = total;
+          v.perCpu.forEach((c, cpu) => (perCpu[cpu] = (perCpu[cpu] ?? 0) + Number(c)));
+        } else if (slot === DropSlot.firehoseFull) firehoseFull = total;
+        else if (slot === DropSlot.aggregateFull) aggregateFull = total;
+      }
+      for (const name of this.obj.programNames()) {
+        try {
+          recursionMisses += this.obj.program(name).recursionMisses();
+        } catch {
+          /* not loaded (autoload off) */
+        }
+      }
+    }
+    const dropped: DropCounts = {
+      kernelRingFull,
+      kernelRingFullPerCpu: perCpu,
+      firehoseFull,
+      aggregateFull,
+      recursionMisses,
+      decodeErrors: this.decodeErrors,
+      handlerErrors: this.handlerErrors,
+    };
+    const droppedTotal =
+      Object.values(kernelRingFull).reduce((a, b) => a + b, 0) + firehoseFull + aggregateFull + recursionMisses + this.decodeErrors + this.handlerErrors;
+    const received: Record<string, number> = { ...this.received };
+    if (this.mode === "firehose") received.syscall = this.firehoseCount;
+    return {
+      received,
+      dropped,
+      droppedTotal,
+      ringFill: this.ring?.fillRatio() ?? 0,
+      firehoseFill: this.firehose?.fillRatio() ?? 0,
+      attachedPrograms: this.attached,
+    };
+  }
+
+  /** Stop draining (the rings keep filling in the kernel): used to test counted drops. */
+  pause(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  resume(intervalMs = 5): void {
+    if (!this.timer && this.obj) this.timer = setInterval(() => this.drain(), intervalMs);
+  }
+
+  /** Final drain, detach every program, unmap, close. Idempotent. */
+  stop(): Error[] {
+    this.pause();
+    try {
+      if (this.obj) this.drain();
+    } catch {
+      /* the object may be half-initialised */
+    }
+    this.ring?.close();
+    this.firehose?.close();
+    this.ring = null;
+    this.firehose = null;
+    const errors = this.obj?.close() ?? [];
+    this.obj = null;
+    this.cgroupMap = null;
+    this.attached = 0;
+    return errors;
+  }
+}
+
+/** The kernel wants a power-of-two multiple of the page size. */
+export function ringSize(bytes: number): number {
+  let n = 4096;
+  while (n < bytes) n *= 2;
+  return n;
+}
+
+export type { EventTypeName };
