@@ -17,6 +17,7 @@
 /* Knobs set by userspace before load (.rodata); the verifier prunes dead branches. */
 extern const volatile __u32 observer_tgid;
 extern const volatile __u8 filter_cgroups;
+extern const volatile __u8 syscall_mode; /* enum vigil_syscall_mode */
 
 /* Maps every program shares. */
 struct vigil_events_map {
@@ -44,15 +45,12 @@ struct vigil_cgroup_set observed_cgroups SEC(".maps") __weak;
 struct vigil_drop_counters drops SEC(".maps") __weak;
 
 /*
- * Arguments kept from a syscall's entry until its exit, keyed by thread id.
- * LRU so that an entry whose exit never came (a thread killed in between)
- * is recycled instead of filling the map.
+ * Arguments kept from a syscall's entry until its exit, keyed by thread id
+ * (a thread is in one syscall at a time). LRU so that an entry whose exit
+ * never came (a thread killed in between) is recycled, not leaked.
  */
 struct vigil_pending_syscall {
-	__u64 arg0;
-	__u64 arg1;
-	__u64 arg2;
-	__u64 arg3;
+	__u64 args[4];
 };
 
 struct vigil_pending_map {
@@ -61,6 +59,20 @@ struct vigil_pending_map {
 	__type(key, __u32);
 	__type(value, struct vigil_pending_syscall);
 };
+
+struct vigil_pending_map pending SEC(".maps") __weak;
+
+/*
+ * Handlers called by the syscall dispatchers (syscalls.bpf.c) for the
+ * classes of bpf/vigil.h, one unit per concern. Global functions: the
+ * verifier checks each on its own, so their arguments are plain scalars.
+ */
+int vigil_open_enter(__u32 cls, __u64 a0, __u64 a1, __u64 a2, __u64 a3);
+int vigil_open_exit(long ret);
+int vigil_connect_enter(__u64 fd, __u64 addr, __u64 len);
+int vigil_connect_exit(long ret);
+int vigil_setid_enter(void);
+int vigil_setid_exit(long ret);
 
 static __always_inline void vigil_count_drop(__u32 reason)
 {

@@ -4,5 +4,6 @@
 
 const volatile __u32 observer_tgid = 0;
 const volatile __u8 filter_cgroups = 0;
+const volatile __u8 syscall_mode = VIGIL_SYSCALLS_AGGREGATE;
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

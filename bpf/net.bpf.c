@@ -5,26 +5,19 @@
 #define AF_INET 2
 #define AF_INET6 10
 
-struct vigil_pending_map pending_connect SEC(".maps");
-
-SEC("tp/syscalls/sys_enter_connect")
-int vigil_connect_enter(struct trace_event_raw_sys_enter *ctx)
+__noinline int vigil_connect_enter(__u64 fd, __u64 addr, __u64 len)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	struct vigil_pending_syscall p = { .arg0 = ctx->args[0], .arg1 = ctx->args[1], .arg2 = ctx->args[2] };
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct vigil_pending_syscall p = { .args = { fd, addr, len } };
 
-	if (!vigil_in_scope(pid_tgid >> 32))
-		return 0;
-	bpf_map_update_elem(&pending_connect, &tid, &p, BPF_ANY);
+	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
 	return 0;
 }
 
-SEC("tp/syscalls/sys_exit_connect")
-int vigil_connect_exit(struct trace_event_raw_sys_exit *ctx)
+__noinline int vigil_connect_exit(long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct vigil_pending_syscall *p = bpf_map_lookup_elem(&pending_connect, &tid);
+	struct vigil_pending_syscall *p = bpf_map_lookup_elem(&pending, &tid);
 	struct vigil_connect_event *e;
 	struct sockaddr_in6 sa = {};
 	__u32 len;
@@ -32,8 +25,8 @@ int vigil_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!p)
 		return 0;
 	/* sockaddr_in6 covers IPv4 too; read no more than the caller passed. */
-	len = (__u32)p->arg2 >= sizeof(sa) ? sizeof(sa) : sizeof(struct sockaddr_in);
-	if (bpf_probe_read_user(&sa, len, (void *)p->arg1) < 0)
+	len = (__u32)p->args[2] >= sizeof(sa) ? sizeof(sa) : sizeof(struct sockaddr_in);
+	if (bpf_probe_read_user(&sa, len, (void *)p->args[1]) < 0)
 		goto out;
 	if (sa.sin6_family != AF_INET && sa.sin6_family != AF_INET6)
 		goto out;
@@ -41,8 +34,8 @@ int vigil_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	if (!e)
 		goto out;
 	vigil_fill_header(&e->hdr, VIGIL_EV_CONNECT);
-	e->ret = ctx->ret;
-	e->fd = (__u32)p->arg0;
+	e->ret = ret;
+	e->fd = (__u32)p->args[0];
 	e->family = sa.sin6_family;
 	e->port = bpf_ntohs(sa.sin6_port);
 	e->_pad = 0;
@@ -56,6 +49,6 @@ int vigil_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	}
 	vigil_submit(e);
 out:
-	bpf_map_delete_elem(&pending_connect, &tid);
+	bpf_map_delete_elem(&pending, &tid);
 	return 0;
 }

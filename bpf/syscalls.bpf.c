@@ -1,13 +1,24 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Syscall activity of observed processes. Userspace attaches exactly one of
- * these (or none, in `off` mode):
- *  - vigil_sys_aggregate: per-process, per-syscall counts in a per-CPU hash;
- *  - vigil_sys_firehose: one 24-byte record per syscall entry written straight
- *    into a per-CPU SPSC ring in an mmap-able array. No ringbuf helper, no
- *    wakeup: on this hook every helper call is a visible share of the cost.
+ * The two syscall hooks. Every syscall passes here, so the fast path is an
+ * inlined array lookup of the syscall's class and, for syscalls nobody asked
+ * about, nothing else. Per-syscall work depends on `syscall_mode`:
+ *  - aggregate: per-process, per-syscall counts in a per-CPU hash;
+ *  - firehose: one 24-byte record per syscall entry written straight into a
+ *    per-CPU SPSC ring in an mmap-able array (no ringbuf helper, no wakeup).
+ * Syscalls with a class (opens, connect, setuid family) go to their concern's
+ * handler at entry (to keep arguments) and at exit (to report with the result).
+ * One pair of tp_btf links instead of a perf tracepoint per syscall: those
+ * put their own probe on every syscall anyway and take ~70 ms each to detach.
  */
 #include "common.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIGIL_MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, __u8);
+} syscall_class SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -24,64 +35,116 @@ struct {
 	__type(value, struct vigil_firehose_ring);
 } firehose SEC(".maps");
 
-SEC("raw_tp/sys_enter")
-int BPF_PROG(vigil_sys_aggregate, struct pt_regs *regs, long id)
+static __always_inline __u32 class_of(long nr)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct vigil_syscall_key key = { .pid = pid_tgid >> 32, .nr = (__u32)id };
+	__u32 key = (__u32)nr;
+	__u8 *cls = bpf_map_lookup_elem(&syscall_class, &key);
+
+	return cls ? *cls : VIGIL_SC_NONE;
+}
+
+static __always_inline void count_syscall(__u32 pid, long nr)
+{
+	struct vigil_syscall_key key = { .pid = pid, .nr = (__u32)nr };
 	__u64 *n, one = 1;
 
-	if (!vigil_in_scope(key.pid))
-		return 0;
 	n = bpf_map_lookup_elem(&syscall_counts, &key);
 	if (n) {
 		*n += 1;
-		return 0;
+		return;
 	}
 	if (bpf_map_update_elem(&syscall_counts, &key, &one, BPF_NOEXIST) < 0) {
-		/* EEXIST means another CPU created it first: count here next time. */
+		/* EEXIST: another CPU created it first; count on that entry. */
 		n = bpf_map_lookup_elem(&syscall_counts, &key);
 		if (n)
 			*n += 1;
 		else
 			vigil_count_drop(VIGIL_DROP_AGGREGATE_FULL);
 	}
-	return 0;
 }
 
-SEC("raw_tp/sys_enter")
-int BPF_PROG(vigil_sys_firehose, struct pt_regs *regs, long id)
+static __always_inline void record_syscall(__u64 pid_tgid, long nr)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct vigil_firehose_ring *ring;
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct vigil_firehose_ring *ring = bpf_map_lookup_elem(&firehose, &cpu);
 	struct vigil_syscall_record *r;
-	__u32 cpu;
 	__u64 head;
 
-	if (!vigil_in_scope(pid_tgid >> 32))
-		return 0;
-	cpu = bpf_get_smp_processor_id();
-	ring = bpf_map_lookup_elem(&firehose, &cpu);
 	if (!ring)
-		return 0;
+		return;
 	head = ring->head;
 	if (head - *(volatile __u64 *)&ring->tail >= VIGIL_FIREHOSE_SLOTS) {
 		vigil_count_drop(VIGIL_DROP_FIREHOSE_FULL);
-		return 0;
+		return;
 	}
 	r = &ring->recs[head & (VIGIL_FIREHOSE_SLOTS - 1)];
 	r->ts_ns = bpf_ktime_get_boot_ns();
 	r->pid = pid_tgid >> 32;
 	r->tid = (__u32)pid_tgid;
-	r->nr = (__u32)id;
+	r->nr = (__u32)nr;
 	/*
-	 * Publish: the record must be written before head moves. BPF programs on
-	 * one CPU do not nest on this hook (the kernel's per-program recursion
-	 * guard skips a nested run), so only ordering against the reader matters;
-	 * x86-64 keeps stores in order, and the barrier keeps the compiler from
-	 * reordering them.
+	 * Publish: the record must be written before head moves. Programs do not
+	 * nest on one CPU on this hook (the kernel's per-program recursion guard
+	 * skips, and counts, a nested run), so only ordering against the reader
+	 * matters: x86-64 keeps stores in order, the barrier keeps the compiler
+	 * from reordering them.
 	 */
 	asm volatile("" ::: "memory");
 	*(volatile __u64 *)&ring->head = head + 1;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
+{
+	__u32 cls = class_of(id);
+	__u64 pid_tgid;
+
+	if (syscall_mode == VIGIL_SYSCALLS_OFF && cls == VIGIL_SC_NONE)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	if (!vigil_in_scope(pid_tgid >> 32))
+		return 0;
+	if (syscall_mode == VIGIL_SYSCALLS_AGGREGATE)
+		count_syscall(pid_tgid >> 32, id);
+	else if (syscall_mode == VIGIL_SYSCALLS_FIREHOSE)
+		record_syscall(pid_tgid, id);
+
+	switch (cls) {
+	case VIGIL_SC_OPEN:
+	case VIGIL_SC_OPENAT:
+	case VIGIL_SC_OPENAT2:
+	case VIGIL_SC_CREAT:
+		return vigil_open_enter(cls, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
+					PT_REGS_PARM3_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs));
+	case VIGIL_SC_CONNECT:
+		return vigil_connect_enter(PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
+					   PT_REGS_PARM3_SYSCALL(regs));
+	case VIGIL_SC_SETID:
+		return vigil_setid_enter();
+	}
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
+{
+#if defined(__TARGET_ARCH_x86)
+	long nr = regs->orig_ax;
+#elif defined(__TARGET_ARCH_arm64)
+	long nr = regs->syscallno;
+#else
+#error "syscall number register unknown for this architecture"
+#endif
+	switch (class_of(nr)) {
+	case VIGIL_SC_OPEN:
+	case VIGIL_SC_OPENAT:
+	case VIGIL_SC_OPENAT2:
+	case VIGIL_SC_CREAT:
+		return vigil_open_exit(ret);
+	case VIGIL_SC_CONNECT:
+		return vigil_connect_exit(ret);
+	case VIGIL_SC_SETID:
+		return vigil_setid_exit(ret);
+	}
 	return 0;
 }

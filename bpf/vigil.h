@@ -40,6 +40,19 @@ enum vigil_syscall_mode {
 	VIGIL_SYSCALLS_FIREHOSE = 2,
 };
 
+/* What the sys_enter/sys_exit dispatchers do for a syscall number (array `syscall_class`). */
+enum vigil_syscall_class {
+	VIGIL_SC_NONE = 0,
+	VIGIL_SC_OPEN = 1, /* open(path, flags, mode) */
+	VIGIL_SC_OPENAT = 2, /* openat(dfd, path, flags, mode) */
+	VIGIL_SC_OPENAT2 = 3, /* openat2(dfd, path, how, size) */
+	VIGIL_SC_CREAT = 4, /* creat(path, mode) */
+	VIGIL_SC_CONNECT = 5, /* connect(fd, addr, len) */
+	VIGIL_SC_SETID = 6, /* setuid family */
+	VIGIL_SC_MAX = 7,
+};
+#define VIGIL_MAX_SYSCALLS 1024
+
 /* Flags */
 #define VIGIL_F_FILENAME_TRUNCATED 0x1
 #define VIGIL_F_ARGS_TRUNCATED 0x2

@@ -11,8 +11,8 @@ import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, LAYOUTS, SyscallMode
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
-import { EVENT_PROGRAMS, SYSCALL_PROGRAMS } from "./programs";
-import { ensureTracefs, syscallTracepointExists } from "./requirements";
+import { CLASSIFIED_SYSCALLS, MAX_SYSCALLS, PROGRAMS } from "./programs";
+import { syscallNumber } from "../events/syscall-names";
 
 export type SyscallModeName = keyof typeof SyscallMode;
 
@@ -121,19 +121,26 @@ export class Observer {
   /** Load, scope, attach and start draining. Throws a BpfError naming the failed step. */
   start(): void {
     if (this.obj) throw new Error("observer already started");
-    ensureTracefs();
     const obj = BpfObject.open(this.options.objectPath ?? DEFAULT_OBJECT_PATH);
     this.obj = obj;
     try {
       obj.setConstant("observer_tgid", process.pid);
       obj.setConstant("filter_cgroups", this.options.cgroupIds ? 1 : 0);
+      obj.setConstant("syscall_mode", SyscallMode[this.mode]);
       obj.map("events").setMaxEntries(ringSize(this.options.ringBytes ?? 16 * 1024 * 1024));
+      // Unused maps shrink to one entry so they cost no memory.
       obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
-      if (this.options.aggregateEntries) obj.map("syscall_counts").setMaxEntries(this.options.aggregateEntries);
-      obj.program(SYSCALL_PROGRAMS.aggregate).setAutoload(this.mode === "aggregate");
-      obj.program(SYSCALL_PROGRAMS.firehose).setAutoload(this.mode === "firehose");
+      obj.map("syscall_counts").setMaxEntries(this.mode === "aggregate" ? (this.options.aggregateEntries ?? 16384) : 1);
       obj.load();
 
+      const classes = obj.map("syscall_class");
+      const key = new Uint8Array(4);
+      for (const [name, cls] of Object.entries(CLASSIFIED_SYSCALLS)) {
+        const nr = syscallNumber(name);
+        if (nr === undefined || nr >= MAX_SYSCALLS) continue; // e.g. open/creat do not exist on arm64
+        new DataView(key.buffer).setUint32(0, nr, true);
+        classes.update(key, new Uint8Array([cls]));
+      }
       this.cgroupMap = obj.map("observed_cgroups");
       for (const id of this.options.cgroupIds ?? []) this.addCgroup(id);
 
@@ -141,18 +148,8 @@ export class Observer {
       this.ring = new RingBufferConsumer(events.fd(), events.maxEntries);
       if (this.mode === "firehose") this.firehose = new FirehoseConsumer(obj.map("firehose").fd(), possibleCpus());
 
-      for (const plan of EVENT_PROGRAMS) {
-        const prog = obj.program(plan.name);
-        prog.attach();
-        this.attached++;
-        for (const tp of plan.alsoOn ?? []) {
-          if (!syscallTracepointExists(tp)) continue; // e.g. open/creat do not exist on arm64
-          prog.attachTracepoint("syscalls", tp);
-          this.attached++;
-        }
-      }
-      if (this.mode !== "off") {
-        obj.program(SYSCALL_PROGRAMS[this.mode]).attach();
+      for (const name of PROGRAMS) {
+        obj.program(name).attach();
         this.attached++;
       }
     } catch (err) {

@@ -1,31 +1,26 @@
 /**
- * Which kernel programs Vigil attaches, and to what. Programs whose SEC names
- * a tracepoint are auto-attached there; `alsoOn` lists further syscall
- * tracepoints the same program serves (e.g. one exit handler for four opens).
+ * The kernel programs Vigil attaches (each auto-attached by its SEC name),
+ * and the syscall classes the sys_enter/sys_exit dispatchers act on, by name:
+ * numbers come from this architecture's UAPI header at load time.
  */
-export interface ProgramPlan {
-  name: string;
-  alsoOn?: readonly string[];
-}
+export const PROGRAMS = ["vigil_exec", "vigil_fork", "vigil_exit", "vigil_sys_enter", "vigil_sys_exit"] as const;
 
-const SETID = ["setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid"] as const;
+/** enum vigil_syscall_class in bpf/vigil.h */
+export const SyscallClass = { open: 1, openat: 2, openat2: 3, creat: 4, connect: 5, setid: 6 } as const;
+export const MAX_SYSCALLS = 1024;
 
-export const EVENT_PROGRAMS: readonly ProgramPlan[] = [
-  { name: "vigil_exec" },
-  { name: "vigil_fork" },
-  { name: "vigil_exit" },
-  { name: "vigil_openat_enter" },
-  { name: "vigil_open_enter" },
-  { name: "vigil_creat_enter" },
-  { name: "vigil_openat2_enter" },
-  { name: "vigil_open_exit", alsoOn: ["sys_exit_open", "sys_exit_creat", "sys_exit_openat2"] },
-  { name: "vigil_connect_enter" },
-  { name: "vigil_connect_exit" },
-  { name: "vigil_setid_enter", alsoOn: SETID.slice(1).map((s) => `sys_enter_${s}`) },
-  { name: "vigil_setid_exit", alsoOn: SETID.slice(1).map((s) => `sys_exit_${s}`) },
-];
-
-export const SYSCALL_PROGRAMS = {
-  aggregate: "vigil_sys_aggregate",
-  firehose: "vigil_sys_firehose",
-} as const;
+export const CLASSIFIED_SYSCALLS: Record<string, number> = {
+  open: SyscallClass.open,
+  openat: SyscallClass.openat,
+  openat2: SyscallClass.openat2,
+  creat: SyscallClass.creat,
+  connect: SyscallClass.connect,
+  setuid: SyscallClass.setid,
+  setgid: SyscallClass.setid,
+  setreuid: SyscallClass.setid,
+  setregid: SyscallClass.setid,
+  setresuid: SyscallClass.setid,
+  setresgid: SyscallClass.setid,
+  setfsuid: SyscallClass.setid,
+  setfsgid: SyscallClass.setid,
+};

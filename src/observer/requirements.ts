@@ -2,8 +2,7 @@
  * What eBPF observation needs on this machine, checked up front so that a
  * user is told plainly which requirement is missing instead of an errno.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 
 export interface Requirement {
   name: string;
@@ -64,22 +63,4 @@ export function checkRequirements(objectPath: string): Requirement[] {
 
 export function missing(reqs: Requirement[]): Requirement[] {
   return reqs.filter((r) => !r.ok);
-}
-
-const TRACEFS = "/sys/kernel/tracing";
-
-/** Syscall tracepoints are attached through tracefs; mount it when it is not (needs root). */
-export function ensureTracefs(): void {
-  if (existsSync(`${TRACEFS}/events/syscalls`)) return;
-  const r = spawnSync("mount", ["-t", "tracefs", "nodev", TRACEFS], { stdio: "pipe" });
-  if (r.status !== 0 || !existsSync(`${TRACEFS}/events/syscalls`))
-    throw new Error(`tracefs is not mounted at ${TRACEFS} and mounting it failed: ${String(r.stderr).trim() || "unknown error"}`);
-}
-
-export function syscallTracepointExists(name: string): boolean {
-  try {
-    return statSync(`${TRACEFS}/events/syscalls/${name}`).isDirectory();
-  } catch {
-    return false;
-  }
 }

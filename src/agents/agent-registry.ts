@@ -1,0 +1,89 @@
+/**
+ * Agents: a named cgroup, or a named process subtree. Every event is given the
+ * agent of its process: by cgroup first (exact id), then by the nearest
+ * adopted ancestor in the process tree. New processes inherit their parent's
+ * agent through the tree, so a subtree stays attributed after its root exits.
+ */
+import type { ProcessNode, ProcessTree } from "../proc/process-tree";
+
+export interface AgentSpec {
+  name: string;
+  cgroupId?: number;
+  cgroupPath?: string;
+  rootPid?: number;
+}
+
+export interface Agent extends AgentSpec {
+  id: string;
+  createdAt: number;
+}
+
+export class AgentError extends Error {
+  override readonly name = "AgentError";
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export class AgentRegistry {
+  private readonly agents = new Map<string, Agent>();
+  private readonly byCgroup = new Map<number, Agent>();
+  private readonly byRootPid = new Map<number, Agent>();
+
+  constructor(private readonly tree: ProcessTree) {}
+
+  register(spec: AgentSpec): Agent {
+    if (!NAME.test(spec.name)) throw new AgentError(`agent name ${JSON.stringify(spec.name)} must match ${NAME.source}`);
+    if (spec.cgroupId === undefined && spec.rootPid === undefined) throw new AgentError(`agent ${spec.name} needs a cgroup or a root pid`);
+    if (this.agents.has(spec.name)) throw new AgentError(`agent ${spec.name} already exists`);
+    if (spec.cgroupId !== undefined && this.byCgroup.has(spec.cgroupId))
+      throw new AgentError(`cgroup ${spec.cgroupId} already belongs to agent ${this.byCgroup.get(spec.cgroupId)!.name}`);
+    const agent: Agent = { ...spec, id: spec.name, createdAt: Date.now() };
+    this.agents.set(agent.id, agent);
+    if (spec.cgroupId !== undefined) this.byCgroup.set(spec.cgroupId, agent);
+    if (spec.rootPid !== undefined) {
+      this.byRootPid.set(spec.rootPid, agent);
+      const root = this.tree.get(spec.rootPid);
+      if (root) root.agent = agent.name;
+    }
+    return agent;
+  }
+
+  remove(id: string): boolean {
+    const a = this.agents.get(id);
+    if (!a) return false;
+    this.agents.delete(id);
+    if (a.cgroupId !== undefined) this.byCgroup.delete(a.cgroupId);
+    if (a.rootPid !== undefined) this.byRootPid.delete(a.rootPid);
+    return true;
+  }
+
+  get(id: string): Agent | undefined {
+    return this.agents.get(id);
+  }
+
+  list(): Agent[] {
+    return [...this.agents.values()];
+  }
+
+  /** The agent name for a process, caching it on the node. */
+  resolve(node: ProcessNode): string | null {
+    if (node.cgroupId !== null) {
+      const a = this.byCgroup.get(node.cgroupId);
+      if (a) return (node.agent = a.name);
+    }
+    if (node.agent) return node.agent;
+    const own = this.byRootPid.get(node.pid);
+    if (own) return (node.agent = own.name);
+    if (this.byRootPid.size === 0) return null;
+    for (const anc of this.tree.ancestry(node.pid)) {
+      const a = anc.agent ? this.agents.get(anc.agent) : this.byRootPid.get(anc.pid);
+      if (a) return (node.agent = a.name);
+    }
+    return null;
+  }
+
+  /** The agent owning a cgroup id, if any. */
+  byCgroupId(id: number): Agent | undefined {
+    return this.byCgroup.get(id);
+  }
+}

@@ -1,0 +1,118 @@
+/** Accumulates what a `vigil run` observed, for the printed summary and --summary-json. */
+import type { VigilEvent } from "../events/types";
+import type { EventSink } from "../pipeline/event-pipeline";
+import { syscallName } from "../events/syscall-names";
+
+export interface RunSummary {
+  command: string[];
+  agent: string;
+  backend: "ebpf" | "proc";
+  syscallMode: string;
+  exitCode: number;
+  signal: number | null;
+  durationMs: number;
+  events: Record<string, number>;
+  dropped: Record<string, number>;
+  droppedTotal: number;
+  processes: { count: number; leftoversKilled: number };
+  execs: { binary: string; count: number }[];
+  files: { opens: number; unique: number; failed: number; top: { path: string; count: number }[] };
+  connections: { address: string; port: number; count: number; failed: number }[];
+  syscalls: { total: number; top: { name: string; nr: number; count: number }[] };
+  credentialChanges: number;
+}
+
+const TOP = 10;
+
+function top<K>(m: Map<K, number>, n = TOP): [K, number][] {
+  return [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
+}
+
+export class RunSummaryBuilder implements EventSink {
+  readonly name = "summary";
+  private readonly pids = new Set<number>();
+  private readonly execs = new Map<string, number>();
+  private readonly files = new Map<string, number>();
+  private opens = 0;
+  private failedOpens = 0;
+  private readonly conns = new Map<string, { address: string; port: number; count: number; failed: number }>();
+  private readonly syscalls = new Map<number, number>();
+  private creds = 0;
+
+  write(e: VigilEvent): void {
+    this.pids.add(e.pid);
+    switch (e.type) {
+      case "exec":
+        this.execs.set(e.filename, (this.execs.get(e.filename) ?? 0) + 1);
+        break;
+      case "fork":
+        this.pids.add(e.childPid);
+        break;
+      case "open":
+        this.opens++;
+        if (e.ret < 0) this.failedOpens++;
+        this.files.set(e.path, (this.files.get(e.path) ?? 0) + 1);
+        break;
+      case "connect": {
+        const key = `${e.address}|${e.port}`;
+        const c = this.conns.get(key) ?? { address: e.address, port: e.port, count: 0, failed: 0 };
+        c.count++;
+        // EINPROGRESS (-115) is a non-blocking connect under way, not a failure.
+        if (e.ret < 0 && e.ret !== -115) c.failed++;
+        this.conns.set(key, c);
+        break;
+      }
+      case "cred":
+        this.creds++;
+        break;
+      case "syscall":
+        this.addSyscalls(e.nr, 1);
+        break;
+    }
+  }
+
+  addSyscalls(nr: number, count: number): void {
+    this.syscalls.set(nr, (this.syscalls.get(nr) ?? 0) + count);
+  }
+
+  build(base: Omit<RunSummary, "processes" | "execs" | "files" | "connections" | "syscalls" | "credentialChanges"> & { leftoversKilled: number }): RunSummary {
+    const { leftoversKilled, ...rest } = base;
+    let total = 0;
+    for (const c of this.syscalls.values()) total += c;
+    return {
+      ...rest,
+      processes: { count: this.pids.size, leftoversKilled },
+      execs: top(this.execs, 50).map(([binary, count]) => ({ binary, count })),
+      files: {
+        opens: this.opens,
+        unique: this.files.size,
+        failed: this.failedOpens,
+        top: top(this.files).map(([path, count]) => ({ path, count })),
+      },
+      connections: [...this.conns.values()].sort((a, b) => b.count - a.count),
+      syscalls: { total, top: top(this.syscalls).map(([nr, count]) => ({ name: syscallName(nr), nr, count })) },
+      credentialChanges: this.creds,
+    };
+  }
+}
+
+export function formatSummary(s: RunSummary): string {
+  const lines: string[] = [];
+  const status = s.signal !== null ? `killed by signal ${s.signal} (exit ${s.exitCode})` : `exit ${s.exitCode}`;
+  lines.push(`── vigil: ${s.agent} · ${status} · ${(s.durationMs / 1000).toFixed(2)}s · backend ${s.backend}${s.backend === "proc" ? " (low fidelity)" : ""}`);
+  const ev = Object.entries(s.events)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
+  lines.push(`   events      ${ev || "none"}`);
+  lines.push(`   processes   ${s.processes.count}${s.processes.leftoversKilled ? ` (${s.processes.leftoversKilled} left running, killed)` : ""}`);
+  if (s.execs.length) lines.push(`   execs       ${s.execs.slice(0, 5).map((e) => `${e.binary}${e.count > 1 ? ` ×${e.count}` : ""}`).join(", ")}${s.execs.length > 5 ? `, … (${s.execs.length} binaries)` : ""}`);
+  lines.push(`   files       ${s.files.opens} opens of ${s.files.unique} paths, ${s.files.failed} failed`);
+  if (s.connections.length)
+    lines.push(`   connections ${s.connections.slice(0, 5).map((c) => `${c.address.includes(":") ? `[${c.address}]` : c.address}:${c.port}${c.count > 1 ? ` ×${c.count}` : ""}${c.failed ? ` (${c.failed} failed)` : ""}`).join(", ")}`);
+  else lines.push("   connections none");
+  if (s.syscalls.total) lines.push(`   syscalls    ${s.syscalls.total} total; top ${s.syscalls.top.slice(0, 5).map((t) => `${t.name} ${t.count}`).join(", ")}`);
+  if (s.credentialChanges) lines.push(`   credentials ${s.credentialChanges} changes`);
+  const drops = Object.entries(s.dropped).filter(([, v]) => v > 0);
+  lines.push(`   dropped     ${s.droppedTotal === 0 ? "0" : drops.map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  return lines.join("\n");
+}

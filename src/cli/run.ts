@@ -1,0 +1,225 @@
+/**
+ * `vigil run [options] -- CMD [ARGS...]`: run CMD in a fresh cgroup of
+ * Vigil's own, observe it and all its descendants, print a summary, and exit
+ * with CMD's exit code (128 + signal when it was killed).
+ */
+import { accessSync, constants, writeFileSync } from "node:fs";
+import { constants as osConstants } from "node:os";
+import { basename } from "node:path";
+import { AgentRegistry } from "../agents/agent-registry";
+import { OwnedCgroup } from "../cgroup/cgroup";
+import { syscallName } from "../events/syscall-names";
+import type { ProcessEvent } from "../events/types";
+import { Observer, DEFAULT_OBJECT_PATH, type SyscallModeName } from "../observer/observer";
+import { checkRequirements, missing } from "../observer/requirements";
+import { EventPipeline } from "../pipeline/event-pipeline";
+import { ProcessTree } from "../proc/process-tree";
+import { ProcPoller, subtreePids } from "../proc/proc-poller";
+import { JsonlFileSink } from "../sinks/jsonl-file-sink";
+import { parseArgs, parseSize, UsageError } from "./args";
+import { formatSummary, RunSummaryBuilder, type RunSummary } from "./run-summary";
+
+export const RUN_USAGE = `usage: vigil run [--name N] [--events FILE] [--summary-json FILE]
+                 [--syscalls off|aggregate|firehose] [--backend auto|ebpf|proc]
+                 [--ring-size SIZE] [--quiet] -- CMD [ARGS...]`;
+
+const SPEC = {
+  name: { value: true },
+  events: { value: true },
+  "summary-json": { value: true },
+  syscalls: { value: true, choices: ["off", "aggregate", "firehose"] },
+  backend: { value: true, choices: ["auto", "ebpf", "proc"] },
+  "ring-size": { value: true },
+  quiet: {},
+  help: {},
+} as const;
+
+/** Thrown for conditions that end the run with a one-line message. */
+export class RunError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+function which(cmd: string): string | null {
+  if (cmd.includes("/")) {
+    try {
+      accessSync(cmd, constants.X_OK);
+      return cmd;
+    } catch {
+      return null;
+    }
+  }
+  return Bun.which(cmd);
+}
+
+function signalNumber(name: string | null): number | null {
+  if (!name) return null;
+  return (osConstants.signals as Record<string, number>)[name] ?? null;
+}
+
+export async function runCommand(argv: readonly string[]): Promise<number> {
+  const { options, rest } = parseArgs("vigil run", argv, SPEC);
+  if (options.help) {
+    console.log(RUN_USAGE);
+    return 0;
+  }
+  if (rest.length === 0) throw new UsageError(`vigil run: no command given\n${RUN_USAGE}`);
+  const executable = which(rest[0]!);
+  if (!executable) throw new RunError(`vigil run: command not found: ${rest[0]}`, 127);
+  const name = (options.name as string | undefined) ?? basename(rest[0]!).replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64);
+  const syscallMode = (options.syscalls as SyscallModeName | undefined) ?? "aggregate";
+  const ringBytes = options["ring-size"] ? parseSize("ring-size", options["ring-size"] as string) : undefined;
+  const quiet = options.quiet === true;
+
+  // Pick the backend and say plainly what is missing.
+  let backend = (options.backend as "auto" | "ebpf" | "proc" | undefined) ?? "auto";
+  const lacking = missing(checkRequirements(DEFAULT_OBJECT_PATH));
+  if (backend !== "proc" && lacking.length) {
+    const what = lacking.map((r) => `${r.name}: ${r.detail}`).join("; ");
+    if (backend === "ebpf" || lacking.some((r) => r.privilege))
+      throw new RunError(`vigil run: eBPF unavailable (${what})${backend === "auto" ? "; run as root, or pass --backend proc for the lower-fidelity /proc poller" : ""}`, 2);
+    process.stderr.write(`vigil run: eBPF unavailable (${what}); falling back to the /proc poller (exec and exit only, lower fidelity)\n`);
+    backend = "proc";
+  }
+  if (backend === "auto") backend = "ebpf";
+  if (backend === "proc" && syscallMode !== "aggregate" && options.syscalls) process.stderr.write("vigil run: --syscalls needs eBPF; ignored with the /proc poller\n");
+
+  const tree = new ProcessTree();
+  tree.seedFromProc();
+  const agents = new AgentRegistry(tree);
+  const pipeline = new EventPipeline(tree, agents);
+  const summary = new RunSummaryBuilder();
+  pipeline.addSink(summary);
+  const eventsFile = options.events ? new JsonlFileSink(options.events as string) : null;
+  if (eventsFile) pipeline.addSink(eventsFile);
+
+  const started = Date.now();
+  let cgroup: OwnedCgroup | null = null;
+  let observer: Observer | null = null;
+  let poller: ProcPoller | null = null;
+  let rootPid = 0;
+  let childStatus: { exitCode: number | null; signal: number | null } | undefined;
+  const onEvent = (e: ProcessEvent) => pipeline.handle(e);
+
+  try {
+    if (backend === "ebpf") {
+      try {
+        cgroup = OwnedCgroup.create(`run-${process.pid}-${Date.now().toString(36)}`);
+      } catch (e) {
+        throw new RunError(`vigil run: ${(e as Error).message}`, 2);
+      }
+      agents.register({ name, cgroupId: cgroup.id, cgroupPath: cgroup.relPath });
+      const wantFirehoseEvents = syscallMode === "firehose" && eventsFile !== null;
+      observer = new Observer({
+        syscalls: syscallMode,
+        ringBytes,
+        cgroupIds: [cgroup.id],
+        onEvent,
+        syscallSink: {
+          onSyscall: wantFirehoseEvents
+            ? (pid, tid, nr, ktimeNs) =>
+                pipeline.handleSyscall({ type: "syscall", ts: observer!.eventDecoder.wallMs(ktimeNs), ktimeNs, pid, tid, nr, name: syscallName(nr) })
+            : (_pid, _tid, nr) => summary.addSyscalls(nr, 1),
+        },
+      });
+      try {
+        observer.start();
+      } catch (e) {
+        throw new RunError(`vigil run: cannot start the eBPF observer: ${(e as Error).message}`, 2);
+      }
+    }
+
+    // In the eBPF case a tiny shell moves itself into the cgroup, then execs
+    // CMD: CMD's first instruction already runs inside the observed scope.
+    const spawnArgv = cgroup
+      ? ["/bin/sh", "-c", 'echo $$ > "$1" || exit 125; shift; exec "$@"', "vigil-run", cgroup.procsFile, executable, ...rest.slice(1)]
+      : [executable, ...rest.slice(1)];
+    const child = Bun.spawn(spawnArgv, { stdin: "inherit", stdout: "inherit", stderr: "inherit", argv0: cgroup ? undefined : rest[0] });
+    rootPid = child.pid;
+    if (!cgroup) {
+      agents.register({ name, rootPid });
+      poller = new ProcPoller({
+        scope: () => subtreePids(rootPid),
+        onEvent,
+        exitStatus: (pid) => (pid === rootPid ? childStatus : undefined),
+      });
+      poller.start();
+    }
+
+    const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+    const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => [s, forward(s)] as const);
+    for (const [s, h] of handlers) process.on(s, h);
+    await child.exited;
+    for (const [s, h] of handlers) process.off(s, h);
+    const signal = signalNumber(child.signalCode ?? null);
+    childStatus = { exitCode: signal === null ? child.exitCode : null, signal };
+
+    // Leftovers (daemonized descendants) are part of the run: end them so the cgroup can go.
+    let leftoversKilled = 0;
+    if (cgroup) {
+      leftoversKilled = cgroup.killAll();
+      const deadline = Date.now() + 2000;
+      while (cgroup.isPopulated() && Date.now() < deadline) await Bun.sleep(5);
+    }
+    // Wait until the root's exit event has come through the ring (bounded).
+    if (observer) {
+      const deadline = Date.now() + 1000;
+      while (Date.now() < deadline) {
+        observer.drain();
+        if (tree.get(rootPid)?.exitTime != null) break;
+        await Bun.sleep(2);
+      }
+    }
+    poller?.stop();
+
+    const exitCode = signal !== null ? 128 + signal : (child.exitCode ?? 1);
+    if (cgroup && exitCode === 125 && !tree.get(rootPid)?.execs)
+      throw new RunError(`vigil run: could not move the command into cgroup ${cgroup.dir}`, 125);
+
+    if (observer && syscallMode === "aggregate") for (const per of observer.syscallCounts().values()) for (const [nr, c] of per) summary.addSyscalls(nr, c);
+    const stats = observer?.stats();
+    observer?.stop();
+    observer = null;
+    const dropped: Record<string, number> = stats
+      ? {
+          kernelRingFull: Object.values(stats.dropped.kernelRingFull).reduce((a, b) => a + b, 0),
+          firehoseFull: stats.dropped.firehoseFull,
+          aggregateFull: stats.dropped.aggregateFull,
+          recursionMisses: stats.dropped.recursionMisses,
+          decodeErrors: stats.dropped.decodeErrors,
+          handlerErrors: stats.dropped.handlerErrors,
+        }
+      : {};
+    for (const [sink, n] of pipeline.sinkErrors) dropped[`sink:${sink}`] = n;
+    const events: Record<string, number> = Object.fromEntries(pipeline.counts);
+    if (stats?.received.syscall !== undefined) events.syscall = stats.received.syscall;
+    const result: RunSummary = summary.build({
+      command: [...rest],
+      agent: name,
+      backend,
+      syscallMode: backend === "proc" ? "off" : syscallMode,
+      exitCode,
+      signal,
+      durationMs: Date.now() - started,
+      events,
+      dropped,
+      droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0),
+      leftoversKilled,
+    });
+    await eventsFile?.close();
+    if (!quiet) process.stderr.write(`${formatSummary(result)}\n`);
+    if (options["summary-json"]) writeFileSync(options["summary-json"] as string, `${JSON.stringify(result, null, 2)}\n`);
+    return exitCode;
+  } finally {
+    observer?.stop();
+    poller?.stop();
+    if (cgroup) {
+      cgroup.killAll();
+      await cgroup.remove().catch((e: Error) => process.stderr.write(`vigil run: ${e.message}\n`));
+    }
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The one path every process event takes above the decoder: update the
+ * process tree, attribute the agent, then hand the event to each sink.
+ * Sinks are isolated: one that throws is counted and does not stop the others.
+ */
+import type { ProcessEvent, SyscallEvent, VigilEvent } from "../events/types";
+import type { ProcessTree } from "../proc/process-tree";
+import type { AgentRegistry } from "../agents/agent-registry";
+
+export interface EventSink {
+  name: string;
+  write(event: VigilEvent): void;
+}
+
+export class EventPipeline {
+  private readonly sinks: EventSink[] = [];
+  readonly sinkErrors = new Map<string, number>();
+  readonly counts = new Map<string, number>();
+
+  constructor(
+    readonly tree: ProcessTree,
+    readonly agents: AgentRegistry,
+  ) {}
+
+  addSink(sink: EventSink): void {
+    this.sinks.push(sink);
+  }
+
+  handle(event: ProcessEvent): void {
+    const node = this.tree.apply(event);
+    const agent = this.agents.resolve(node);
+    if (agent) event.agent = agent;
+    this.emit(event);
+  }
+
+  /** Syscall records (firehose) do not change the tree; they take the agent of their process. */
+  handleSyscall(event: SyscallEvent): void {
+    const node = this.tree.get(event.pid);
+    const agent = node ? this.agents.resolve(node) : null;
+    if (agent) event.agent = agent;
+    this.emit(event);
+  }
+
+  private emit(event: VigilEvent): void {
+    this.counts.set(event.type, (this.counts.get(event.type) ?? 0) + 1);
+    for (const s of this.sinks) {
+      try {
+        s.write(event);
+      } catch {
+        this.sinkErrors.set(s.name, (this.sinkErrors.get(s.name) ?? 0) + 1);
+      }
+    }
+  }
+}

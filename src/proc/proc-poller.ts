@@ -1,0 +1,120 @@
+/**
+ * Fallback observer for machines where eBPF cannot be used: polls /proc and
+ * synthesizes exec and exit events for the processes in scope. Coverage is
+ * partial (a process shorter than the poll interval is missed, exit codes are
+ * unknown except where the caller knows them) and every event says so with
+ * `lowFidelity: true`.
+ */
+import type { ExecEvent, ExitEvent, ProcessEvent } from "../events/types";
+import { listPids, readProcess, readStat } from "./procfs";
+import { cgroupIdOfPath } from "../cgroup/cgroup";
+
+export interface ProcPollerOptions {
+  /** The pids to watch now (e.g. a cgroup's members, or a subtree). */
+  scope: () => Iterable<number>;
+  onEvent: (e: ProcessEvent) => void;
+  intervalMs?: number;
+  /** Exit status of a pid, when the caller knows it (its own child). */
+  exitStatus?: (pid: number) => { exitCode: number | null; signal: number | null } | undefined;
+}
+
+/** Pids in the subtree rooted at `root` (including it), from one /proc scan. */
+export function subtreePids(root: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const pid of listPids()) {
+    const st = readStat(pid);
+    if (st) parentOf.set(pid, st.ppid);
+  }
+  const out: number[] = [];
+  for (const pid of parentOf.keys()) {
+    let p: number | undefined = pid;
+    for (let depth = 0; p !== undefined && depth < 256; depth++) {
+      if (p === root) {
+        out.push(pid);
+        break;
+      }
+      p = parentOf.get(p);
+      if (p === 0) break;
+    }
+  }
+  return out;
+}
+
+export class ProcPoller {
+  private readonly known = new Map<number, { startTicks: number; event: ExecEvent }>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  polls = 0;
+
+  constructor(private readonly options: ProcPollerOptions) {}
+
+  start(): void {
+    this.poll();
+    this.timer = setInterval(() => this.poll(), this.options.intervalMs ?? 20);
+  }
+
+  poll(): void {
+    this.polls++;
+    const now = Date.now();
+    const seen = new Set<number>();
+    for (const pid of this.options.scope()) {
+      const snap = readProcess(pid);
+      if (!snap) continue;
+      seen.add(pid);
+      const prev = this.known.get(pid);
+      // A new pid, or the same pid running a new program (exec), or a reused pid.
+      if (prev && prev.startTicks === snap.startTicks && prev.event.argv.join("\0") === snap.argv.join("\0")) continue;
+      const e: ExecEvent = {
+        type: "exec",
+        ts: now,
+        ktimeNs: 0,
+        pid,
+        tid: pid,
+        ppid: snap.ppid,
+        uid: snap.uid,
+        gid: snap.gid,
+        comm: snap.comm,
+        cgroupId: (snap.cgroupPath && cgroupIdOfPath(snap.cgroupPath)) || 0,
+        filename: snap.exe ?? snap.argv[0] ?? "",
+        argv: snap.argv,
+        argvTruncated: false,
+        filenameTruncated: false,
+        oldPid: pid,
+        lowFidelity: true,
+      };
+      this.known.set(pid, { startTicks: snap.startTicks, event: e });
+      this.options.onEvent(e);
+    }
+    for (const [pid, { event }] of this.known) {
+      if (seen.has(pid)) continue;
+      this.known.delete(pid);
+      this.options.onEvent(this.exitEvent(event, now));
+    }
+  }
+
+  private exitEvent(exec: ExecEvent, now: number): ExitEvent {
+    const status = this.options.exitStatus?.(exec.pid);
+    return {
+      type: "exit",
+      ts: now,
+      ktimeNs: 0,
+      pid: exec.pid,
+      tid: exec.pid,
+      ppid: exec.ppid,
+      uid: exec.uid,
+      gid: exec.gid,
+      comm: exec.comm,
+      cgroupId: exec.cgroupId,
+      exitCode: status?.exitCode ?? null,
+      signal: status?.signal ?? null,
+      coreDumped: false,
+      lowFidelity: true,
+    };
+  }
+
+  /** Final poll, then stop. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.poll();
+  }
+}
