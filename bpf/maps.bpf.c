@@ -6,4 +6,27 @@ const volatile __u32 observer_tgid = 0;
 const volatile __u8 filter_cgroups = 0;
 const volatile __u8 syscall_mode = VIGIL_SYSCALLS_AGGREGATE;
 
+/*
+ * Not used by the programs: names every record type so that clang emits it
+ * into the object's BTF, where test/layout.test.ts checks the TypeScript
+ * decoders against it. Costs one pointer in .rodata.
+ */
+struct vigil_btf_anchor {
+	enum vigil_event_type type;
+	enum vigil_drop_reason drop;
+	enum vigil_syscall_mode mode;
+	enum vigil_syscall_class cls;
+	struct vigil_header header;
+	struct vigil_exec_event exec;
+	struct vigil_fork_event fork;
+	struct vigil_exit_event exit;
+	struct vigil_open_event open;
+	struct vigil_connect_event connect;
+	struct vigil_cred_event cred;
+	struct vigil_syscall_record syscall;
+	struct vigil_firehose_ring ring;
+	struct vigil_syscall_key key;
+};
+struct vigil_btf_anchor *const volatile vigil_btf_anchor = 0;
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,67 @@
+/**
+ * The C event structs (bpf/vigil.h) and the TypeScript layouts
+ * (src/events/layout.ts) must agree: compare every struct field by field with
+ * the BTF clang emitted into the compiled object.
+ */
+import { describe, expect, test } from "bun:test";
+import { LAYOUTS } from "../src/events/layout";
+import { ROOT } from "./helpers";
+
+interface BtfMember {
+  name: string;
+  type_id: number;
+  bits_offset: number;
+}
+interface BtfType {
+  id: number;
+  kind: string;
+  name?: string;
+  size?: number;
+  type_id?: number;
+  nr_elems?: number;
+  members?: BtfMember[];
+}
+
+const dump = Bun.spawnSync(["bpftool", "-j", "btf", "dump", "file", `${ROOT}/build/vigil.bpf.o`]);
+if (dump.exitCode !== 0) throw new Error(`bpftool btf dump failed: ${dump.stderr.toString()}`);
+const types: BtfType[] = JSON.parse(dump.stdout.toString()).types;
+const byId = new Map(types.map((t) => [t.id, t]));
+
+function sizeOf(id: number): number {
+  const t = byId.get(id)!;
+  switch (t.kind) {
+    case "INT":
+    case "STRUCT":
+    case "UNION":
+    case "ENUM":
+      return t.size!;
+    case "ARRAY":
+      return t.nr_elems! * sizeOf(t.type_id!);
+    case "TYPEDEF":
+    case "VOLATILE":
+    case "CONST":
+      return sizeOf(t.type_id!);
+    case "PTR":
+      return 8;
+  }
+  throw new Error(`size of BTF kind ${t.kind}`);
+}
+
+describe("event layouts: C (BTF) == TypeScript", () => {
+  for (const [name, layout] of Object.entries(LAYOUTS)) {
+    test(name, () => {
+      const structs = types.filter((t) => t.kind === "STRUCT" && t.name === name);
+      expect(structs.length).toBeGreaterThan(0); // the struct must be in the object's BTF
+      const s = structs[0]!;
+      expect(s.size).toBe(layout.size);
+      const fromBtf = Object.fromEntries(s.members!.map((m) => [m.name, [m.bits_offset / 8, sizeOf(m.type_id)]]));
+      expect(fromBtf).toEqual(layout.fields as unknown as Record<string, [number, number]>);
+    });
+  }
+
+  test("enum values match", () => {
+    const e = types.find((t) => t.kind === "ENUM" && t.name === "vigil_event_type") as BtfType & { values: { name: string; val: number }[] };
+    const vals = Object.fromEntries(e.values.map((v) => [v.name, v.val]));
+    expect(vals).toMatchObject({ VIGIL_EV_EXEC: 1, VIGIL_EV_FORK: 2, VIGIL_EV_EXIT: 3, VIGIL_EV_OPEN: 4, VIGIL_EV_CONNECT: 5, VIGIL_EV_CRED: 6, VIGIL_EV_SYSCALL: 7 });
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * The eBPF observer against the real kernel: real BPF programs loaded here,
+ * real activity caused by the test (exec, open, connect, exit, setuid).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync, rmSync, openSync, closeSync } from "node:fs";
+import type { ConnectEvent, CredEvent, ExecEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "../src/events/types";
+import { Observer } from "../src/observer/observer";
+import { syscallNumber } from "../src/events/syscall-names";
+import { ObservedCgroup, requireRoot, unique } from "./helpers";
+
+requireRoot();
+
+describe("observer (scoped to a cgroup)", () => {
+  let oc: ObservedCgroup;
+  beforeAll(() => {
+    oc = new ObservedCgroup({ syscalls: "aggregate" });
+  });
+  afterAll(async () => {
+    await oc.close();
+  });
+
+  test("exec of a unique command appears with its argv and the right parent", async () => {
+    const token = unique("argv");
+    const r = await oc.run(`/bin/echo ${token} second-arg; true`);
+    expect(r.stdout.trim()).toBe(`${token} second-arg`);
+    const e = await oc.waitFor((e): e is ExecEvent => e.type === "exec" && e.argv.includes(token));
+    expect(e.argv).toEqual(["/bin/echo", token, "second-arg"]);
+    expect(e.filename).toBe("/bin/echo");
+    expect(e.ppid).toBe(r.pid); // forked by the shell we spawned
+    expect(e.comm).toBe("echo");
+    expect(e.uid).toBe(0);
+    expect(e.cgroupId).toBe(oc.cgroup.id);
+    expect(e.argvTruncated).toBe(false);
+    const fork = await oc.waitFor((x): x is ForkEvent => x.type === "fork" && x.pid === r.pid && x.childPid === e.pid);
+    expect(fork.childPid).toBe(e.pid);
+  });
+
+  test("argv longer than the bound is cut and flagged", async () => {
+    const big = "x".repeat(3000);
+    const token = unique("long");
+    await oc.run(`/bin/true ${token} ${big}; true`);
+    const e = await oc.waitFor((e): e is ExecEvent => e.type === "exec" && e.argv[1] === token);
+    expect(e.argvTruncated).toBe(true);
+    expect(e.argv.join("\0").length).toBeLessThanOrEqual(2048);
+  });
+
+  test("an open of a unique temp file appears with its path, flags and fd", async () => {
+    const path = `/tmp/${unique("open")}`;
+    writeFileSync(path, "hello");
+    try {
+      await oc.run(`cat ${path} > /dev/null; true`);
+      const e = await oc.waitFor((e): e is OpenEvent => e.type === "open" && e.path === path);
+      expect(e.ret).toBeGreaterThanOrEqual(0);
+      expect(e.comm).toBe("cat");
+      expect(e.flags & 3).toBe(0); // O_RDONLY
+    } finally {
+      rmSync(path);
+    }
+  });
+
+  test("a failed open reports -errno", async () => {
+    const path = `/tmp/${unique("missing")}`;
+    await oc.run(`cat ${path} 2>/dev/null; true`);
+    const e = await oc.waitFor((e): e is OpenEvent => e.type === "open" && e.path === path);
+    expect(e.ret).toBe(-2); // ENOENT
+  });
+
+  test("a connect to a loopback listener appears with address and port (IPv4 and IPv6)", async () => {
+    const v4 = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const v6 = Bun.listen({ hostname: "::1", port: 0, socket: { data() {} } });
+    try {
+      await oc.run(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/${v4.port}; exec 4<>/dev/tcp/::1/${v6.port}'`);
+      const a = await oc.waitFor((e): e is ConnectEvent => e.type === "connect" && e.port === v4.port);
+      expect(a.address).toBe("127.0.0.1");
+      expect(a.family).toBe("ipv4");
+      expect(a.ret).toBe(0);
+      const b = await oc.waitFor((e): e is ConnectEvent => e.type === "connect" && e.port === v6.port);
+      expect(b.address).toBe("::1");
+      expect(b.family).toBe("ipv6");
+      expect(b.ret).toBe(0);
+    } finally {
+      v4.stop(true);
+      v6.stop(true);
+    }
+  });
+
+  test("exit codes and signals", async () => {
+    const a = await oc.run("exit 42");
+    const b = oc.spawn("kill -TERM $$");
+    await b.exited;
+    const ea = await oc.waitFor((e): e is ExitEvent => e.type === "exit" && e.pid === a.pid);
+    expect(ea.exitCode).toBe(42);
+    expect(ea.signal).toBeNull();
+    const eb = await oc.waitFor((e): e is ExitEvent => e.type === "exit" && e.pid === b.pid);
+    expect(eb.exitCode).toBeNull();
+    expect(eb.signal).toBe(15);
+  });
+
+  test("credential changes of the setuid family", async () => {
+    // setpriv calls setresuid/setresgid; then the shell exits
+    await oc.run("setpriv --reuid=65534 --regid=65534 --clear-groups /bin/true; true");
+    const e = await oc.waitFor((e): e is CredEvent => e.type === "cred" && e.new.uid === 65534);
+    expect(e.old.uid).toBe(0);
+    expect(e.new.euid).toBe(65534);
+  });
+
+  test("only the observed cgroup is reported", () => {
+    const foreign = oc.events.filter((e) => e.cgroupId !== oc.cgroup.id);
+    expect(oc.events.length).toBeGreaterThan(0);
+    expect(foreign).toEqual([]);
+  });
+
+  test("per-process syscall counts are aggregated in the kernel", async () => {
+    const r = await oc.run("for i in 1 2 3 4 5 6 7 8 9 10; do : < /dev/null; done");
+    await oc.waitFor((e) => e.type === "exit" && e.pid === r.pid);
+    const counts = oc.observer.syscallCounts().get(r.pid);
+    expect(counts).toBeDefined();
+    const openat = syscallNumber("openat")!;
+    expect(counts!.get(openat)).toBeGreaterThanOrEqual(10);
+    // the same opens reached userspace as events, one per syscall
+    const opens = oc.events.filter((e) => e.type === "open" && e.pid === r.pid && e.path === "/dev/null").length;
+    expect(opens).toBe(10);
+  });
+});
+
+describe("observer (whole machine)", () => {
+  test("the observer's own activity is never reported", async () => {
+    const seen: ProcessEvent[] = [];
+    const o = new Observer({ syscalls: "off", onEvent: (e) => seen.push(e) });
+    o.start();
+    try {
+      const path = `/tmp/${unique("self")}`;
+      // the observer's own process opens a unique file; a child process opens it too
+      closeSync(openSync(path, "w"));
+      Bun.spawnSync(["cat", path]);
+      const deadline = Date.now() + 2000;
+      while (!seen.some((e) => e.type === "open" && e.path === path && e.comm === "cat") && Date.now() < deadline) {
+        o.drain();
+        await Bun.sleep(5);
+      }
+      rmSync(path);
+      o.drain();
+      expect(seen.some((e) => e.type === "open" && e.path === path && e.comm === "cat")).toBe(true);
+      expect(seen.filter((e) => e.pid === process.pid)).toEqual([]);
+    } finally {
+      o.stop();
+    }
+  });
+});
+
+describe("drops are counted, never silent", () => {
+  test("a tiny ring with a paused consumer: received + dropped == opens the kernel counted", async () => {
+    const oc = new ObservedCgroup({ syscalls: "aggregate", ringBytes: 4096 });
+    try {
+      oc.observer.pause();
+      const r = await oc.run("for i in $(seq 300); do : < /dev/null; done");
+      oc.observer.drain();
+      const stats = oc.observer.stats();
+      const dropped = stats.dropped.kernelRingFull.open!;
+      expect(dropped).toBeGreaterThan(0);
+      expect(stats.droppedTotal).toBeGreaterThanOrEqual(dropped);
+      expect(stats.dropped.kernelRingFullPerCpu.reduce((a, b) => a + b, 0)).toBe(Object.values(stats.dropped.kernelRingFull).reduce((a, b) => a + b, 0));
+      // Independent count of the same syscalls from the in-kernel aggregation.
+      const openNrs = ["open", "openat", "openat2", "creat"].map(syscallNumber).filter((n): n is number => n !== undefined);
+      let openSyscalls = 0;
+      for (const per of oc.observer.syscallCounts().values()) for (const nr of openNrs) openSyscalls += per.get(nr) ?? 0;
+      const received = oc.events.filter((e) => e.type === "open").length;
+      expect(openSyscalls).toBeGreaterThanOrEqual(300);
+      expect(received + dropped).toBe(openSyscalls);
+      expect(r.exitCode).toBe(0);
+    } finally {
+      await oc.close();
+    }
+  });
+});
