@@ -136,7 +136,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     // In the eBPF case a tiny shell moves itself into the cgroup, then execs
     // CMD: CMD's first instruction already runs inside the observed scope.
     const spawnArgv = cgroup
-      ? ["/bin/sh", "-c", 'echo $$ > "$1" || exit 125; shift; exec "$@"', "vigil-run", cgroup.procsFile, executable, ...rest.slice(1)]
+      ? ["/bin/sh", "-c", 'echo $$ > "$1" || exit 125; shift; exec "$@"', "vigil-run", cgroup.procsFile, ...rest]
       : [executable, ...rest.slice(1)];
     const child = Bun.spawn(spawnArgv, { stdin: "inherit", stdout: "inherit", stderr: "inherit", argv0: cgroup ? undefined : rest[0] });
     rootPid = child.pid;

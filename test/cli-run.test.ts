@@ -1,0 +1,134 @@
+/** `bin/vigil run` end to end: a real child in a real cgroup, real events, real exit codes. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { cgroup2Mount } from "../src/cgroup/cgroup";
+import { ROOT, requireRoot, unique } from "./helpers";
+
+requireRoot();
+const dir = mkdtempSync(join(tmpdir(), "vigil-cli-"));
+chmodSync(dir, 0o777);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function vigil(args: string[], opts: { asNobody?: boolean } = {}) {
+  const argv = [`${ROOT}/bin/vigil`, ...args];
+  const cmd = opts.asNobody ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...argv] : argv;
+  const r = Bun.spawnSync(cmd, { env: { ...process.env, HOME: dir, BUN_INSTALL_CACHE_DIR: dir }, stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+function lines(path: string): Record<string, unknown>[] {
+  return readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+}
+
+describe("vigil run", () => {
+  test("observes the command and its descendants and exits with its exit code", async () => {
+    const token = unique("cli");
+    const target = join(dir, `${token}.txt`);
+    writeFileSync(target, "x");
+    const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const events = join(dir, "events.jsonl");
+    const summary = join(dir, "summary.json");
+    try {
+      const r = vigil(["run", "--name", "cli-test", "--events", events, "--summary-json", summary, "--", "bash", "-c", `cat ${target}; /bin/echo ${token}; exec 3<>/dev/tcp/127.0.0.1/${listener.port}; exit 3`]);
+      expect(r.code).toBe(3);
+      expect(r.stdout).toContain(token);
+      expect(r.stderr).toContain("vigil: cli-test");
+      const ev = lines(events);
+      for (const e of ev) {
+        expect(typeof e.type).toBe("string");
+        expect(typeof e.pid).toBe("number");
+        expect(typeof e.ppid).toBe("number");
+        expect(typeof e.comm).toBe("string");
+        expect(typeof e.ts).toBe("number");
+        expect(e.agent).toBe("cli-test");
+      }
+      const execs = ev.filter((e) => e.type === "exec");
+      const root = execs.find((e) => (e.argv as string[])[0] === "bash")!;
+      const echo = execs.find((e) => (e.argv as string[]).includes(token))!;
+      expect(echo.argv).toEqual(["/bin/echo", token]);
+      expect(echo.ppid).toBe(root.pid);
+      expect(ev.some((e) => e.type === "open" && e.path === target && (e.ret as number) >= 0)).toBe(true);
+      expect(ev.some((e) => e.type === "connect" && e.address === "127.0.0.1" && e.port === listener.port && e.ret === 0)).toBe(true);
+      const exit = ev.find((e) => e.type === "exit" && e.pid === root.pid)!;
+      expect(exit.exitCode).toBe(3);
+      expect(ev.every((e) => e.pid !== process.pid)).toBe(true);
+
+      const s = JSON.parse(readFileSync(summary, "utf8"));
+      expect(s.exitCode).toBe(3);
+      expect(s.events.exec).toBe(execs.length);
+      expect(s.events.open).toBe(ev.filter((e) => e.type === "open").length);
+      expect(s.droppedTotal).toBe(0);
+      expect(s.dropped).toMatchObject({ kernelRingFull: 0, decodeErrors: 0 });
+      expect(s.connections[0]).toMatchObject({ address: "127.0.0.1", port: listener.port });
+      expect(s.syscalls.total).toBeGreaterThan(0);
+    } finally {
+      listener.stop(true);
+    }
+  });
+
+  test("a command killed by a signal exits 128+signal", () => {
+    const summary = join(dir, "sig.json");
+    const r = vigil(["run", "--quiet", "--summary-json", summary, "--", "sh", "-c", "kill -KILL $$"]);
+    expect(r.code).toBe(137);
+    const s = JSON.parse(readFileSync(summary, "utf8"));
+    expect(s.signal).toBe(9);
+    expect(s.exitCode).toBe(137);
+  });
+
+  test("firehose mode writes one syscall event per syscall entry with its name", () => {
+    const events = join(dir, "fh.jsonl");
+    const summary = join(dir, "fh.json");
+    const r = vigil(["run", "--quiet", "--syscalls", "firehose", "--events", events, "--summary-json", summary, "--", "/bin/true"]);
+    expect(r.code).toBe(0);
+    const sys = lines(events).filter((e) => e.type === "syscall");
+    expect(sys.length).toBeGreaterThan(10);
+    expect(sys.some((e) => e.name === "exit_group")).toBe(true);
+    expect(sys.every((e) => typeof e.nr === "number" && typeof e.tid === "number")).toBe(true);
+    const s = JSON.parse(readFileSync(summary, "utf8"));
+    expect(s.events.syscall).toBe(sys.length);
+    expect(s.dropped.firehoseFull).toBe(0);
+  });
+
+  test("leaves no cgroup behind", () => {
+    const mount = cgroup2Mount()!;
+    const left = existsSync(join(mount, "vigil")) ? readdirSync(join(mount, "vigil")).filter((d) => d.startsWith("run-")) : [];
+    expect(left).toEqual([]);
+  });
+
+  test("bad arguments: one line, non-zero", () => {
+    for (const args of [["run", "--syscalls", "bogus", "--", "true"], ["run", "--nope", "--", "true"], ["run"], ["frobnicate"]]) {
+      const r = vigil(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")[0]).toMatch(/^vigil/);
+    }
+    const r = vigil(["run", "--syscalls", "bogus", "--", "true"]);
+    expect(r.stderr.trim()).toBe('vigil run: --syscalls must be one of off, aggregate, firehose (got "bogus")');
+  });
+
+  test("a missing command: one line, exit 127", () => {
+    const r = vigil(["run", "--", "definitely-not-a-command-xyz"]);
+    expect(r.code).toBe(127);
+    expect(r.stderr.trim()).toBe("vigil run: command not found: definitely-not-a-command-xyz");
+  });
+
+  test("without privileges: one line naming the missing requirement, non-zero", () => {
+    const r = vigil(["run", "--", "true"], { asNobody: true });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("privileges");
+    expect(r.stderr).toContain("--backend proc");
+  });
+
+  test("without privileges, --backend proc falls back to the /proc poller (lower fidelity)", () => {
+    const events = join(dir, "proc.jsonl");
+    const r = vigil(["run", "--backend", "proc", "--quiet", "--events", events, "--", "sh", "-c", "sleep 0.3; exit 5"], { asNobody: true });
+    expect(r.code).toBe(5);
+    const ev = lines(events);
+    const sleep = ev.find((e) => e.type === "exec" && (e.argv as string[])[0] === "sleep");
+    expect(sleep).toBeDefined();
+    expect(sleep!.lowFidelity).toBe(true);
+    expect(ev.some((e) => e.type === "exit" && e.exitCode === 5)).toBe(true);
+  });
+});
