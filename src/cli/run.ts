@@ -155,7 +155,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     for (const [s, h] of handlers) process.on(s, h);
     await child.exited;
     for (const [s, h] of handlers) process.off(s, h);
-    const signal = signalNumber(child.signalCode ?? null);
+    const signal = typeof child.signalCode === "number" ? child.signalCode : signalNumber(child.signalCode ?? null);
     childStatus = { exitCode: signal === null ? child.exitCode : null, signal };
 
     // Leftovers (daemonized descendants) are part of the run: end them so the cgroup can go.

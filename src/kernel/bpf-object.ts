@@ -8,6 +8,7 @@ import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { BpfError } from "./errors";
 import { lastErrno } from "./libc";
 import { libbpf } from "./libbpf";
+import { str, toPtr } from "./ffi-values";
 
 /* struct bpf_object_open_opts in libbpf 1.1 (x86-64 offsets). */
 const OPEN_OPTS_SIZE = 80;
@@ -28,7 +29,8 @@ function check(op: string, rc: number, detail?: string): void {
   if (rc < 0) throw new BpfError(op, -rc, detail);
 }
 
-function checkPtr(op: string, p: Pointer | null, detail?: string): Pointer {
+function checkPtr(op: string, raw: Pointer | bigint | null, detail?: string): Pointer {
+  const p = toPtr(raw);
   if (!p) throw new BpfError(op, lastErrno(), detail);
   return p;
 }
@@ -58,7 +60,7 @@ export class BpfMap {
     private readonly handle: Pointer,
     private readonly owner: BpfObject,
   ) {
-    this.name = libbpf.bpf_map__name(handle).toString();
+    this.name = str(libbpf.bpf_map__name(handle));
     this.keyBuf = new Uint8Array(0);
     this.nextKeyBuf = new Uint8Array(0);
     this.valueBuf = new Uint8Array(0);
@@ -172,8 +174,8 @@ export class BpfProgram {
     private readonly handle: Pointer,
     private readonly owner: BpfObject,
   ) {
-    this.name = libbpf.bpf_program__name(handle).toString();
-    this.section = libbpf.bpf_program__section_name(handle).toString();
+    this.name = str(libbpf.bpf_program__name(handle));
+    this.section = str(libbpf.bpf_program__section_name(handle));
   }
 
   /** Before load: whether this program is loaded at all (unused programs cost nothing). */
@@ -263,11 +265,11 @@ export class BpfObject {
     this.logBuf = logBuf;
     this.opts = opts;
     this.pathBytes = pathBytes;
-    for (let p = libbpf.bpf_object__next_program(handle, null); p; p = libbpf.bpf_object__next_program(handle, p)) {
+    for (let p = toPtr(libbpf.bpf_object__next_program(handle, null)); p; p = toPtr(libbpf.bpf_object__next_program(handle, p))) {
       const prog = new BpfProgram(p, this);
       this.programs.set(prog.name, prog);
     }
-    for (let m = libbpf.bpf_object__next_map(handle, null); m; m = libbpf.bpf_object__next_map(handle, m)) {
+    for (let m = toPtr(libbpf.bpf_object__next_map(handle, null)); m; m = toPtr(libbpf.bpf_object__next_map(handle, m))) {
       const map = new BpfMap(m, this);
       this.maps.set(map.name, map);
     }
@@ -358,15 +360,15 @@ export class BpfObject {
     const vars = new DataView(toArrayBuffer(t, 12, 12 * vlen));
     for (let i = 0; i < vlen; i++) {
       const varType = checkPtr("btf__type_by_id", libbpf.btf__type_by_id(btf, vars.getUint32(i * 12, true)));
-      const varName = libbpf.btf__name_by_offset(btf, new DataView(toArrayBuffer(varType, 0, 4)).getUint32(0, true)).toString();
+      const varName = str(libbpf.btf__name_by_offset(btf, new DataView(toArrayBuffer(varType, 0, 4)).getUint32(0, true)));
       if (varName === name) return { offset: vars.getUint32(i * 12 + 4, true), size: vars.getUint32(i * 12 + 8, true) };
     }
     throw new BpfError(`set ${name}`, 2, `no const volatile variable named ${name} in ${this.path}`);
   }
 
   private findInternalMap(suffix: string): Pointer {
-    for (let m = libbpf.bpf_object__next_map(this.handle, null); m; m = libbpf.bpf_object__next_map(this.handle, m)) {
-      if (libbpf.bpf_map__name(m).toString().endsWith(suffix)) return m;
+    for (let m = toPtr(libbpf.bpf_object__next_map(this.handle, null)); m; m = toPtr(libbpf.bpf_object__next_map(this.handle, m))) {
+      if (str(libbpf.bpf_map__name(m)).endsWith(suffix)) return m;
     }
     throw new BpfError(`find map ${suffix}`, 2, `not in ${this.path}`);
   }

@@ -2,23 +2,24 @@
  * The few libc calls the kernel layer needs, bound once through bun:ffi.
  * Raw pointers and errno stay inside src/kernel; nothing above sees them.
  */
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { dlopen, ptr, read } from "bun:ffi";
+import { str, toPtr } from "./ffi-values";
 
 const lib = dlopen("libc.so.6", {
-  __errno_location: { args: [], returns: FFIType.ptr },
-  strerror: { args: [FFIType.i32], returns: FFIType.cstring },
+  __errno_location: { args: [], returns: "ptr" },
+  strerror: { args: ["i32"], returns: "cstring" },
   mmap: {
-    args: [FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i64],
-    returns: FFIType.ptr,
+    args: ["ptr", "u64", "i32", "i32", "i32", "i64"],
+    returns: "ptr",
   },
-  munmap: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
-  clock_gettime: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
-  sysconf: { args: [FFIType.i32], returns: FFIType.i64_fast },
+  munmap: { args: ["ptr", "u64"], returns: "i32" },
+  clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
+  sysconf: { args: ["i32"], returns: "i64" },
 });
 
 export const libc = lib.symbols;
 
-const errnoLocation = lib.symbols.__errno_location();
+const errnoLocation = toPtr(lib.symbols.__errno_location());
 
 /** errno of this thread; read it right after the failing call. */
 export function lastErrno(): number {
@@ -26,7 +27,7 @@ export function lastErrno(): number {
 }
 
 export function strerror(errno: number): string {
-  return lib.symbols.strerror(errno).toString();
+  return str(lib.symbols.strerror(errno));
 }
 
 const SC_PAGESIZE = 30;

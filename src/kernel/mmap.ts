@@ -1,11 +1,13 @@
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { BpfError } from "./errors";
 import { lastErrno, libc } from "./libc";
+import { toPtr } from "./ffi-values";
 
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
-const MAP_FAILED = 2 ** 64 - 1; // (void *)-1 as a JS number
+/* (void *)-1; user-space addresses on x86-64 and arm64 stay below 2^56. */
+const MAP_FAILED = 2 ** 56;
 
 /** A shared mapping of a file descriptor, viewed as one ArrayBuffer for its lifetime. */
 export class MappedRegion {
@@ -19,8 +21,8 @@ export class MappedRegion {
 
   static map(what: string, fd: number, offset: number, length: number, writable: boolean): MappedRegion {
     const prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
-    const addr = libc.mmap(null, length, prot, MAP_SHARED, fd, offset);
-    if (!addr || addr === MAP_FAILED || addr < 0) throw new BpfError(`mmap ${what}`, lastErrno());
+    const addr = toPtr(libc.mmap(null, length, prot, MAP_SHARED, fd, offset));
+    if (!addr || addr >= MAP_FAILED) throw new BpfError(`mmap ${what}`, lastErrno());
     return new MappedRegion(addr, length);
   }
 
