@@ -124,6 +124,26 @@ describe("observer (scoped to a cgroup)", () => {
   });
 });
 
+describe("syscall counts of short-lived processes", () => {
+  test("are moved out of a small kernel map before it fills: no aggregate drops, counts kept", async () => {
+    const oc = new ObservedCgroup({ syscalls: "aggregate", aggregateEntries: 1024, harvestIntervalMs: 20 });
+    try {
+      // 400 processes x ~25 distinct syscalls each is ~10x the map's capacity.
+      const r = await oc.run("i=0; while [ $i -lt 400 ]; do /bin/true; i=$((i+1)); done");
+      expect(r.exitCode).toBe(0);
+      await oc.waitFor((e) => e.type === "exit" && e.pid === r.pid, 5000);
+      const counts = oc.observer.syscallCounts();
+      const trues = oc.events.filter((e) => e.type === "exec" && e.filename === "/bin/true").map((e) => e.pid);
+      expect(trues.length).toBe(400);
+      const exitGroup = syscallNumber("exit_group")!;
+      expect(trues.filter((pid) => counts.get(pid)?.get(exitGroup) === 1).length).toBe(400);
+      expect(oc.observer.stats().dropped.aggregateFull).toBe(0);
+    } finally {
+      await oc.close();
+    }
+  });
+});
+
 describe("observer (whole machine)", () => {
   test("the observer's own activity is never reported", async () => {
     const seen: ProcessEvent[] = [];

@@ -21,12 +21,18 @@ function u64(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x1_0000_0000;
 }
 
+/** Bytes to string: ASCII (comm names, most paths) without TextDecoder, which is slow for short strings. */
+export function text(bytes: Uint8Array, start: number, end: number): string {
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return utf8.decode(bytes.subarray(start, end));
+  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+}
+
 /** A NUL-terminated string of at most `max` bytes. */
 export function cString(bytes: Uint8Array, off: number, max: number): string {
   let end = off;
   const limit = off + max;
   while (end < limit && bytes[end] !== 0) end++;
-  return utf8.decode(bytes.subarray(off, end));
+  return text(bytes, off, end);
 }
 
 /** argv as the kernel lays it out: NUL-separated strings. */
@@ -36,11 +42,11 @@ export function splitArgs(bytes: Uint8Array, off: number, len: number): string[]
   const end = off + len;
   for (let i = off; i < end; i++) {
     if (bytes[i] === 0) {
-      out.push(utf8.decode(bytes.subarray(start, i)));
+      out.push(text(bytes, start, i));
       start = i + 1;
     }
   }
-  if (start < end) out.push(utf8.decode(bytes.subarray(start, end))); // cut mid-argument
+  if (start < end) out.push(text(bytes, start, end)); // cut mid-argument
   return out;
 }
 
@@ -90,12 +96,10 @@ export class EventDecoder {
     return (ktimeNs + this.bootToWallNs) / 1e6;
   }
 
-  private base(v: DataView, b: Uint8Array, off: number): EventBase & { typeNr: number } {
+  private base(v: DataView, b: Uint8Array, off: number, typeNr: number): EventBase {
     const ktimeNs = u64(v, off + H.ts_ns[0]);
-    const typeNr = v.getUint32(off + H.type[0], true);
     return {
       type: EVENT_TYPE_NAMES[typeNr]!,
-      typeNr,
       ts: this.wallMs(ktimeNs),
       ktimeNs,
       pid: v.getUint32(off + H.pid[0], true),
@@ -115,7 +119,7 @@ export class EventDecoder {
     const min = MIN_SIZE[typeNr];
     if (min === undefined || min === 0) throw new DecodeError(`unknown event type ${typeNr}`);
     if (len < min) throw new DecodeError(`${EVENT_TYPE_NAMES[typeNr]} record of ${len} bytes, expected ${min}`);
-    const { typeNr: _t, ...e } = this.base(v, b, off);
+    const e = this.base(v, b, off, typeNr);
     switch (typeNr) {
       case 1: {
         const flags = v.getUint32(off + EXEC.flags[0], true);
@@ -124,7 +128,7 @@ export class EventDecoder {
         return {
           ...e,
           type: "exec",
-          filename: utf8.decode(b.subarray(off + EXEC.filename[0], off + EXEC.filename[0] + filenameLen)),
+          filename: text(b, off + EXEC.filename[0], off + EXEC.filename[0] + filenameLen),
           argv: splitArgs(b, off + EXEC.args[0], argsLen),
           argvTruncated: (flags & Flag.argsTruncated) !== 0,
           filenameTruncated: (flags & Flag.filenameTruncated) !== 0,
@@ -140,7 +144,7 @@ export class EventDecoder {
         return {
           ...e,
           type: "open",
-          path: utf8.decode(b.subarray(off + OPEN.path[0], off + OPEN.path[0] + pathLen)),
+          path: text(b, off + OPEN.path[0], off + OPEN.path[0] + pathLen),
           flags: u64(v, off + OPEN.open_flags[0]),
           mode: v.getUint32(off + OPEN.mode[0], true),
           dfd: v.getInt32(off + OPEN.dfd[0], true),

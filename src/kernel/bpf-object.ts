@@ -150,6 +150,40 @@ export class BpfMap {
     return out;
   }
 
+  /**
+   * Every entry in batches (one syscall per `batchSize` entries instead of two
+   * per entry). Calls `visit(keys, values, n)` per batch; `values` holds n
+   * values of valueBytes each (per-CPU maps: one 8-aligned slot per CPU).
+   */
+  forEachBatch(visit: (keys: Uint8Array, values: Uint8Array, n: number) => void, batchSize = 4096): void {
+    const fd = this.fd();
+    const keys = new Uint8Array(this.keySize * batchSize);
+    const values = new Uint8Array(this.valueBytes * batchSize);
+    const inTok = new Uint8Array(8);
+    const outTok = new Uint8Array(8);
+    const count = new Uint32Array(1);
+    let first = true;
+    for (;;) {
+      count[0] = batchSize;
+      const rc = libbpf.bpf_map_lookup_batch(fd, first ? null : ptr(inTok), ptr(outTok), ptr(keys), ptr(values), ptr(count), null);
+      if (rc < 0 && rc !== -2) check(`bpf_map_lookup_batch(${this.name})`, rc);
+      if (count[0]! > 0) visit(keys, values, count[0]!);
+      if (rc === -2) break; // ENOENT: that was the last batch
+      inTok.set(outTok);
+      first = false;
+    }
+  }
+
+  /** Delete many keys (concatenated) in one call; returns how many were deleted. */
+  deleteBatch(keys: Uint8Array): number {
+    const n = keys.length / this.keySize;
+    if (n === 0) return 0;
+    const count = new Uint32Array([n]);
+    const rc = libbpf.bpf_map_delete_batch(this.fd(), ptr(keys), ptr(count), null);
+    if (rc < 0 && rc !== -2) check(`bpf_map_delete_batch(${this.name})`, rc);
+    return count[0]!;
+  }
+
   /** For per-CPU maps of u64 values: the value summed over CPUs, and each CPU's share. */
   lookupPerCpuU64(key: Uint8Array): { total: bigint; perCpu: bigint[] } | null {
     const raw = this.lookup(key);

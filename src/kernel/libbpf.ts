@@ -41,6 +41,8 @@ const lib = dlopen("libbpf.so.1", {
   bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
   bpf_map_delete_elem: { args: ["i32", "ptr"], returns: "i32" },
   bpf_map_get_next_key: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  bpf_map_lookup_batch: { args: ["i32", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
+  bpf_map_delete_batch: { args: ["i32", "ptr", "ptr", "ptr"], returns: "i32" },
   bpf_obj_get_info_by_fd: { args: ["i32", "ptr", "ptr"], returns: "i32" },
 });
 

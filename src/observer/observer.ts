@@ -7,12 +7,13 @@ import { resolve } from "node:path";
 import { BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
 import { bootToWallOffsetNs } from "../kernel/libc";
 import { DecodeError, EventDecoder } from "../events/decoder";
-import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, LAYOUTS, SyscallMode, type EventTypeName } from "../events/layout";
+import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, SyscallMode, type EventTypeName } from "../events/layout";
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
 import { CLASSIFIED_SYSCALLS, MAX_SYSCALLS, PROGRAMS } from "./programs";
 import { syscallNumber } from "../events/syscall-names";
+import { SyscallCountHarvester } from "./syscall-counts";
 
 export type SyscallModeName = keyof typeof SyscallMode;
 
@@ -27,6 +28,8 @@ export interface ObserverOptions {
   cgroupIds?: readonly number[];
   /** Capacity of the in-kernel per-process syscall count map. */
   aggregateEntries?: number;
+  /** How often exited processes' syscall counts are moved out of the kernel map, in ms. */
+  harvestIntervalMs?: number;
   /** How often the rings are drained, in ms. */
   drainIntervalMs?: number;
   onEvent: (event: ProcessEvent) => void;
@@ -74,6 +77,8 @@ export class Observer {
   private attached = 0;
   private readonly mode: SyscallModeName;
   private cgroupMap: BpfMap | null = null;
+  private harvester: SyscallCountHarvester | null = null;
+  private harvestTimer: ReturnType<typeof setInterval> | null = null;
   private readonly handleRecord = (view: DataView, bytes: Uint8Array, off: number, len: number): void => {
     let e: ProcessEvent;
     try {
@@ -86,6 +91,7 @@ export class Observer {
       throw err;
     }
     this.received[e.type] = (this.received[e.type] ?? 0) + 1;
+    if (e.type === "exit") this.harvester?.processExited(e.pid);
     try {
       this.options.onEvent(e);
     } catch (err) {
@@ -148,6 +154,7 @@ export class Observer {
       this.ring = new RingBufferConsumer(events.fd(), events.maxEntries);
       if (this.mode === "firehose") this.firehose = new FirehoseConsumer(obj.map("firehose").fd(), possibleCpus());
 
+      if (this.mode === "aggregate") this.harvester = new SyscallCountHarvester(obj.map("syscall_counts"));
       for (const name of PROGRAMS) {
         obj.program(name).attach();
         this.attached++;
@@ -158,6 +165,8 @@ export class Observer {
     }
     const interval = this.options.drainIntervalMs ?? (this.mode === "firehose" ? 1 : 5);
     this.timer = setInterval(() => this.drain(), interval);
+    // Move exited processes' counts out of the kernel map before it fills.
+    if (this.harvester) this.harvestTimer = setInterval(() => this.harvester?.harvest(), this.options.harvestIntervalMs ?? 250);
   }
 
   /** Observe one more cgroup (scoped observers only). */
@@ -188,33 +197,11 @@ export class Observer {
     return this.firehoseCount;
   }
 
-  /** Per-process syscall counts from the in-kernel aggregate map: pid -> nr -> count. */
+  /** Per-process syscall counts (aggregate mode): pid -> nr -> count, for live and exited processes. */
   syscallCounts(): Map<number, Map<number, number>> {
-    const out = new Map<number, Map<number, number>>();
-    if (!this.obj || this.mode !== "aggregate") return out;
-    const map = this.obj.map("syscall_counts");
-    for (const key of map.keys()) {
-      const v = map.lookupPerCpuU64(key);
-      if (!v) continue;
-      const dv = new DataView(key.buffer);
-      const pid = dv.getUint32(LAYOUTS.vigil_syscall_key.fields.pid[0], true);
-      const nr = dv.getUint32(LAYOUTS.vigil_syscall_key.fields.nr[0], true);
-      let per = out.get(pid);
-      if (!per) out.set(pid, (per = new Map()));
-      per.set(nr, Number(v.total));
-    }
-    return out;
-  }
-
-  /** Forget the counts of processes that are gone (keeps the map from filling). */
-  forgetSyscallCounts(pids: ReadonlySet<number>): number {
-    if (!this.obj || this.mode !== "aggregate") return 0;
-    const map = this.obj.map("syscall_counts");
-    let n = 0;
-    for (const key of map.keys()) {
-      if (pids.has(new DataView(key.buffer).getUint32(0, true)) && map.delete(key)) n++;
-    }
-    return n;
+    if (!this.harvester) return new Map();
+    this.drain(); // exits seen so far let their entries be moved out
+    return this.harvester.counts();
   }
 
   stats(): ObserverStats {
@@ -271,11 +258,14 @@ export class Observer {
   /** Stop draining (the rings keep filling in the kernel): used to test counted drops. */
   pause(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.harvestTimer) clearInterval(this.harvestTimer);
     this.timer = null;
+    this.harvestTimer = null;
   }
 
   resume(intervalMs = 5): void {
     if (!this.timer && this.obj) this.timer = setInterval(() => this.drain(), intervalMs);
+    if (!this.harvestTimer && this.harvester) this.harvestTimer = setInterval(() => this.harvester?.harvest(), this.options.harvestIntervalMs ?? 250);
   }
 
   /** Final drain, detach every program, unmap, close. Idempotent. */
@@ -293,6 +283,7 @@ export class Observer {
     const errors = this.obj?.close() ?? [];
     this.obj = null;
     this.cgroupMap = null;
+    this.harvester = null;
     this.attached = 0;
     return errors;
   }

@@ -1,0 +1,59 @@
+/**
+ * Userspace decode throughput on recorded ring data: records captured from a
+ * real workload (raw bytes, as the ring holds them), then decoded repeatedly.
+ */
+import { OwnedCgroup } from "../src/cgroup/cgroup";
+import { EventDecoder } from "../src/events/decoder";
+import { BpfObject } from "../src/kernel/bpf-object";
+import { bootToWallOffsetNs } from "../src/kernel/libc";
+import { RingBufferConsumer } from "../src/ring/ring-buffer-consumer";
+import { runIn, table, writeReport } from "./lib";
+import { DEFAULT_OBJECT_PATH } from "../src/observer/observer";
+import { PROGRAMS } from "../src/observer/programs";
+
+export async function benchDecode(quick: boolean): Promise<Record<string, unknown>> {
+  const cg = OwnedCgroup.create(`bench-decode-${process.pid}`);
+  const obj = BpfObject.open(DEFAULT_OBJECT_PATH);
+  const records: Uint8Array[] = [];
+  try {
+    obj.setConstant("observer_tgid", process.pid);
+    obj.setConstant("filter_cgroups", 1);
+    obj.setConstant("syscall_mode", 0);
+    obj.map("events").setMaxEntries(64 << 20);
+    obj.load();
+    const key = new Uint8Array(8);
+    new DataView(key.buffer).setBigUint64(0, BigInt(cg.id), true);
+    obj.map("observed_cgroups").update(key, new Uint8Array([1]));
+    // Classify openat so that opens are recorded too (as the observer does).
+    const { syscallNumber } = await import("../src/events/syscall-names");
+    const k = new Uint8Array(4);
+    new DataView(k.buffer).setUint32(0, syscallNumber("openat")!, true);
+    obj.map("syscall_class").update(k, new Uint8Array([2]));
+    for (const p of PROGRAMS) obj.program(p).attach();
+    const ring = new RingBufferConsumer(obj.map("events").fd(), obj.map("events").maxEntries);
+    await runIn(cg, ["/bin/sh", "-c", `i=0; while [ $i -lt ${quick ? 200 : 1000} ]; do cat /etc/hostname > /dev/null; i=$((i+1)); done`]);
+    ring.drain((_v, bytes, off, len) => void records.push(bytes.slice(off, off + len)));
+    ring.close();
+  } finally {
+    obj.close();
+    await cg.remove();
+  }
+  const decoder = new EventDecoder(Number(bootToWallOffsetNs()));
+  const views = records.map((r) => new DataView(r.buffer));
+  const byType: Record<string, number> = {};
+  for (let i = 0; i < records.length; i++) {
+    const t = decoder.decode(views[i]!, records[i]!, 0, records[i]!.length).type;
+    byType[t] = (byType[t] ?? 0) + 1;
+  }
+  const rounds = quick ? 20 : 100;
+  const t0 = performance.now();
+  let sink = 0;
+  for (let r = 0; r < rounds; r++) for (let i = 0; i < records.length; i++) sink += decoder.decode(views[i]!, records[i]!, 0, records[i]!.length).pid;
+  const ms = performance.now() - t0;
+  const perSec = (records.length * rounds) / (ms / 1000);
+  console.log(`\n## decode throughput: ${records.length} recorded records (${Object.entries(byType).map(([k, v]) => `${k} ${v}`).join(", ")}) x ${rounds} rounds\n`);
+  console.log(table(["what", "events/s", "ns/event"], [["EventDecoder.decode (ring record -> event object)", perSec, 1e9 / perSec]]));
+  const result = { records: records.length, byType, rounds, eventsPerSecond: perSec, nsPerEvent: 1e9 / perSec, checksum: sink };
+  writeReport("decode", result);
+  return result;
+}

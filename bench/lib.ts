@@ -1,0 +1,63 @@
+/** Helpers shared by the benchmarks: medians, cgroup-scoped runs, peak RSS. */
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { OwnedCgroup } from "../src/cgroup/cgroup";
+
+export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+export const STORM = `${ROOT}/build/storm`;
+
+export function buildStorm(): void {
+  if (existsSync(STORM)) return;
+  const r = Bun.spawnSync(["cc", "-O2", "-o", STORM, `${ROOT}/bench/storm.c`]);
+  if (r.exitCode !== 0) throw new Error(`cannot build the storm program: ${r.stderr.toString()}`);
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Run argv inside the cgroup (async, so the observer's drain timer keeps running); returns stdout and pid. */
+export async function runIn(cg: OwnedCgroup, argv: string[]): Promise<{ stdout: string; pid: number; ms: number }> {
+  const t = performance.now();
+  const p = Bun.spawn(["/bin/sh", "-c", 'echo $$ > "$0" || exit 125; exec "$@"', cg.procsFile, ...argv], { stdout: "pipe", stderr: "inherit" });
+  const stdout = await new Response(p.stdout).text();
+  await p.exited;
+  if (p.exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${p.exitCode}`);
+  return { stdout, pid: p.pid, ms: performance.now() - t };
+}
+
+/** Resets this process's peak RSS (VmHWM) so the next reading covers one run only. */
+export function resetPeakRss(): void {
+  try {
+    writeFileSync("/proc/self/clear_refs", "5");
+  } catch {
+    /* not supported: the peak then covers the whole bench */
+  }
+}
+
+export function peakRssMiB(): number {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+export function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === "number" ? fmt(c) : c)))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)));
+  const line = (r: (string | number)[]) => `| ${r.map((c, i) => String(c).padEnd(widths[i]!)).join(" | ")} |`;
+  return [line(cells[0]!), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...cells.slice(1).map(line)].join("\n");
+}
+
+export function fmt(n: number): string {
+  if (!Number.isFinite(n)) return "n/a";
+  if (Math.abs(n) >= 100) return n.toFixed(0);
+  if (Math.abs(n) >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+export function writeReport(name: string, data: unknown): string {
+  mkdirSync(`${ROOT}/reports`, { recursive: true });
+  const path = `${ROOT}/reports/bench-${name}.json`;
+  writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
+  return path;
+}

@@ -1,0 +1,23 @@
+/**
+ * `bun run bench [storm|workload|decode ...] [--quick]`: prints figures and
+ * ratios against a baseline measured in the same run, writes
+ * reports/bench-*.json. No verdicts: the numbers are the result.
+ */
+import { benchDecode } from "./decode";
+import { benchStorm } from "./storm";
+import { benchWorkload } from "./workload";
+
+const all = { storm: benchStorm, workload: benchWorkload, decode: benchDecode } as const;
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const names = args.filter((a) => !a.startsWith("--"));
+for (const n of names) if (!(n in all)) {
+  console.error(`bench: unknown benchmark ${JSON.stringify(n)} (have: ${Object.keys(all).join(", ")})`);
+  process.exit(2);
+}
+if (process.getuid?.() !== 0) {
+  console.error("bench: needs root (loads BPF programs)");
+  process.exit(2);
+}
+console.log(`# vigil bench ${new Date().toISOString()} · ${(await Bun.file("/proc/sys/kernel/osrelease").text()).trim()} · ${navigator.hardwareConcurrency} CPUs${quick ? " · quick" : ""}`);
+for (const n of names.length ? names : Object.keys(all)) await all[n as keyof typeof all](quick);

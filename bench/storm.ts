@@ -1,0 +1,152 @@
+/**
+ * getppid() storm: ns per syscall unobserved (baseline) and observed by Vigil
+ * in each syscall mode, and by peers (libbpf-tools syscount, bpftrace) when
+ * installed. Baseline runs before and after, interleaved with the observed
+ * runs, on the same machine in the same run: read the ratios, not the ns.
+ */
+import { OwnedCgroup } from "../src/cgroup/cgroup";
+import { Observer, type SyscallModeName } from "../src/observer/observer";
+import { syscallNumber } from "../src/events/syscall-names";
+import { buildStorm, median, peakRssMiB, resetPeakRss, runIn, STORM, table, writeReport } from "./lib";
+
+export interface StormRow {
+  setup: string;
+  nsPerSyscall: number;
+  ratio: number;
+  captured: number | null;
+  expected: number | null;
+  dropped: number | null;
+  peakRssMiB: number | null;
+}
+
+async function stormRuns(cg: OwnedCgroup, n: number, reps: number): Promise<{ ns: number; pids: number[] }> {
+  const ns: number[] = [];
+  const pids: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const r = await runIn(cg, [STORM, String(n)]);
+    ns.push(Number(r.stdout.trim()));
+    pids.push(r.pid);
+  }
+  return { ns: median(ns), pids };
+}
+
+async function withPeer(argv: string[], warmupMs: number, body: () => Promise<void>): Promise<boolean> {
+  if (!Bun.which(argv[0]!)) return false;
+  const p = Bun.spawn(argv, { stdout: "ignore", stderr: "ignore" });
+  await Bun.sleep(warmupMs);
+  if (p.exitCode !== null) return false;
+  try {
+    await body();
+  } finally {
+    p.kill("SIGINT");
+    await Promise.race([p.exited, Bun.sleep(3000)]);
+    p.kill("SIGKILL");
+  }
+  return true;
+}
+
+export async function benchStorm(quick: boolean): Promise<StormRow[]> {
+  buildStorm();
+  const n = quick ? 1_000_000 : 5_000_000;
+  const reps = quick ? 3 : 5;
+  const cg = OwnedCgroup.create(`bench-storm-${process.pid}`);
+  const rows: StormRow[] = [];
+  const getppid = syscallNumber("getppid")!;
+  try {
+    const baselines: number[] = [];
+    const baseline = async () => baselines.push((await stormRuns(cg, n, reps)).ns);
+    await baseline();
+    for (const mode of ["firehose", "aggregate", "off"] as SyscallModeName[]) {
+      let captured = 0;
+      const stormPids = new Set<number>();
+      const o = new Observer({
+        syscalls: mode,
+        cgroupIds: [cg.id],
+        onEvent: () => {},
+        syscallSink: { onSyscall: (pid, _tid, nr) => void (stormPids.has(pid) && nr === getppid && captured++) },
+      });
+      resetPeakRss();
+      o.start();
+      try {
+        // Each storm pid is added to stormPids before it starts, so the sink counts exactly its getppid records.
+        const res = await measureWithPidCapture(cg, n, reps, stormPids);
+        o.drain();
+        const stats = o.stats();
+        let expected: number | null = null;
+        let got: number | null = null;
+        if (mode === "firehose") {
+          expected = n * reps;
+          got = captured;
+        } else if (mode === "aggregate") {
+          expected = n * reps;
+          got = 0;
+          const counts = o.syscallCounts();
+          for (const pid of res.pids) got += counts.get(pid)?.get(getppid) ?? 0;
+        }
+        rows.push({
+          setup: `vigil ${mode}`,
+          nsPerSyscall: res.ns,
+          ratio: 0,
+          captured: got,
+          expected,
+          dropped: stats.droppedTotal,
+          peakRssMiB: peakRssMiB(),
+        });
+      } finally {
+        o.stop();
+      }
+      await baseline();
+    }
+    const cgPath = cg.dir;
+    const peers: [string, string[]][] = [
+      ["libbpf-tools syscount (in-kernel hash)", ["syscount", "-c", cgPath, "-d", "600"]],
+      ["bpftrace @[pid] = count()", ["bpftrace", "-e", `tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid("${cgPath}")/ { @[pid] = count(); }`]],
+    ];
+    for (const [name, argv] of peers) {
+      let ns = Number.NaN;
+      const ran = await withPeer(argv, 2500, async () => {
+        ns = (await stormRuns(cg, n, reps)).ns;
+      });
+      if (ran) {
+        rows.push({ setup: name, nsPerSyscall: ns, ratio: 0, captured: null, expected: null, dropped: null, peakRssMiB: null });
+        await baseline();
+      }
+    }
+    const base = median(baselines);
+    rows.unshift({ setup: "baseline (unobserved)", nsPerSyscall: base, ratio: 1, captured: null, expected: null, dropped: null, peakRssMiB: null });
+    for (const r of rows) r.ratio = r.nsPerSyscall / base;
+    console.log(`\n## getppid() storm: ${n.toLocaleString()} syscalls x ${reps} runs per setup (median); baselines ${baselines.map((b) => b.toFixed(0)).join(", ")} ns\n`);
+    console.log(
+      table(
+        ["setup", "ns/syscall", "vs baseline", "getppid captured", "expected", "dropped", "peak RSS MiB"],
+        rows.map((r) => [r.setup, r.nsPerSyscall, `${r.ratio.toFixed(2)}x`, r.captured ?? "-", r.expected ?? "-", r.dropped ?? "-", r.peakRssMiB ?? "-"]),
+      ),
+    );
+    writeReport("storm", { n, reps, baselines, rows });
+    return rows;
+  } finally {
+    await cg.remove();
+  }
+}
+
+/** Runs the storm reps, adding each storm pid to `pids` before it starts making syscalls. */
+async function measureWithPidCapture(cg: OwnedCgroup, n: number, reps: number, pids: Set<number>): Promise<{ ns: number; pids: number[] }> {
+  const ns: number[] = [];
+  const all: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    // The shell writes its pid into the cgroup, then waits for a go line on stdin before exec'ing the storm.
+    const p = Bun.spawn(["/bin/sh", "-c", 'echo $$ > "$0" || exit 125; read go; exec "$@"', cg.procsFile, STORM, String(n)], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    pids.add(p.pid);
+    p.stdin.write("go\n");
+    p.stdin.end();
+    const out = await new Response(p.stdout).text();
+    await p.exited;
+    ns.push(Number(out.trim()));
+    all.push(p.pid);
+  }
+  return { ns: median(ns), pids: all };
+}
