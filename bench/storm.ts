@@ -56,11 +56,19 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
     const baselines: number[] = [];
     const baseline = async () => baselines.push((await stormRuns(cg, n, reps)).ns);
     await baseline();
-    for (const mode of ["firehose", "aggregate", "off"] as SyscallModeName[]) {
+    const setups: [SyscallModeName, boolean][] = [
+      ["firehose", true],
+      ["firehose", false],
+      ["aggregate", true],
+      ["aggregate", false],
+      ["off", true],
+    ];
+    for (const [mode, fileNetEvents] of setups) {
       let captured = 0;
       const stormPids = new Set<number>();
       const o = new Observer({
         syscalls: mode,
+        fileNetEvents,
         cgroupIds: [cg.id],
         onEvent: () => {},
         syscallSink: { onSyscall: (pid, _tid, nr) => void (stormPids.has(pid) && nr === getppid && captured++) },
@@ -84,7 +92,7 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
           for (const pid of res.pids) got += counts.get(pid)?.get(getppid) ?? 0;
         }
         rows.push({
-          setup: `vigil ${mode}`,
+          setup: `vigil ${mode}${fileNetEvents ? "" : ", no open/connect/cred (1 hook)"}`,
           nsPerSyscall: res.ns,
           ratio: 0,
           captured: got,

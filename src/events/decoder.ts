@@ -21,6 +21,11 @@ function u64(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x1_0000_0000;
 }
 
+/** A signed 64-bit value that fits a double (fds, -errno) without allocating a BigInt. */
+function s64(v: DataView, off: number): number {
+  return v.getUint32(off, true) + v.getInt32(off + 4, true) * 0x1_0000_0000;
+}
+
 /** Bytes to string: ASCII (comm names, most paths) without TextDecoder, which is slow for short strings. */
 export function text(bytes: Uint8Array, start: number, end: number): string {
   for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return utf8.decode(bytes.subarray(start, end));
@@ -148,7 +153,7 @@ export class EventDecoder {
           flags: u64(v, off + OPEN.open_flags[0]),
           mode: v.getUint32(off + OPEN.mode[0], true),
           dfd: v.getInt32(off + OPEN.dfd[0], true),
-          ret: Number(v.getBigInt64(off + OPEN.ret[0], true)),
+          ret: s64(v, off + OPEN.ret[0]),
           pathTruncated: (v.getUint32(off + OPEN.flags[0], true) & Flag.pathTruncated) !== 0,
         } satisfies OpenEvent;
       }

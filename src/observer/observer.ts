@@ -30,6 +30,12 @@ export interface ObserverOptions {
   aggregateEntries?: number;
   /** How often exited processes' syscall counts are moved out of the kernel map, in ms. */
   harvestIntervalMs?: number;
+  /**
+   * Report opens, connects and credential changes (default true). Off, the
+   * sys_exit hook is not attached at all: only process events (and syscall
+   * counts or records) remain, and every syscall costs one hook instead of two.
+   */
+  fileNetEvents?: boolean;
   /** How often the rings are drained, in ms. */
   drainIntervalMs?: number;
   onEvent: (event: ProcessEvent) => void;
@@ -139,9 +145,10 @@ export class Observer {
       obj.map("syscall_counts").setMaxEntries(this.mode === "aggregate" ? (this.options.aggregateEntries ?? 16384) : 1);
       obj.load();
 
+      const fileNet = this.options.fileNetEvents ?? true;
       const classes = obj.map("syscall_class");
       const key = new Uint8Array(4);
-      for (const [name, cls] of Object.entries(CLASSIFIED_SYSCALLS)) {
+      for (const [name, cls] of fileNet ? Object.entries(CLASSIFIED_SYSCALLS) : []) {
         const nr = syscallNumber(name);
         if (nr === undefined || nr >= MAX_SYSCALLS) continue; // e.g. open/creat do not exist on arm64
         new DataView(key.buffer).setUint32(0, nr, true);
@@ -156,6 +163,8 @@ export class Observer {
 
       if (this.mode === "aggregate") this.harvester = new SyscallCountHarvester(obj.map("syscall_counts"));
       for (const name of PROGRAMS) {
+        if (name === "vigil_sys_exit" && !fileNet) continue;
+        if (name === "vigil_sys_enter" && !fileNet && this.mode === "off") continue;
         obj.program(name).attach();
         this.attached++;
       }

@@ -8,13 +8,8 @@ import type { ProcessEvent } from "../events/types";
 import { listPids, readProcess, startTimeMs, type ProcSnapshot } from "./procfs";
 import { cgroupIdOfPath } from "../cgroup/cgroup";
 
-export interface ProcessNode {
-  pid: number;
-  ppid: number;
-  comm: string;
-  exe: string | null;
-  argv: string[];
-  uid: number;
+/** Identity fields as /proc gives them; the tree adds what it learns from events. */
+export interface ProcessNode extends Pick<ProcSnapshot, "pid" | "ppid" | "comm" | "exe" | "argv" | "uid"> {
   cgroupId: number | null;
   /** Wall-clock ms. */
   startTime: number;
