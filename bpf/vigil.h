@@ -13,7 +13,7 @@
 #define VIGIL_PATH_MAX 512
 #define VIGIL_ARGS_MAX 2048
 /* Per-CPU slots of the syscall firehose ring (power of two). */
-#define VIGIL_FIREHOSE_SLOTS 65536
+#define VIGIL_FIREHOSE_SLOTS 131072
 
 enum vigil_event_type {
 	VIGIL_EV_EXEC = 1,

@@ -10,7 +10,7 @@ export type StructLayout = { size: number; fields: Record<string, readonly [numb
 export const COMM_LEN = 16;
 export const PATH_MAX = 512;
 export const ARGS_MAX = 2048;
-export const FIREHOSE_SLOTS = 65536;
+export const FIREHOSE_SLOTS = 131072;
 
 export const EventType = {
   exec: 1,

@@ -173,7 +173,7 @@ export class Observer {
       throw err;
     }
     const interval = this.options.drainIntervalMs ?? (this.mode === "firehose" ? 1 : 5);
-    this.timer = setInterval(() => this.drain(), interval);
+    this.timer = setInterval(() => this.tick(), interval);
     // Move exited processes' counts out of the kernel map before it fills.
     if (this.harvester) this.harvestTimer = setInterval(() => this.harvester?.harvest(), this.options.harvestIntervalMs ?? 250);
   }
@@ -199,6 +199,15 @@ export class Observer {
     if (this.firehose) n += this.firehose.drain(this.countingSink);
     if (this.ring) n += this.ring.drain(this.handleRecord);
     return n;
+  }
+
+  /** Timer tick: drain, and keep draining while a backlog remains (a burst must not wait for the next tick). */
+  private tick(): void {
+    for (let rounds = 0; rounds < 8; rounds++) {
+      this.drain();
+      const backlog = (this.firehose?.fillRatio() ?? 0) > 0.25 || (this.ring?.fillRatio() ?? 0) > 0.25;
+      if (!backlog) break;
+    }
   }
 
   /** Firehose records received so far. */
@@ -273,7 +282,7 @@ export class Observer {
   }
 
   resume(intervalMs = 5): void {
-    if (!this.timer && this.obj) this.timer = setInterval(() => this.drain(), intervalMs);
+    if (!this.timer && this.obj) this.timer = setInterval(() => this.tick(), intervalMs);
     if (!this.harvestTimer && this.harvester) this.harvestTimer = setInterval(() => this.harvester?.harvest(), this.options.harvestIntervalMs ?? 250);
   }
 
