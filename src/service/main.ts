@@ -1,57 +1,70 @@
 /**
- * `npm run service`: the node daemon. Observes the whole machine (minus
- * itself), keeps the live process tree, and logs ingest and drop statistics.
- * The HTTP API, store and streams build on this (see README, "Service").
+ * `npm run service` / `bun src/service/main.ts [--config FILE] [--check-config]`:
+ * the node daemon. Config from VIGIL_* variables over an optional file.
  */
-import { AgentRegistry } from "../agents/agent-registry";
-import { Observer, DEFAULT_OBJECT_PATH, type SyscallModeName } from "../observer/observer";
+import { ConfigError, loadConfig } from "./config";
+import { DEFAULT_OBJECT_PATH } from "../observer/observer";
 import { checkRequirements, missing } from "../observer/requirements";
-import { EventPipeline } from "../pipeline/event-pipeline";
-import { ProcessTree } from "../proc/process-tree";
-import { existsSync } from "node:fs";
+import { createApp } from "./app";
 import { log } from "./log";
+import { loadOrCreateToken } from "./token";
+import { VigilService } from "./vigil-service";
 
-const mode = (process.env.VIGIL_SYSCALLS ?? "aggregate") as SyscallModeName;
-if (!["off", "aggregate", "firehose"].includes(mode)) {
-  log("error", "invalid configuration", { field: "VIGIL_SYSCALLS", value: mode, expected: "off | aggregate | firehose" });
+const args = process.argv.slice(2);
+const fileArg = args.indexOf("--config");
+const unknown = args.filter((a, i) => !["--config", "--check-config"].includes(a) && i !== fileArg + 1);
+if (unknown.length || (fileArg >= 0 && !args[fileArg + 1])) {
+  log("error", "usage: service [--config FILE] [--check-config]", { unknown });
   process.exit(2);
 }
+let config;
+try {
+  config = loadConfig({ file: fileArg >= 0 ? args[fileArg + 1] : undefined });
+} catch (e) {
+  if (e instanceof ConfigError) {
+    log("error", "invalid configuration", { problems: e.problems });
+    process.exit(2);
+  }
+  throw e;
+}
+if (args.includes("--check-config")) {
+  const { token: _secret, ...shown } = config;
+  console.log(JSON.stringify({ status: "ok", config: shown }, null, 2));
+  process.exit(0);
+}
+
 const lacking = missing(checkRequirements(DEFAULT_OBJECT_PATH));
 if (lacking.length) {
   log("error", "eBPF unavailable", { missing: lacking.map((r) => `${r.name}: ${r.detail}`) });
   process.exit(2);
 }
 
-const tree = new ProcessTree();
-const seeded = tree.seedFromProc();
-const agents = new AgentRegistry(tree);
-const pipeline = new EventPipeline(tree, agents);
-const observer = new Observer({
-  syscalls: mode,
-  onEvent: (e) => pipeline.handle(e),
-  onError: (e) => log("warn", "event handler failed", { error: e.message }),
+const token = loadOrCreateToken(config.dataDir, config.token);
+const service = new VigilService(config);
+service.start();
+const app = createApp(service, token.token);
+app.listen({ hostname: config.host, port: config.port });
+log("info", "listening", {
+  url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${app.server?.port}`,
+  dataDir: config.dataDir,
+  tokenFile: token.path ?? "(from configuration)",
+  tokenGenerated: token.generated,
 });
-observer.start();
-log("info", "observing", { seededProcesses: seeded, syscalls: mode, programs: observer.stats().attachedPrograms, pid: process.pid });
-
-const housekeeping = setInterval(() => {
-  tree.sweep();
-  tree.reconcile((pid) => existsSync(`/proc/${pid}`));
-}, 5_000);
-const stats = setInterval(() => {
-  const s = observer.stats();
-  log("info", "stats", { received: s.received, droppedTotal: s.droppedTotal, dropped: s.dropped, ringFill: s.ringFill, tree: tree.stats() });
-}, Number(process.env.VIGIL_STATS_INTERVAL_MS ?? 10_000));
 
 let stopping = false;
-function shutdown(signal: string): void {
+async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  clearInterval(housekeeping);
-  clearInterval(stats);
-  const errors = observer.stop();
-  log("info", "stopped", { signal, detachErrors: errors.map((e) => e.message) });
-  process.exit(errors.length ? 1 : 0);
+  const t0 = performance.now();
+  const guard = setTimeout(() => {
+    log("error", "shutdown took longer than 4.5 s; exiting", { signal });
+    process.exit(1);
+  }, 4500);
+  const problems = service.stop(); // readiness 503, streams closed, BPF detached, store flushed
+  await app.stop(true);
+  clearTimeout(guard);
+  log("info", "stopped", { signal, ms: Math.round(performance.now() - t0), problems });
+  process.exit(problems.length ? 1 : 0);
 }
-process.on("SIGTERM", () => shutdown("SIGTERM"));
-process.on("SIGINT", () => shutdown("SIGINT"));
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

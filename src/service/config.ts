@@ -1,0 +1,147 @@
+/**
+ * Service configuration: an optional file (YAML or JSON), then environment
+ * variables on top. One TypeBox schema validates both; an unknown or invalid
+ * setting is an error naming its path (e.g. `retention.maxAgeHours`).
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { Type, type Static } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { parse as parseYaml } from "yaml";
+
+export const ConfigSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, default: "127.0.0.1" }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 7411 }),
+    dataDir: Type.String({ minLength: 1, default: "./.vigil" }),
+    token: Type.Optional(Type.String({ minLength: 16 })),
+    syscalls: Type.Union([Type.Literal("off"), Type.Literal("aggregate"), Type.Literal("firehose")], { default: "aggregate" }),
+    ringBytes: Type.Integer({ minimum: 4096, maximum: 1 << 30, default: 16 << 20 }),
+    /** Observe only these cgroup v2 paths (relative to the cgroup2 mount); empty: the whole machine. */
+    cgroups: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    retention: Type.Object(
+      {
+        maxAgeHours: Type.Number({ exclusiveMinimum: 0, default: 24 }),
+        maxBytes: Type.Integer({ minimum: 1 << 20, default: 1 << 30 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    store: Type.Object(
+      {
+        /** Events waiting to be written; beyond it they are dropped and counted. */
+        queueLimit: Type.Integer({ minimum: 100, default: 100_000 }),
+        flushIntervalMs: Type.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    streams: Type.Object(
+      {
+        heartbeatMs: Type.Integer({ minimum: 100, default: 15_000 }),
+        /** Events buffered per SSE subscriber before it gets a gap message. */
+        subscriberBuffer: Type.Integer({ minimum: 1, default: 1000 }),
+        maxSubscribers: Type.Integer({ minimum: 1, default: 64 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")], { default: "info" }),
+  },
+  { additionalProperties: false },
+);
+export type Config = Static<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: { path: string; message: string }[]) {
+    super(`invalid configuration: ${problems.map((p) => `${p.path || "(root)"}: ${p.message}`).join("; ")}`);
+  }
+}
+
+/** Environment variables and the config path each one sets. */
+export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "number" | "list" }> = {
+  VIGIL_HOST: { path: ["host"], kind: "string" },
+  VIGIL_PORT: { path: ["port"], kind: "int" },
+  VIGIL_DATA_DIR: { path: ["dataDir"], kind: "string" },
+  VIGIL_TOKEN: { path: ["token"], kind: "string" },
+  VIGIL_SYSCALLS: { path: ["syscalls"], kind: "string" },
+  VIGIL_RING_BYTES: { path: ["ringBytes"], kind: "int" },
+  VIGIL_CGROUPS: { path: ["cgroups"], kind: "list" },
+  VIGIL_RETENTION_MAX_AGE_HOURS: { path: ["retention", "maxAgeHours"], kind: "number" },
+  VIGIL_RETENTION_MAX_BYTES: { path: ["retention", "maxBytes"], kind: "int" },
+  VIGIL_STORE_QUEUE_LIMIT: { path: ["store", "queueLimit"], kind: "int" },
+  VIGIL_STREAM_HEARTBEAT_MS: { path: ["streams", "heartbeatMs"], kind: "int" },
+  VIGIL_LOG_LEVEL: { path: ["logLevel"], kind: "string" },
+};
+/** Read by the process, not configuration. */
+const NOT_SETTINGS = new Set(["VIGIL_CONFIG"]);
+
+type Tree = Record<string, unknown>;
+
+function set(tree: Tree, path: string[], value: unknown): void {
+  let node = tree;
+  for (const k of path.slice(0, -1)) {
+    if (typeof node[k] !== "object" || node[k] === null) node[k] = {};
+    node = node[k] as Tree;
+  }
+  node[path.at(-1)!] = value;
+}
+
+function fromEnv(env: Record<string, string | undefined>, tree: Tree, problems: { path: string; message: string }[]): void {
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith("VIGIL_") || raw === undefined || NOT_SETTINGS.has(name)) continue;
+    const spec = ENV[name];
+    if (!spec) {
+      problems.push({ path: name, message: `unknown setting (known: ${Object.keys(ENV).join(", ")})` });
+      continue;
+    }
+    let value: unknown = raw;
+    if (spec.kind === "int" || spec.kind === "number") {
+      value = Number(raw);
+      if (raw.trim() === "" || !Number.isFinite(value)) {
+        problems.push({ path: `${name} (${spec.path.join(".")})`, message: `${JSON.stringify(raw)} is not a number` });
+        continue;
+      }
+    } else if (spec.kind === "list") value = raw.split(",").map((s) => s.trim()).filter(Boolean);
+    set(tree, spec.path, value);
+  }
+}
+
+export function loadConfigFile(path: string): Tree {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError([{ path: path, message: `cannot read config file: ${(e as Error).message}` }]);
+  }
+  try {
+    const doc = path.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+    if (doc === null || doc === undefined) return {};
+    if (typeof doc !== "object" || Array.isArray(doc)) throw new Error("the top level must be a mapping");
+    return doc as Tree;
+  } catch (e) {
+    throw new ConfigError([{ path: path, message: `cannot parse: ${(e as Error).message.split("\n")[0]}` }]);
+  }
+}
+
+/** File (if any), then environment, then defaults; throws ConfigError listing every problem. */
+export function loadConfig(options: { file?: string; env?: Record<string, string | undefined> } = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.VIGIL_CONFIG;
+  const tree: Tree = file ? loadConfigFile(file) : {};
+  const problems: { path: string; message: string }[] = [];
+  fromEnv(env, tree, problems);
+  const withDefaults = Value.Default(ConfigSchema, structuredClone(tree)) as Tree;
+  for (const err of Value.Errors(ConfigSchema, withDefaults)) {
+    const path = err.path.replace(/^\//, "").replace(/\//g, ".");
+    const choices = (err.schema as { anyOf?: { const?: unknown }[] }).anyOf?.map((c) => c.const).filter((c) => c !== undefined);
+    const message =
+      err.message === "Unexpected property"
+        ? "unknown setting"
+        : choices?.length
+          ? `must be one of ${choices.join(", ")} (got ${JSON.stringify(err.value)})`
+          : err.message;
+    problems.push({ path, message });
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const config = withDefaults as Config;
+  return { ...config, dataDir: resolve(config.dataDir) };
+}

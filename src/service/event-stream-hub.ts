@@ -1,0 +1,125 @@
+/**
+ * Server-Sent Events for committed events. Each subscriber has a bounded
+ * buffer: a subscriber too slow to keep up loses events, never the service;
+ * it gets an explicit `gap` message with how many it missed, and every
+ * missed event is counted. Heartbeats keep idle streams alive.
+ */
+import type { StoredEvent } from "../store/event-store";
+
+export type EventFilter = (e: StoredEvent) => boolean;
+
+/** A run of events this subscriber missed, kept in order among the buffered chunks. */
+interface Gap {
+  missed: number;
+}
+
+interface Subscriber {
+  filter: EventFilter;
+  buffer: (string | Gap)[];
+  controller: ReadableStreamDefaultController<Uint8Array>;
+}
+
+const encoder = new TextEncoder();
+
+export class EventStreamHub {
+  private readonly subs = new Set<Subscriber>();
+  private readonly heartbeat: ReturnType<typeof setInterval>;
+  /** Events lost to slow subscribers, over all subscribers. */
+  dropped = 0;
+
+  constructor(
+    private readonly bufferLimit: number,
+    private readonly maxSubscribers: number,
+    heartbeatMs: number,
+  ) {
+    this.heartbeat = setInterval(() => {
+      for (const s of this.subs) this.offer(s, `: heartbeat ${Date.now()}\n\n`, false);
+    }, heartbeatMs);
+  }
+
+  get size(): number {
+    return this.subs.size;
+  }
+
+  get full(): boolean {
+    return this.subs.size >= this.maxSubscribers;
+  }
+
+  /** A response streaming the events that pass `filter`, from now on. */
+  subscribe(filter: EventFilter, signal?: AbortSignal): Response {
+    let sub: Subscriber | null = null;
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          sub = { filter, buffer: [], controller };
+          this.subs.add(sub);
+          controller.enqueue(encoder.encode(`: connected ${Date.now()}\nretry: 1000\n\n`));
+        },
+        pull: () => {
+          if (sub) this.pump(sub);
+        },
+        cancel: () => {
+          if (sub) this.subs.delete(sub);
+        },
+      },
+      { highWaterMark: 16 },
+    );
+    signal?.addEventListener("abort", () => sub && this.close(sub));
+    return new Response(stream, {
+      headers: { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" },
+    });
+  }
+
+  publish(events: StoredEvent[]): void {
+    if (this.subs.size === 0) return;
+    for (const s of this.subs) {
+      for (const e of events) {
+        if (!s.filter(e)) continue;
+        this.offer(s, `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`, true);
+      }
+    }
+  }
+
+  private offer(s: Subscriber, chunk: string, counted: boolean): void {
+    const last = s.buffer.at(-1);
+    const pendingGap = typeof last === "object";
+    // Once a gap is open, later events join it until the buffer has drained, so order is kept.
+    if (s.buffer.length >= this.bufferLimit || pendingGap) {
+      if (!counted) return; // heartbeats are not events
+      this.dropped++;
+      if (pendingGap) last.missed++;
+      else s.buffer.push({ missed: 1 });
+      this.pump(s);
+      return;
+    }
+    s.buffer.push(chunk);
+    this.pump(s);
+  }
+
+  /** Move buffered chunks to the stream while it has room, a gap message where events were missed. */
+  private pump(s: Subscriber): void {
+    try {
+      while ((s.controller.desiredSize ?? 0) > 0 && s.buffer.length > 0) {
+        const next = s.buffer.shift()!;
+        const text = typeof next === "string" ? next : `event: gap\ndata: ${JSON.stringify({ missed: next.missed })}\n\n`;
+        s.controller.enqueue(encoder.encode(text));
+      }
+    } catch {
+      this.subs.delete(s); // the client went away
+    }
+  }
+
+  private close(s: Subscriber): void {
+    this.subs.delete(s);
+    try {
+      s.controller.close();
+    } catch {
+      /* already closed */
+    }
+  }
+
+  closeAll(): void {
+    clearInterval(this.heartbeat);
+    for (const s of [...this.subs]) this.close(s);
+  }
+}

@@ -1,0 +1,73 @@
+/** Prometheus metrics (prom-client): one registry, values pulled from the live components at scrape time. */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export interface MetricsSources {
+  dropsByStage: () => Record<string, number>;
+  ringFill: () => number;
+  storeSizeBytes: () => number;
+  storeQueued: () => number;
+  streamSubscribers: () => number;
+  processTree: () => { live: number; exited: number };
+}
+
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly eventsTotal: Counter<"type">;
+  readonly ingestLag: Histogram;
+  readonly httpDuration: Histogram<"method" | "route" | "status">;
+  private readonly dropsSeen = new Map<string, number>();
+
+  constructor(sources: MetricsSources, build: { version: string; kernel: string; libbpf: string }) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: "vigil_" });
+    this.eventsTotal = new Counter({ name: "vigil_events_total", help: "Events ingested, by type.", labelNames: ["type"], registers: [r] });
+    const drops = new Counter({
+      name: "vigil_events_dropped_total",
+      help: "Events lost, by the stage where they were lost.",
+      labelNames: ["stage"],
+      registers: [r],
+      collect: () => {
+        // Sources keep cumulative counts; a counter only moves forward by the difference.
+        for (const [stage, n] of Object.entries(sources.dropsByStage())) {
+          const delta = n - (this.dropsSeen.get(stage) ?? 0);
+          if (delta > 0) drops.inc({ stage }, delta);
+          else if (!this.dropsSeen.has(stage)) drops.inc({ stage }, 0);
+          this.dropsSeen.set(stage, Math.max(n, this.dropsSeen.get(stage) ?? 0));
+        }
+      },
+    });
+    new Gauge({ name: "vigil_ring_fill_ratio", help: "Fill level of the kernel ring buffer (0-1).", registers: [r], collect() { this.set(sources.ringFill()); } });
+    new Gauge({ name: "vigil_store_size_bytes", help: "Size of the event store on disk (database + WAL).", registers: [r], collect() { this.set(sources.storeSizeBytes()); } });
+    new Gauge({ name: "vigil_store_queue_events", help: "Events waiting to be written to the store.", registers: [r], collect() { this.set(sources.storeQueued()); } });
+    new Gauge({ name: "vigil_stream_subscribers", help: "Open SSE subscriptions.", registers: [r], collect() { this.set(sources.streamSubscribers()); } });
+    new Gauge({
+      name: "vigil_process_tree_entries",
+      help: "Entries in the process tree, by state.",
+      labelNames: ["state"],
+      registers: [r],
+      collect() {
+        const t = sources.processTree();
+        this.set({ state: "live" }, t.live);
+        this.set({ state: "exited" }, t.exited);
+      },
+    });
+    this.ingestLag = new Histogram({
+      name: "vigil_ingest_lag_seconds",
+      help: "Time from the kernel event to its commit in the store.",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [r],
+    });
+    this.httpDuration = new Histogram({
+      name: "vigil_http_request_duration_seconds",
+      help: "HTTP request duration, by method, route and status.",
+      labelNames: ["method", "route", "status"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [r],
+    });
+    new Gauge({ name: "vigil_build_info", help: "Build information.", labelNames: ["version", "kernel", "libbpf"], registers: [r] }).set(build, 1);
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,69 @@
+import { Elysia, t } from "elysia";
+import type { StoredEvent } from "../../store/event-store";
+import type { VigilService } from "../vigil-service";
+import { BadRequest, ErrorBody, EventFilterQuery, PageQuery, parseTime, rejectUnknownQuery } from "./schemas";
+
+interface Filters {
+  type?: string;
+  pid?: number;
+  agent?: string;
+  since?: string;
+  until?: string;
+}
+
+function compile(q: Filters) {
+  const types = q.type?.split(",");
+  const since = parseTime("since", q.since);
+  const until = parseTime("until", q.until);
+  if (since !== undefined && until !== undefined && since >= until) throw new BadRequest("invalid_query", "since must be earlier than until");
+  return { types, pid: q.pid, agent: q.agent, since, until };
+}
+
+export function eventRoutes(service: VigilService) {
+  return new Elysia({ name: "vigil-events" })
+    .get(
+      "/events",
+      ({ query }) => {
+        const f = compile(query);
+        return service.store.query({ ...f, limit: query.limit ?? 100, cursor: query.cursor, order: query.order ?? "desc" });
+      },
+      {
+        query: t.Object({ ...EventFilterQuery, ...PageQuery }, { additionalProperties: false }),
+        beforeHandle: rejectUnknownQuery({ ...EventFilterQuery, ...PageQuery }),
+        response: { 200: t.Object({ events: t.Array(t.Unknown({ description: "An event (see README: event fields) with its store id" })), nextCursor: t.Union([t.Number(), t.Null()]) }), 400: ErrorBody, 401: ErrorBody },
+        detail: {
+          summary: "Stored events, filtered, with stable cursor pagination",
+          description: "Newest first by default (order=desc). Pass nextCursor as cursor for the next page; null means no more.",
+          tags: ["events"],
+        },
+      },
+    )
+    .get(
+      "/events/stream",
+      ({ query, request, set }) => {
+        const f = compile(query);
+        if (service.hub.full) {
+          set.status = 503;
+          return { error: "too_many_streams", message: `at most ${service.config.streams.maxSubscribers} streams may be open` };
+        }
+        const types = f.types ? new Set(f.types) : null;
+        const filter = (e: StoredEvent) =>
+          (!types || types.has(e.type)) &&
+          (f.pid === undefined || e.pid === f.pid) &&
+          (f.agent === undefined || e.agent === f.agent) &&
+          (f.since === undefined || e.ts >= f.since) &&
+          (f.until === undefined || e.ts < f.until);
+        return service.hub.subscribe(filter, request.signal);
+      },
+      {
+        query: t.Object(EventFilterQuery, { additionalProperties: false }),
+        beforeHandle: rejectUnknownQuery(EventFilterQuery),
+        detail: {
+          summary: "Live events as Server-Sent Events",
+          description:
+            "Each committed event as `event: <type>` with `id: <store id>`. A subscriber too slow to keep up receives `event: gap` with `{\"missed\": N}` (counted in vigil_events_dropped_total{stage=\"stream_subscriber\"}). Comment heartbeats keep idle streams open.",
+          tags: ["events"],
+        },
+      },
+    );
+}

@@ -1,0 +1,26 @@
+import { Elysia } from "elysia";
+import type { VigilService } from "../vigil-service";
+
+export function statsRoutes(service: VigilService) {
+  return new Elysia({ name: "vigil-stats" }).get(
+    "/stats",
+    () => {
+      const o = service.observer.stats();
+      const s = service.store.stats();
+      const drops = service.dropsByStage();
+      return {
+        uptimeSeconds: (Date.now() - service.startedAt) / 1000,
+        ingest: { ...service.rates(), received: o.received },
+        dropped: drops,
+        droppedTotal: Object.values(drops).reduce((a, b) => a + b, 0),
+        droppedKernelByType: o.dropped.kernelRingFull,
+        droppedKernelByCpu: o.dropped.kernelRingFullPerCpu,
+        ring: { fill: o.ringFill, firehoseFill: o.firehoseFill, attachedPrograms: o.attachedPrograms },
+        store: s,
+        processTree: service.tree.stats(),
+        streams: { subscribers: service.hub.size, dropped: service.hub.dropped },
+      };
+    },
+    { detail: { summary: "Ingest rates, drops by stage, ring fill, store size", tags: ["stats"] } },
+  );
+}
