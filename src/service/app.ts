@@ -38,7 +38,8 @@ export function createApp(service: VigilService, token: string) {
     .use(agentRoutes(service))
     .use(statsRoutes(service));
 
-  return new Elysia({ serve: { maxRequestBodySize: MAX_BODY_BYTES } })
+  // Bun's own limit answers 413 without a body, so it sits above ours: between the two, the JSON 413 below.
+  return new Elysia({ serve: { maxRequestBodySize: 8 * MAX_BODY_BYTES } })
     .onRequest(({ request, set }) => {
       started.set(request, performance.now());
       if (service.isStopping) {
