@@ -1,0 +1,220 @@
+/** The daemon as a user runs it: a real process, real signals, a real data directory. */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, requireRoot } from "./helpers";
+
+requireRoot();
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function vigilProgramCount(): number {
+  const progs = JSON.parse(Bun.spawnSync(["bpftool", "-j", "prog", "list"]).stdout.toString()) as { name?: string }[];
+  return progs.filter((p) => p.name?.startsWith("vigil_")).length;
+}
+
+/** Programs are freed by the kernel shortly after their last fd closes (RCU, workqueue): wait for it, bounded. */
+async function programsSettleAt(n: number, ms = 3000): Promise<number> {
+  const deadline = Date.now() + ms;
+  let c = vigilProgramCount();
+  while (c !== n && Date.now() < deadline) {
+    await Bun.sleep(50);
+    c = vigilProgramCount();
+  }
+  return c;
+}
+
+/** Links attached to Vigil programs: destroyed synchronously on shutdown. */
+function vigilLinkCount(): number {
+  const progs = JSON.parse(Bun.spawnSync(["bpftool", "-j", "prog", "list"]).stdout.toString()) as { id: number; name?: string }[];
+  const ids = new Set(progs.filter((p) => p.name?.startsWith("vigil_")).map((p) => p.id));
+  const links = JSON.parse(Bun.spawnSync(["bpftool", "-j", "link", "list"]).stdout.toString()) as { prog_id: number }[];
+  return links.filter((l) => ids.has(l.prog_id)).length;
+}
+
+interface Running {
+  proc: Bun.Subprocess<"ignore", "ignore", "pipe">;
+  base: string;
+  token: string;
+  logs: string[];
+}
+
+async function startService(dataDir: string, extraEnv: Record<string, string> = {}): Promise<Running> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("VIGIL_") && v !== undefined) env[k] = v;
+  const proc = Bun.spawn([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`], {
+    env: { ...env, VIGIL_DATA_DIR: dataDir, VIGIL_PORT: "0", ...extraEnv },
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const logs: string[] = [];
+  const reader = proc.stderr.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  const deadline = Date.now() + 10_000;
+  let url: string | null = null;
+  while (!url && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += dec.decode(value);
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      logs.push(line);
+      const j = JSON.parse(line) as { msg: string; url?: string };
+      if (j.msg === "listening") url = j.url!;
+    }
+  }
+  if (!url) throw new Error(`service did not start: ${logs.join("\n")}`);
+  // keep collecting logs in the background
+  void (async () => {
+    for (;;) {
+      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+      if (done) return;
+      logs.push(...dec.decode(value).split("\n").filter(Boolean));
+    }
+  })();
+  const token = (await Bun.file(join(dataDir, "token")).text()).trim();
+  return { proc, base: url, token, logs };
+}
+
+function newDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "vigil-life-"));
+  dirs.push(d);
+  return d;
+}
+
+describe("lifecycle", () => {
+  test("SIGTERM: readiness goes, exit 0 within 5 s, no BPF program left; JSON logs hold no secret", async () => {
+    const before = await programsSettleAt(0);
+    const linksBefore = vigilLinkCount();
+    const s = await startService(newDir());
+    expect((await fetch(`${s.base}/readyz`)).status).toBe(200);
+    expect(vigilProgramCount()).toBe(before + 5);
+    const t0 = Date.now();
+    s.proc.kill("SIGTERM");
+    const code = await s.proc.exited;
+    expect(code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(vigilLinkCount()).toBe(linksBefore);
+    expect(await programsSettleAt(before)).toBe(before);
+    await Bun.sleep(50);
+    for (const line of s.logs) {
+      const j = JSON.parse(line) as Record<string, unknown>;
+      expect(typeof j.level).toBe("string");
+      expect(typeof j.time).toBe("string");
+      expect(typeof j.msg).toBe("string");
+      expect(line).not.toContain(s.token);
+    }
+    expect(s.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+  });
+
+  test("kill -9 mid-ingest, restart on the same data dir: every returned event is still there, no duplicate programs", async () => {
+    const dir = newDir();
+    const before = await programsSettleAt(0);
+    const a = await startService(dir);
+    const headers = { authorization: `Bearer ${a.token}` };
+    // ingest keeps going while we query and kill
+    const storm = Bun.spawn(["/bin/sh", "-c", "i=0; while [ $i -lt 400 ]; do /bin/true; i=$((i+1)); done"]);
+    await Bun.sleep(300);
+    const page = (await (await fetch(`${a.base}/v1/events?limit=1000`, { headers })).json()) as { events: { id: number; type: string; pid: number }[] };
+    expect(page.events.length).toBeGreaterThan(0);
+    a.proc.kill("SIGKILL");
+    await a.proc.exited;
+    await storm.exited;
+    expect(await programsSettleAt(before)).toBe(before); // the kernel detached everything with the process
+    const b = await startService(dir);
+    try {
+      expect(vigilProgramCount()).toBe(before + 5);
+      const h2 = { authorization: `Bearer ${b.token}` };
+      expect(b.token).toBe(a.token); // the generated token persisted
+      const ids = new Set<number>();
+      let cursor: number | null = null;
+      do {
+        const r = (await (await fetch(`${b.base}/v1/events?limit=1000&order=asc${cursor ? `&cursor=${cursor}` : ""}`, { headers: h2 })).json()) as { events: { id: number }[]; nextCursor: number | null };
+        for (const e of r.events) ids.add(e.id);
+        cursor = r.nextCursor;
+      } while (cursor !== null);
+      const missing = page.events.filter((e) => !ids.has(e.id));
+      expect(missing).toEqual([]);
+      expect((await fetch(`${b.base}/readyz`)).status).toBe(200);
+    } finally {
+      b.proc.kill("SIGTERM");
+      expect(await b.proc.exited).toBe(0);
+    }
+  }, 30_000);
+
+  test("an unwritable store: readiness 503 with the reason, ingestion goes on, recovery when it is writable again", async () => {
+    const dir = newDir();
+    const s = await startService(dir, { VIGIL_STORE_QUEUE_LIMIT: "100000" });
+    try {
+      const wal = join(dir, "events.db-wal");
+      expect(Bun.spawnSync(["chattr", "+i", wal]).exitCode).toBe(0);
+      Bun.spawnSync(["/bin/true"]); // make events to write
+      let body: { status: string; reasons: string[] } = { status: "", reasons: [] };
+      for (let i = 0; i < 50; i++) {
+        const r = await fetch(`${s.base}/readyz`);
+        body = (await r.json()) as typeof body;
+        if (r.status === 503) break;
+        Bun.spawnSync(["/bin/true"]);
+        await Bun.sleep(50);
+      }
+      expect(body.status).toBe("not_ready");
+      expect(body.reasons.join(" ")).toContain("store");
+      expect((await fetch(`${s.base}/healthz`)).status).toBe(200); // alive, just not ready
+      const metrics = await (await fetch(`${s.base}/metrics`)).text();
+      expect(metrics).toMatch(/vigil_events_dropped_total\{stage="store_write_error"\} [1-9]/);
+      Bun.spawnSync(["chattr", "-i", wal]);
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 200; i++) {
+        Bun.spawnSync(["/bin/true"]);
+        await Bun.sleep(50);
+        status = (await fetch(`${s.base}/readyz`)).status;
+      }
+      expect(status).toBe(200);
+    } finally {
+      Bun.spawnSync(["chattr", "-i", join(dir, "events.db-wal")]);
+      s.proc.kill("SIGTERM");
+      await s.proc.exited;
+    }
+  }, 30_000);
+});
+
+describe("configuration", () => {
+  const run = (args: string[], env: Record<string, string>) => {
+    const base: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("VIGIL_") && v !== undefined) base[k] = v;
+    const r = Bun.spawnSync([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`, ...args], { env: { ...base, ...env } });
+    return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+  };
+  test("--check-config prints the effective config without the token", () => {
+    const r = run(["--check-config"], { VIGIL_TOKEN: "secret-token-0123456789", VIGIL_PORT: "8123" });
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { config: { port: number; host: string } };
+    expect(j.config.port).toBe(8123);
+    expect(j.config.host).toBe("127.0.0.1");
+    expect(r.out).not.toContain("secret-token");
+  });
+  test("invalid and unknown settings exit non-zero naming the field", () => {
+    const dir = newDir();
+    const file = join(dir, "vigil.yaml");
+    writeFileSync(file, "port: 80\nretention:\n  maxAgeHours: -1\n  colour: blue\n");
+    const a = run(["--check-config", "--config", file], {});
+    expect(a.code).toBe(2);
+    expect(a.err).toContain("retention.maxAgeHours");
+    expect(a.err).toContain("retention.colour");
+    const b = run(["--check-config"], { VIGIL_PORT: "eighty" });
+    expect(b.code).toBe(2);
+    expect(b.err).toContain("VIGIL_PORT");
+    const c = run(["--check-config"], { VIGIL_SYSCALL: "off" });
+    expect(c.code).toBe(2);
+    expect(c.err).toContain("VIGIL_SYSCALL");
+    const d = run(["--check-config"], { VIGIL_SYSCALLS: "all" });
+    expect(d.err).toContain("must be one of off, aggregate, firehose");
+  });
+});

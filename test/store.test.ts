@@ -1,0 +1,105 @@
+/** The event store and the SSE hub on their own (real SQLite files, real streams). */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ExecEvent } from "../src/events/types";
+import { EventStore } from "../src/store/event-store";
+import { EventStreamHub } from "../src/service/event-stream-hub";
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const newDir = () => {
+  const d = mkdtempSync(join(tmpdir(), "vigil-store-"));
+  dirs.push(d);
+  return d;
+};
+
+const ev = (i: number, ts: number): ExecEvent => ({
+  type: "exec",
+  ts,
+  ktimeNs: i,
+  pid: 1000 + (i % 7),
+  tid: 1000,
+  ppid: 1,
+  uid: 0,
+  gid: 0,
+  comm: "x",
+  cgroupId: 1,
+  agent: i % 2 ? "odd" : "even",
+  filename: `/bin/tool-${i}`,
+  argv: ["tool", "x".repeat(200)],
+  argvTruncated: false,
+  filenameTruncated: false,
+  oldPid: 0,
+});
+
+describe("EventStore", () => {
+  test("batched writes, filters, cursor pages", () => {
+    const s = new EventStore({ dir: newDir(), flushIntervalMs: 100_000 });
+    for (let i = 0; i < 250; i++) s.add(ev(i, 1000 + i));
+    expect(s.flush()).toBe(250);
+    const odd = s.query({ agent: "odd", limit: 1000, order: "desc" });
+    expect(odd.events.length).toBe(125);
+    const p1 = s.query({ limit: 100, order: "asc" });
+    const p2 = s.query({ limit: 100, order: "asc", cursor: p1.nextCursor! });
+    const p3 = s.query({ limit: 100, order: "asc", cursor: p2.nextCursor! });
+    expect(p3.nextCursor).toBeNull();
+    expect([...p1.events, ...p2.events, ...p3.events].map((e) => e.id)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+    expect(s.query({ since: 1100, until: 1110, limit: 100, order: "asc" }).events.length).toBe(10);
+    expect(s.countByType("odd")).toEqual({ exec: 125 });
+    s.close();
+  });
+
+  test("a full queue drops and counts, never blocks", () => {
+    const s = new EventStore({ dir: newDir(), queueLimit: 100, flushIntervalMs: 100_000 });
+    let accepted = 0;
+    for (let i = 0; i < 150; i++) if (s.add(ev(i, i))) accepted++;
+    expect(accepted).toBe(100);
+    expect(s.stats().droppedQueueFull).toBe(50);
+    s.close();
+  });
+
+  test("retention by age and by size, deletions counted", () => {
+    const s = new EventStore({ dir: newDir(), flushIntervalMs: 100_000, retentionIntervalMs: 100_000, maxAgeMs: 1000, maxBytes: 1 << 20 });
+    const now = 10_000_000;
+    for (let i = 0; i < 100; i++) s.add(ev(i, now - 5000)); // old
+    for (let i = 0; i < 6000; i++) s.add(ev(i, now)); // ~2.5 MB of rows
+    s.flush();
+    const r = s.applyRetention(now);
+    expect(r.byAge).toBe(100);
+    expect(r.bySize).toBeGreaterThan(0);
+    const st = s.stats();
+    expect(st.deletedByAge).toBe(100);
+    expect(st.deletedBySize).toBe(r.bySize);
+    const left = s.query({ limit: 1000, order: "asc" });
+    expect(left.events[0]!.id).toBeGreaterThan(100 + r.bySize - 1); // the oldest went first
+    s.close();
+  });
+});
+
+describe("EventStreamHub", () => {
+  test("a slow subscriber gets a gap message with the exact count missed, and the drop is counted", async () => {
+    const hub = new EventStreamHub(5, 10, 60_000);
+    const res = hub.subscribe(() => true);
+    const stored = Array.from({ length: 100 }, (_, i) => ({ ...ev(i, i), id: i + 1 }));
+    hub.publish(stored); // nobody is reading: the stream's queue and the subscriber buffer fill up
+    const reader = res.body!.getReader();
+    let text = "";
+    const dec = new TextDecoder();
+    while (!text.includes("event: gap")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += dec.decode(value);
+    }
+    hub.publish([{ ...ev(200, 200), id: 201 }]);
+    for (let i = 0; i < 5 && !text.includes("id: 201\n"); i++) text += dec.decode((await reader.read()).value);
+    const delivered = (text.match(/^id: /gm) ?? []).length;
+    const missed = Number(/event: gap\ndata: \{"missed":(\d+)\}/.exec(text)![1]);
+    expect(missed).toBeGreaterThan(0);
+    expect(delivered + missed).toBe(101);
+    expect(hub.dropped).toBe(missed);
+    expect(text.indexOf("event: gap")).toBeLessThan(text.indexOf("id: 201\n")); // order kept
+    hub.closeAll();
+  });
+});
