@@ -74,7 +74,8 @@ describe("health, readiness, metrics (no token needed)", () => {
 describe("auth", () => {
   for (const path of ["/v1/events", "/v1/events/stream", "/v1/processes", "/v1/processes/1", "/v1/agents", "/v1/agents/x", "/v1/stats"]) {
     test(`${path} needs the bearer token`, async () => {
-      for (const headers of [{}, { authorization: "Bearer wrong-token-0123456789abcd" }, { authorization: TOKEN }]) {
+      const variants: Record<string, string>[] = [{}, { authorization: "Bearer wrong-token-0123456789abcd" }, { authorization: TOKEN }];
+      for (const headers of variants) {
         const r = await get(path, headers);
         expect(r.status).toBe(401);
         expect(await r.json()).toMatchObject({ error: "unauthorized" });
