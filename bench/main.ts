@@ -6,8 +6,9 @@
 import { benchDecode } from "./decode";
 import { benchStorm } from "./storm";
 import { benchWorkload } from "./workload";
+import { benchService } from "./service";
 
-const all = { storm: benchStorm, workload: benchWorkload, decode: benchDecode } as const;
+const all = { storm: benchStorm, workload: benchWorkload, decode: benchDecode, service: benchService } as const;
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const names = args.filter((a) => !a.startsWith("--"));

@@ -21,7 +21,7 @@ export class SyscallCountHarvester {
   constructor(
     private readonly map: BpfMap,
     /** How many finished processes to remember (oldest forgotten first). */
-    private readonly maxFinished = 65536,
+    private readonly maxFinished = 4096,
   ) {}
 
   /** Note that a process exited; its entries are moved out at the next harvest. */
