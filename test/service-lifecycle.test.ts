@@ -185,6 +185,30 @@ describe("lifecycle", () => {
   }, 30_000);
 });
 
+describe("a corrupt store", () => {
+  test("is reported by readiness and the logs; the service keeps running and the file is left as it was", async () => {
+    const dir = newDir();
+    const garbage = Buffer.alloc(8192, 0x5a);
+    writeFileSync(join(dir, "events.db"), garbage);
+    const s = await startService(dir);
+    try {
+      expect((await fetch(`${s.base}/healthz`)).status).toBe(200);
+      const r = await fetch(`${s.base}/readyz`);
+      expect(r.status).toBe(503);
+      const body = (await r.json()) as { reasons: string[] };
+      expect(body.reasons.join(" ")).toContain("store unavailable");
+      const q = await fetch(`${s.base}/v1/events`, { headers: { authorization: `Bearer ${s.token}` } });
+      expect(q.status).toBe(503);
+      expect(((await q.json()) as { error: string }).error).toBe("store_unavailable");
+      expect(s.logs.some((l) => l.includes("store not writable"))).toBe(true);
+    } finally {
+      s.proc.kill("SIGTERM");
+      expect(await s.proc.exited).toBe(0);
+    }
+    expect(Buffer.compare(await Bun.file(join(dir, "events.db")).bytes().then(Buffer.from), garbage)).toBe(0);
+  }, 30_000);
+});
+
 describe("configuration", () => {
   const run = (args: string[], env: Record<string, string>) => {
     const base: Record<string, string> = {};

@@ -82,7 +82,8 @@ describe("EventStreamHub", () => {
   test("a slow subscriber gets a gap message with the exact count missed, and the drop is counted", async () => {
     const hub = new EventStreamHub(5, 10, 60_000);
     const res = hub.subscribe(() => true);
-    const stored = Array.from({ length: 100 }, (_, i) => ({ ...ev(i, i), id: i + 1 }));
+    const committed = (e: ReturnType<typeof ev>, id: number) => ({ event: { ...e, id }, json: JSON.stringify({ ...e, id }) });
+    const stored = Array.from({ length: 100 }, (_, i) => committed(ev(i, i), i + 1));
     hub.publish(stored); // nobody is reading: the stream's queue and the subscriber buffer fill up
     const reader = res.body!.getReader();
     let text = "";
@@ -92,7 +93,7 @@ describe("EventStreamHub", () => {
       if (done) break;
       text += dec.decode(value);
     }
-    hub.publish([{ ...ev(200, 200), id: 201 }]);
+    hub.publish([committed(ev(200, 200), 201)]);
     for (let i = 0; i < 5 && !text.includes("id: 201\n"); i++) text += dec.decode((await reader.read()).value);
     const delivered = (text.match(/^id: /gm) ?? []).length;
     const missed = Number(/event: gap\ndata: \{"missed":(\d+)\}/.exec(text)![1]);

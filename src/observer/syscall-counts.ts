@@ -5,6 +5,7 @@
  * syscalls, so deleting its entries cannot race an increment; live entries
  * stay in the kernel and are read again at the next harvest.
  */
+import { existsSync } from "node:fs";
 import type { BpfMap } from "../kernel/bpf-object";
 import { possibleCpus } from "../kernel/bpf-object";
 
@@ -29,9 +30,20 @@ export class SyscallCountHarvester {
     this.exited.add(pid);
   }
 
-  /** Read everything; move exited processes' counts to userspace. Returns the live counts. */
+  /**
+   * Read everything; move exited processes' counts to userspace. Returns the live counts.
+   * A process whose exit event was lost (ring full) is recognised by its absence from /proc,
+   * so its entries cannot fill the map for good.
+   */
   harvest(): Map<number, Map<number, number>> {
     this.harvests++;
+    const gone = new Map<number, boolean>();
+    const isDone = (pid: number): boolean => {
+      if (this.exited.has(pid)) return true;
+      let g = gone.get(pid);
+      if (g === undefined) gone.set(pid, (g = !existsSync(`/proc/${pid}`)));
+      return g;
+    };
     const live = new Map<number, Map<number, number>>();
     const toDelete: Uint8Array[] = [];
     const stride = 8; // u64 values, one slot per possible CPU
@@ -44,7 +56,7 @@ export class SyscallCountHarvester {
         let total = 0;
         const base = i * stride * this.cpus;
         for (let c = 0; c < this.cpus; c++) total += Number(vv.getBigUint64(base + c * stride, true));
-        const done = this.exited.has(pid);
+        const done = isDone(pid);
         const into = done ? this.finished : live;
         let per = into.get(pid);
         if (!per) into.set(pid, (per = new Map()));

@@ -10,6 +10,7 @@ import { eventRoutes } from "./routes/events";
 import { processRoutes } from "./routes/processes";
 import { statsRoutes } from "./routes/stats";
 import { BadRequest } from "./routes/schemas";
+import { StoreUnavailable } from "../store/event-store";
 import { bearerMatches } from "./token";
 import { VERSION, type VigilService } from "./vigil-service";
 import { log } from "./log";
@@ -58,6 +59,10 @@ export function createApp(service: VigilService, token: string) {
       service.metrics.httpDuration.observe({ method: request.method, route: route || "unmatched", status: String(set.status ?? 200) }, (performance.now() - t0) / 1000);
     })
     .onError(({ code, error, set }) => {
+      if (error instanceof StoreUnavailable) {
+        set.status = 503;
+        return { error: "store_unavailable", message: error.message };
+      }
       if (error instanceof BadRequest) {
         set.status = 400;
         return { error: error.code, message: error.message };

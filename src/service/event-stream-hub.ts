@@ -4,7 +4,7 @@
  * it gets an explicit `gap` message with how many it missed, and every
  * missed event is counted. Heartbeats keep idle streams alive.
  */
-import type { StoredEvent } from "../store/event-store";
+import type { CommittedEvent, StoredEvent } from "../store/event-store";
 
 export type EventFilter = (e: StoredEvent) => boolean;
 
@@ -70,12 +70,12 @@ export class EventStreamHub {
     });
   }
 
-  publish(events: StoredEvent[]): void {
+  publish(events: CommittedEvent[]): void {
     if (this.subs.size === 0) return;
     for (const s of this.subs) {
-      for (const e of events) {
-        if (!s.filter(e)) continue;
-        this.offer(s, `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`, true);
+      for (const { event, json } of events) {
+        if (!s.filter(event)) continue;
+        this.offer(s, `id: ${event.id}\nevent: ${event.type}\ndata: ${json}\n\n`, true);
       }
     }
   }

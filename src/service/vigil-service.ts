@@ -12,7 +12,7 @@ import { Observer } from "../observer/observer";
 import { kernelRelease } from "../observer/requirements";
 import { EventPipeline } from "../pipeline/event-pipeline";
 import { ProcessTree } from "../proc/process-tree";
-import { EventStore, type StoredEvent } from "../store/event-store";
+import { EventStore, type CommittedEvent } from "../store/event-store";
 import type { Config } from "./config";
 import { EventStreamHub } from "./event-stream-hub";
 import { log } from "./log";
@@ -38,6 +38,7 @@ export class VigilService {
   private stopping = false;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private rateSamples: { t: number; events: number; stored: number }[] = [];
+  private storeWasWritable = true;
 
   constructor(readonly config: Config) {
     this.hub = new EventStreamHub(config.streams.subscriberBuffer, config.streams.maxSubscribers, config.streams.heartbeatMs);
@@ -82,9 +83,9 @@ export class VigilService {
     this.store.add(e);
   }
 
-  private committed(events: StoredEvent[]): void {
+  private committed(events: CommittedEvent[]): void {
     const now = Date.now();
-    for (const e of events) this.metrics.ingestLag.observe(Math.max(0, (now - e.ts) / 1000));
+    for (const { event } of events) this.metrics.ingestLag.observe(Math.max(0, (now - event.ts) / 1000));
     this.hub.publish(events);
   }
 
@@ -96,8 +97,12 @@ export class VigilService {
         this.tree.sweep();
         this.tree.reconcile((pid) => existsSync(`/proc/${pid}`));
       }, 5_000),
-      setInterval(() => this.sampleRates(), 1_000),
+      setInterval(() => {
+        this.sampleRates();
+        this.watchStore();
+      }, 1_000),
     );
+    this.watchStore();
     log("info", "observing", { seededProcesses: seeded, syscalls: this.config.syscalls, programs: this.observer.stats().attachedPrograms, scope: this.config.cgroups.length ? this.config.cgroups : "machine" });
   }
 
@@ -118,6 +123,16 @@ export class VigilService {
       store_write_error: s.droppedWriteError,
       stream_subscriber: this.hub.dropped,
     };
+  }
+
+  /** Logs when the store stops or starts accepting writes (readiness says the same). */
+  private watchStore(): void {
+    const w = this.store.checkWritable();
+    if (w.ok !== this.storeWasWritable) {
+      if (w.ok) log("info", "store writable again", { stats: this.store.stats() });
+      else log("error", "store not writable: events are being lost (counted)", { reason: w.reason });
+      this.storeWasWritable = w.ok;
+    }
   }
 
   private sampleRates(): void {

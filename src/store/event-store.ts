@@ -18,10 +18,16 @@ export interface StoreOptions {
   maxBytes?: number;
   retentionIntervalMs?: number;
   /** Called with each batch once it is committed (ids assigned). */
-  onCommitted?: (events: StoredEvent[]) => void;
+  onCommitted?: (events: CommittedEvent[]) => void;
 }
 
 export type StoredEvent = VigilEvent & { id: number };
+
+/** A committed event with its JSON (as stored, with the id), serialized once for every consumer. */
+export interface CommittedEvent {
+  event: StoredEvent;
+  json: string;
+}
 
 export interface EventQuery {
   types?: string[];
@@ -64,9 +70,14 @@ CREATE INDEX IF NOT EXISTS events_pid ON events(pid, id);
 CREATE INDEX IF NOT EXISTS events_agent ON events(agent, id);
 `;
 
+export class StoreUnavailable extends Error {
+  override readonly name = "StoreUnavailable";
+}
+
 export class EventStore {
-  private readonly db: Database;
-  private readonly insert: Statement;
+  /** Null when the database could not be opened (corrupt, unreadable): the store is then broken, not absent. */
+  private readonly db: Database | null;
+  private readonly insert: Statement | null;
   private queue: VigilEvent[] = [];
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private readonly queueLimit: number;
@@ -85,10 +96,23 @@ export class EventStore {
   constructor(private readonly options: StoreOptions) {
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
     this.path = join(options.dir, "events.db");
-    this.db = new Database(this.path, { create: true, strict: true });
-    this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 1000;");
-    this.db.exec(SCHEMA);
-    this.insert = this.db.prepare("INSERT INTO events (ts, type, pid, agent, data) VALUES (?, ?, ?, ?, ?)");
+    let db: Database | null = null;
+    let insert: Statement | null = null;
+    try {
+      db = new Database(this.path, { create: true, strict: true });
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 1000;");
+      db.exec(SCHEMA);
+      insert = db.prepare("INSERT INTO events (ts, type, pid, agent, data) VALUES (?, ?, ?, ?, ?)");
+    } catch (e) {
+      // A corrupt or unreadable file is left as it is (never deleted): reported, not fatal.
+      db?.close();
+      db = null;
+      insert = null;
+      this.s.lastError = `cannot open ${this.path}: ${(e as Error).message}`;
+      this.failing = true;
+    }
+    this.db = db;
+    this.insert = insert;
     this.queueLimit = options.queueLimit ?? 100_000;
     this.timers.push(setInterval(() => this.flush(), options.flushIntervalMs ?? 50));
     this.timers.push(setInterval(() => this.applyRetention(), options.retentionIntervalMs ?? 10_000));
@@ -110,13 +134,20 @@ export class EventStore {
     if (this.queue.length === 0 || this.closed) return 0;
     const batch = this.queue;
     this.queue = [];
-    const stored: StoredEvent[] = [];
+    const stored: CommittedEvent[] = [];
+    const { db, insert } = this;
+    if (!db || !insert) {
+      this.s.droppedWriteError += batch.length;
+      return 0;
+    }
     try {
-      this.db.transaction(() => {
+      db.transaction(() => {
         for (const e of batch) {
           const data = JSON.stringify(e);
-          const r = this.insert.run(e.ts, e.type, e.pid, e.agent ?? null, data);
-          stored.push({ ...e, id: Number(r.lastInsertRowid) });
+          const id = Number(insert.run(e.ts, e.type, e.pid, e.agent ?? null, data).lastInsertRowid);
+          const event = e as StoredEvent;
+          event.id = id;
+          stored.push({ event, json: `${data.slice(0, -1)},"id":${id}}` });
         }
       })();
       this.s.written += batch.length;
@@ -132,7 +163,13 @@ export class EventStore {
     return batch.length;
   }
 
+  private open(): Database {
+    if (!this.db || this.closed) throw new StoreUnavailable(this.s.lastError ?? "store closed");
+    return this.db;
+  }
+
   query(q: EventQuery): { events: StoredEvent[]; nextCursor: number | null } {
+    const db = this.open();
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (q.types?.length) {
@@ -145,7 +182,7 @@ export class EventStore {
     if (q.until !== undefined) where.push("ts < ?"), args.push(q.until);
     if (q.cursor !== undefined) where.push(q.order === "desc" ? "id < ?" : "id > ?"), args.push(q.cursor);
     const sql = `SELECT id, data FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id ${q.order === "desc" ? "DESC" : "ASC"} LIMIT ?`;
-    const rows = this.db.query(sql).all(...args, q.limit + 1) as { id: number; data: string }[];
+    const rows = db.query(sql).all(...args, q.limit + 1) as { id: number; data: string }[];
     const page = rows.slice(0, q.limit);
     return {
       events: page.map((r) => ({ ...(JSON.parse(r.data) as VigilEvent), id: r.id })),
@@ -155,31 +192,33 @@ export class EventStore {
 
   /** Stored events per type, optionally for one agent. */
   countByType(agent?: string): Record<string, number> {
+    const db = this.open();
     const rows = (
       agent === undefined
-        ? this.db.query("SELECT type, count(*) AS n FROM events GROUP BY type").all()
-        : this.db.query("SELECT type, count(*) AS n FROM events WHERE agent = ? GROUP BY type").all(agent)
+        ? db.query("SELECT type, count(*) AS n FROM events GROUP BY type").all()
+        : db.query("SELECT type, count(*) AS n FROM events WHERE agent = ? GROUP BY type").all(agent)
     ) as { type: string; n: number }[];
     return Object.fromEntries(rows.map((r) => [r.type, r.n]));
   }
 
   /** Delete events older than maxAge, then the oldest until the database is under maxBytes. */
   applyRetention(now = Date.now()): { byAge: number; bySize: number } {
-    if (this.closed) return { byAge: 0, bySize: 0 };
+    if (this.closed || !this.db) return { byAge: 0, bySize: 0 };
+    const db = this.db;
     let byAge = 0;
     let bySize = 0;
     try {
-      if (this.options.maxAgeMs) byAge = this.db.run("DELETE FROM events WHERE ts < ?", [now - this.options.maxAgeMs]).changes;
+      if (this.options.maxAgeMs) byAge = db.run("DELETE FROM events WHERE ts < ?", [now - this.options.maxAgeMs]).changes;
       const maxBytes = this.options.maxBytes;
       if (maxBytes) {
         for (let round = 0; round < 100 && this.usedBytes() > maxBytes; round++) {
-          const total = (this.db.query("SELECT count(*) AS n FROM events").get() as { n: number }).n;
+          const total = (db.query("SELECT count(*) AS n FROM events").get() as { n: number }).n;
           if (total === 0) break;
           const n = Math.max(1, Math.ceil(total * 0.1));
-          bySize += this.db.run("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id ASC LIMIT ?)", [n]).changes;
+          bySize += db.run("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id ASC LIMIT ?)", [n]).changes;
         }
       }
-      if (byAge + bySize > 0) this.db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+      if (byAge + bySize > 0) db.exec("PRAGMA wal_checkpoint(PASSIVE)");
     } catch (e) {
       this.s.lastError = (e as Error).message;
     }
@@ -190,7 +229,8 @@ export class EventStore {
 
   /** Bytes the rows occupy (pages in use, free pages excluded): what retention by size bounds. */
   private usedBytes(): number {
-    const q = (p: string) => Object.values(this.db.query(`PRAGMA ${p}`).get() as Record<string, number>)[0]!;
+    const db = this.open();
+    const q = (p: string) => Object.values(db.query(`PRAGMA ${p}`).get() as Record<string, number>)[0]!;
     return (q("page_count") - q("freelist_count")) * q("page_size");
   }
 
@@ -210,6 +250,7 @@ export class EventStore {
   /** Whether a write works right now (readiness). */
   checkWritable(): { ok: boolean; reason?: string } {
     if (this.closed) return { ok: false, reason: "store closed" };
+    if (!this.db) return { ok: false, reason: `store unavailable: ${this.s.lastError}` };
     if (this.failing) return { ok: false, reason: `store writes failing: ${this.s.lastError}` };
     try {
       this.db.exec("BEGIN IMMEDIATE; ROLLBACK;");
@@ -230,10 +271,10 @@ export class EventStore {
     this.flush();
     this.closed = true;
     try {
-      this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      this.db?.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } catch {
       /* best effort */
     }
-    this.db.close();
+    this.db?.close();
   }
 }
