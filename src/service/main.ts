@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from "./config";
 import { DEFAULT_OBJECT_PATH } from "../observer/observer";
 import { checkRequirements, missing } from "../observer/requirements";
 import { createApp } from "./app";
-import { log } from "./log";
+import { log, setLogLevel } from "./log";
 import { loadOrCreateToken } from "./token";
 import { VigilService } from "./vigil-service";
 
@@ -33,6 +33,7 @@ if (args.includes("--check-config")) {
   process.exit(0);
 }
 
+setLogLevel(config.logLevel);
 const lacking = missing(checkRequirements(DEFAULT_OBJECT_PATH));
 if (lacking.length) {
   log("error", "eBPF unavailable", { missing: lacking.map((r) => `${r.name}: ${r.detail}`) });
