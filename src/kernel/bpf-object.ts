@@ -51,9 +51,7 @@ export enum MapType {
 
 export class BpfMap {
   readonly name: string;
-  /** Scratch for keys and values; reused so that map calls allocate nothing. */
-  private keyBuf: Uint8Array;
-  private nextKeyBuf: Uint8Array;
+  /** Scratch for lookups; reused so that a lookup allocates only its returned copy. */
   private valueBuf: Uint8Array;
 
   constructor(
@@ -61,8 +59,6 @@ export class BpfMap {
     private readonly owner: BpfObject,
   ) {
     this.name = str(libbpf.bpf_map__name(handle));
-    this.keyBuf = new Uint8Array(0);
-    this.nextKeyBuf = new Uint8Array(0);
     this.valueBuf = new Uint8Array(0);
   }
 
@@ -101,10 +97,6 @@ export class BpfMap {
   }
 
   private scratch(): void {
-    if (this.keyBuf.length !== this.keySize) {
-      this.keyBuf = new Uint8Array(this.keySize);
-      this.nextKeyBuf = new Uint8Array(this.keySize);
-    }
     if (this.valueBuf.length !== this.valueBytes) this.valueBuf = new Uint8Array(this.valueBytes);
   }
 
@@ -129,25 +121,6 @@ export class BpfMap {
     if (rc === -2) return false;
     check(`bpf_map_delete_elem(${this.name})`, rc);
     return true;
-  }
-
-  /** Every key currently in the map (copies). Keys may change under a live map; that is fine for hash maps. */
-  keys(): Uint8Array[] {
-    this.scratch();
-    const out: Uint8Array[] = [];
-    const fd = this.fd();
-    let prev: Pointer | null = null;
-    for (;;) {
-      const rc = libbpf.bpf_map_get_next_key(fd, prev, ptr(this.nextKeyBuf));
-      if (rc === -2) break; // ENOENT: no more keys
-      check(`bpf_map_get_next_key(${this.name})`, rc);
-      const k = this.nextKeyBuf.slice();
-      out.push(k);
-      this.keyBuf.set(k);
-      prev = ptr(this.keyBuf);
-      if (out.length > this.maxEntries) break; // a churning map cannot loop us forever
-    }
-    return out;
   }
 
   /**
@@ -223,17 +196,6 @@ export class BpfProgram {
     this.owner.assertLoaded(`attach ${this.name}`);
     const link = checkPtr(`attach ${this.name} (${this.section})`, libbpf.bpf_program__attach(this.handle));
     const l = new BpfLink(link, this.name);
-    this.owner.track(l);
-    return l;
-  }
-
-  /** Attach to one more tracepoint (a program can serve several, e.g. a family of syscalls). */
-  attachTracepoint(category: string, name: string): BpfLink {
-    this.owner.assertLoaded(`attach ${this.name}`);
-    const cat = cstr(category);
-    const tp = cstr(name);
-    const link = checkPtr(`attach ${this.name} to tracepoint ${category}/${name}`, libbpf.bpf_program__attach_tracepoint(this.handle, ptr(cat), ptr(tp)));
-    const l = new BpfLink(link, `${this.name}@${category}/${name}`);
     this.owner.track(l);
     return l;
   }

@@ -5,7 +5,6 @@ const lib = dlopen("libbpf.so.1", {
   libbpf_major_version: { args: [], returns: "u32" },
   libbpf_minor_version: { args: [], returns: "u32" },
   libbpf_num_possible_cpus: { args: [], returns: "i32" },
-  libbpf_set_print: { args: ["ptr"], returns: "ptr" },
   libbpf_strerror: { args: ["i32", "ptr", "u64"], returns: "i32" },
 
   bpf_object__open_file: { args: ["ptr", "ptr"], returns: "ptr" },
@@ -17,13 +16,11 @@ const lib = dlopen("libbpf.so.1", {
   btf__find_by_name_kind: { args: ["ptr", "ptr", "u32"], returns: "i32" },
   btf__type_by_id: { args: ["ptr", "u32"], returns: "ptr" },
   btf__name_by_offset: { args: ["ptr", "u32"], returns: "cstring" },
-  bpf_object__find_map_by_name: { args: ["ptr", "ptr"], returns: "ptr" },
 
   bpf_program__name: { args: ["ptr"], returns: "cstring" },
   bpf_program__section_name: { args: ["ptr"], returns: "cstring" },
   bpf_program__set_autoload: { args: ["ptr", "bool"], returns: "i32" },
   bpf_program__attach: { args: ["ptr"], returns: "ptr" },
-  bpf_program__attach_tracepoint: { args: ["ptr", "ptr", "ptr"], returns: "ptr" },
   bpf_program__fd: { args: ["ptr"], returns: "i32" },
 
   bpf_link__destroy: { args: ["ptr"], returns: "i32" },
@@ -40,7 +37,6 @@ const lib = dlopen("libbpf.so.1", {
   bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
   bpf_map_delete_elem: { args: ["i32", "ptr"], returns: "i32" },
-  bpf_map_get_next_key: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_map_lookup_batch: { args: ["i32", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
   bpf_map_delete_batch: { args: ["i32", "ptr", "ptr", "ptr"], returns: "i32" },
   bpf_obj_get_info_by_fd: { args: ["i32", "ptr", "ptr"], returns: "i32" },

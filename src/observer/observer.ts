@@ -210,11 +210,6 @@ export class Observer {
     }
   }
 
-  /** Firehose records received so far. */
-  get syscallRecords(): number {
-    return this.firehoseCount;
-  }
-
   /** Per-process syscall counts (aggregate mode): pid -> nr -> count, for live and exited processes. */
   syscallCounts(): Map<number, Map<number, number>> {
     if (!this.harvester) return new Map();
