@@ -186,7 +186,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     observer = null;
     const dropped: Record<string, number> = stats
       ? {
-          kernelRingFull: Object.values(stats.dropped.kernelRingFull).reduce((a, b) => a + b, 0),
+          kernelRingFull: stats.dropped.kernelRingFullTotal,
           firehoseFull: stats.dropped.firehoseFull,
           aggregateFull: stats.dropped.aggregateFull,
           recursionMisses: stats.dropped.recursionMisses,

@@ -48,6 +48,8 @@ export interface ObserverOptions {
 export interface DropCounts {
   /** bpf_ringbuf_reserve failed in the kernel (ring full), by event type. */
   kernelRingFull: Record<string, number>;
+  /** The same failures, all types together. */
+  kernelRingFullTotal: number;
   /** The same failures, by CPU. */
   kernelRingFullPerCpu: number[];
   /** Firehose per-CPU ring full. */
@@ -120,9 +122,6 @@ export class Observer {
     };
   }
 
-  get syscallMode(): SyscallModeName {
-    return this.mode;
-  }
   get running(): boolean {
     return this.obj !== null && this.timer !== null;
   }
@@ -172,25 +171,24 @@ export class Observer {
       this.stop();
       throw err;
     }
+    this.startTimers();
+  }
+
+  private startTimers(): void {
     const interval = this.options.drainIntervalMs ?? (this.mode === "firehose" ? 1 : 5);
-    this.timer = setInterval(() => this.tick(), interval);
+    if (!this.timer) this.timer = setInterval(() => this.tick(), interval);
     // Move exited processes' counts out of the kernel map before it fills.
-    if (this.harvester) this.harvestTimer = setInterval(() => this.harvester?.harvest(), this.options.harvestIntervalMs ?? 250);
+    if (!this.harvestTimer && this.harvester) this.harvestTimer = setInterval(() => this.harvester?.harvest(), this.options.harvestIntervalMs ?? 250);
   }
 
   /** Observe one more cgroup (scoped observers only). */
   addCgroup(id: number): void {
     if (!this.cgroupMap) throw new Error("observer not started");
-    const key = new Uint8Array(8);
-    new DataView(key.buffer).setBigUint64(0, BigInt(id), true);
-    this.cgroupMap.update(key, new Uint8Array([1]));
+    this.cgroupMap.update(cgroupKey(id), new Uint8Array([1]));
   }
 
   removeCgroup(id: number): void {
-    if (!this.cgroupMap) return;
-    const key = new Uint8Array(8);
-    new DataView(key.buffer).setBigUint64(0, BigInt(id), true);
-    this.cgroupMap.delete(key);
+    this.cgroupMap?.delete(cgroupKey(id));
   }
 
   /** Drain both rings now; returns the number of records handled. */
@@ -208,6 +206,11 @@ export class Observer {
       const backlog = (this.firehose?.fillRatio() ?? 0) > 0.25 || (this.ring?.fillRatio() ?? 0) > 0.25;
       if (!backlog) break;
     }
+  }
+
+  /** Fill levels of the kernel ring and of the fullest firehose ring, in [0, 1]; cheap (no syscall). */
+  fill(): { ring: number; firehose: number } {
+    return { ring: this.ring?.fillRatio() ?? 0, firehose: this.firehose?.fillRatio() ?? 0 };
   }
 
   /** Per-process syscall counts (aggregate mode): pid -> nr -> count, for live and exited processes. */
@@ -238,15 +241,13 @@ export class Observer {
         else if (slot === DropSlot.aggregateFull) aggregateFull = total;
       }
       for (const name of this.obj.programNames()) {
-        try {
-          recursionMisses += this.obj.program(name).recursionMisses();
-        } catch {
-          /* not loaded (autoload off) */
-        }
+        recursionMisses += this.obj.program(name).recursionMisses();
       }
     }
+    const kernelRingFullTotal = Object.values(kernelRingFull).reduce((a, b) => a + b, 0);
     const dropped: DropCounts = {
       kernelRingFull,
+      kernelRingFullTotal,
       kernelRingFullPerCpu: perCpu,
       firehoseFull,
       aggregateFull,
@@ -254,18 +255,11 @@ export class Observer {
       decodeErrors: this.decodeErrors,
       handlerErrors: this.handlerErrors,
     };
-    const droppedTotal =
-      Object.values(kernelRingFull).reduce((a, b) => a + b, 0) + firehoseFull + aggregateFull + recursionMisses + this.decodeErrors + this.handlerErrors;
+    const droppedTotal = kernelRingFullTotal + firehoseFull + aggregateFull + recursionMisses + this.decodeErrors + this.handlerErrors;
     const received: Record<string, number> = { ...this.received };
     if (this.mode === "firehose") received.syscall = this.firehoseCount;
-    return {
-      received,
-      dropped,
-      droppedTotal,
-      ringFill: this.ring?.fillRatio() ?? 0,
-      firehoseFill: this.firehose?.fillRatio() ?? 0,
-      attachedPrograms: this.attached,
-    };
+    const fill = this.fill();
+    return { received, dropped, droppedTotal, ringFill: fill.ring, firehoseFill: fill.firehose, attachedPrograms: this.attached };
   }
 
   /** Stop draining (the rings keep filling in the kernel): used to test counted drops. */
@@ -276,9 +270,8 @@ export class Observer {
     this.harvestTimer = null;
   }
 
-  resume(intervalMs = 5): void {
-    if (!this.timer && this.obj) this.timer = setInterval(() => this.tick(), intervalMs);
-    if (!this.harvestTimer && this.harvester) this.harvestTimer = setInterval(() => this.harvester?.harvest(), this.options.harvestIntervalMs ?? 250);
+  resume(): void {
+    if (this.obj) this.startTimers();
   }
 
   /** Final drain, detach every program, unmap, close. Idempotent. */
@@ -300,6 +293,12 @@ export class Observer {
     this.attached = 0;
     return errors;
   }
+}
+
+function cgroupKey(id: number): Uint8Array {
+  const key = new Uint8Array(8);
+  new DataView(key.buffer).setBigUint64(0, BigInt(id), true);
+  return key;
 }
 
 /** The kernel wants a power-of-two multiple of the page size. */

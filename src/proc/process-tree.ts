@@ -113,6 +113,11 @@ export class ProcessTree {
     return [...this.exited.values()];
   }
 
+  /** Live, then recently exited. */
+  allProcesses(): ProcessNode[] {
+    return [...this.live.values(), ...this.exited.values()];
+  }
+
   get size(): number {
     return this.live.size + this.exited.size;
   }

@@ -53,7 +53,7 @@ export class VigilService {
     this.metrics = new ServiceMetrics(
       {
         dropsByStage: () => this.dropsByStage(),
-        ringFill: () => this.observer.stats().ringFill,
+        ringFill: () => this.observer.fill().ring,
         storeSizeBytes: () => this.store.sizeBytes(),
         storeQueued: () => this.store.stats().queued,
         streamSubscribers: () => this.hub.size,
@@ -111,13 +111,12 @@ export class VigilService {
   }
 
   /** Every place an event can be lost, with its cumulative count. */
-  dropsByStage(): Record<string, number> {
-    const o = this.observer.stats().dropped;
+  dropsByStage(o = this.observer.stats().dropped): Record<string, number> {
     const s = this.store.stats();
     let sinkErrors = 0;
     for (const n of this.pipeline.sinkErrors.values()) sinkErrors += n;
     return {
-      kernel_ring_full: Object.values(o.kernelRingFull).reduce((a, b) => a + b, 0),
+      kernel_ring_full: o.kernelRingFullTotal,
       kernel_firehose_full: o.firehoseFull,
       kernel_aggregate_full: o.aggregateFull,
       kernel_recursion_miss: o.recursionMisses,

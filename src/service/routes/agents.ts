@@ -4,7 +4,7 @@ import { ErrorBody } from "./schemas";
 
 export function agentRoutes(service: VigilService) {
   const summary = (name: string) => {
-    const processes = [...service.tree.liveProcesses(), ...service.tree.exitedProcesses()].filter((p) => p.agent === name);
+    const processes = service.tree.allProcesses().filter((p) => p.agent === name);
     return { liveProcesses: processes.filter((p) => p.exitTime === null).length, knownProcesses: processes.length, storedEvents: service.store.countByType(name) };
   };
   return new Elysia({ name: "vigil-agents" })

@@ -16,7 +16,7 @@ export function processRoutes(service: VigilService) {
     .get(
       "/processes",
       ({ query }) => {
-        let list: ProcessNode[] = query.state === "exited" ? service.tree.exitedProcesses() : query.state === "all" ? [...service.tree.liveProcesses(), ...service.tree.exitedProcesses()] : service.tree.liveProcesses();
+        let list: ProcessNode[] = query.state === "exited" ? service.tree.exitedProcesses() : query.state === "all" ? service.tree.allProcesses() : service.tree.liveProcesses();
         if (query.agent) list = list.filter((p) => p.agent === query.agent);
         if (query.ppid !== undefined) list = list.filter((p) => p.ppid === query.ppid);
         if (query.comm) list = list.filter((p) => p.comm === query.comm);

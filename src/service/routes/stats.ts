@@ -7,7 +7,7 @@ export function statsRoutes(service: VigilService) {
     () => {
       const o = service.observer.stats();
       const s = service.store.stats();
-      const drops = service.dropsByStage();
+      const drops = service.dropsByStage(o.dropped);
       return {
         uptimeSeconds: (Date.now() - service.startedAt) / 1000,
         ingest: { ...service.rates(), received: o.received },
