@@ -20,7 +20,7 @@ export function median(xs: number[]): number {
 /** Run argv inside the cgroup (async, so the observer's drain timer keeps running); returns stdout and pid. */
 export async function runIn(cg: OwnedCgroup, argv: string[]): Promise<{ stdout: string; pid: number; ms: number }> {
   const t = performance.now();
-  const p = Bun.spawn(["/bin/sh", "-c", 'echo $$ > "$0" || exit 125; exec "$@"', cg.procsFile, ...argv], { stdout: "pipe", stderr: "inherit" });
+  const p = Bun.spawn(cg.shellArgv('exec "$@"', ...argv), { stdout: "pipe", stderr: "inherit" });
   const stdout = await new Response(p.stdout).text();
   await p.exited;
   if (p.exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${p.exitCode}`);

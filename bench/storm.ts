@@ -7,7 +7,7 @@
 import { OwnedCgroup } from "../src/cgroup/cgroup";
 import { Observer, type SyscallModeName } from "../src/observer/observer";
 import { syscallNumber } from "../src/events/syscall-names";
-import { buildStorm, median, peakRssMiB, resetPeakRss, runIn, STORM, table, writeReport } from "./lib";
+import { buildStorm, median, peakRssMiB, resetPeakRss, STORM, table, writeReport } from "./lib";
 
 export interface StormRow {
   setup: string;
@@ -19,15 +19,25 @@ export interface StormRow {
   peakRssMiB: number | null;
 }
 
-async function stormRuns(cg: OwnedCgroup, n: number, reps: number): Promise<{ ns: number; pids: number[] }> {
+/**
+ * Runs the storm `reps` times inside the cgroup; median ns/syscall. Each storm's pid is added to
+ * `pids` (when given) before it makes a single syscall, so a sink can count exactly its records.
+ */
+async function stormRuns(cg: OwnedCgroup, n: number, reps: number, pids?: Set<number>): Promise<{ ns: number; pids: number[] }> {
   const ns: number[] = [];
-  const pids: number[] = [];
+  const all: number[] = [];
   for (let i = 0; i < reps; i++) {
-    const r = await runIn(cg, [STORM, String(n)]);
-    ns.push(Number(r.stdout.trim()));
-    pids.push(r.pid);
+    // The shell joins the cgroup, then waits for a go line before exec'ing the storm.
+    const p = Bun.spawn(cg.shellArgv('read go; exec "$@"', STORM, String(n)), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    pids?.add(p.pid);
+    p.stdin.write("go\n");
+    p.stdin.end();
+    const out = await new Response(p.stdout).text();
+    await p.exited;
+    ns.push(Number(out.trim()));
+    all.push(p.pid);
   }
-  return { ns: median(ns), pids };
+  return { ns: median(ns), pids: all };
 }
 
 async function withPeer(argv: string[], warmupMs: number, body: () => Promise<void>): Promise<boolean> {
@@ -77,7 +87,7 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
       o.start();
       try {
         // Each storm pid is added to stormPids before it starts, so the sink counts exactly its getppid records.
-        const res = await measureWithPidCapture(cg, n, reps, stormPids);
+        const res = await stormRuns(cg, n, reps, stormPids);
         o.drain();
         const stats = o.stats();
         let expected: number | null = null;
@@ -135,26 +145,4 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
   } finally {
     await cg.remove();
   }
-}
-
-/** Runs the storm reps, adding each storm pid to `pids` before it starts making syscalls. */
-async function measureWithPidCapture(cg: OwnedCgroup, n: number, reps: number, pids: Set<number>): Promise<{ ns: number; pids: number[] }> {
-  const ns: number[] = [];
-  const all: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    // The shell writes its pid into the cgroup, then waits for a go line on stdin before exec'ing the storm.
-    const p = Bun.spawn(["/bin/sh", "-c", 'echo $$ > "$0" || exit 125; read go; exec "$@"', cg.procsFile, STORM, String(n)], {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "inherit",
-    });
-    pids.add(p.pid);
-    p.stdin.write("go\n");
-    p.stdin.end();
-    const out = await new Response(p.stdout).text();
-    await p.exited;
-    ns.push(Number(out.trim()));
-    all.push(p.pid);
-  }
-  return { ns: median(ns), pids: all };
 }

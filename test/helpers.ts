@@ -31,7 +31,7 @@ export class ObservedCgroup {
 
   /** Runs a shell script inside the cgroup (the shell joins it before anything else). */
   spawn(script: string): Bun.Subprocess<"ignore", "pipe", "pipe"> {
-    return Bun.spawn(["/bin/sh", "-c", `echo $$ > "$0" || exit 125; ${script}`, this.cgroup.procsFile], {
+    return Bun.spawn(this.cgroup.shellArgv(script), {
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",

@@ -42,6 +42,9 @@ export function cgroupIdOfPath(relPath: string): number | null {
   }
 }
 
+/** Exit status of OwnedCgroup.shellArgv's shell when it could not join the cgroup. */
+export const JOIN_FAILED_EXIT = 125;
+
 export class CgroupError extends Error {
   override readonly name = "CgroupError";
 }
@@ -75,6 +78,15 @@ export class OwnedCgroup {
 
   get procsFile(): string {
     return join(this.dir, "cgroup.procs");
+  }
+
+  /**
+   * argv of a shell that moves itself into this cgroup and then runs `script`,
+   * so that everything the script starts is inside from its first instruction.
+   * `args` are the script's "$@". Exits JOIN_FAILED_EXIT when it cannot join.
+   */
+  shellArgv(script: string, ...args: string[]): string[] {
+    return ["/bin/sh", "-c", `echo $$ > "$0" || exit ${JOIN_FAILED_EXIT}; ${script}`, this.procsFile, ...args];
   }
 
   pids(): number[] {

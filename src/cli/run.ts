@@ -7,7 +7,7 @@ import { accessSync, constants, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { basename } from "node:path";
 import { AgentRegistry } from "../agents/agent-registry";
-import { OwnedCgroup } from "../cgroup/cgroup";
+import { JOIN_FAILED_EXIT, OwnedCgroup } from "../cgroup/cgroup";
 import { syscallName } from "../events/syscall-names";
 import type { ProcessEvent } from "../events/types";
 import { Observer, DEFAULT_OBJECT_PATH, type SyscallModeName } from "../observer/observer";
@@ -136,7 +136,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     // In the eBPF case a tiny shell moves itself into the cgroup, then execs
     // CMD: CMD's first instruction already runs inside the observed scope.
     const spawnArgv = cgroup
-      ? ["/bin/sh", "-c", 'echo $$ > "$1" || exit 125; shift; exec "$@"', "vigil-run", cgroup.procsFile, ...rest]
+      ? cgroup.shellArgv('exec "$@"', ...rest)
       : [executable, ...rest.slice(1)];
     const child = Bun.spawn(spawnArgv, { stdin: "inherit", stdout: "inherit", stderr: "inherit", argv0: cgroup ? undefined : rest[0] });
     rootPid = child.pid;
@@ -177,7 +177,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     poller?.stop();
 
     const exitCode = signal !== null ? 128 + signal : (child.exitCode ?? 1);
-    if (cgroup && exitCode === 125 && !tree.get(rootPid)?.execs)
+    if (cgroup && exitCode === JOIN_FAILED_EXIT && !tree.get(rootPid)?.execs)
       throw new RunError(`vigil run: could not move the command into cgroup ${cgroup.dir}`, 125);
 
     if (observer && syscallMode === "aggregate") for (const per of observer.syscallCounts().values()) for (const [nr, c] of per) summary.addSyscalls(nr, c);
