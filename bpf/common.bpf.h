@@ -39,8 +39,29 @@ struct vigil_drop_counters {
 	__type(value, __u64);
 };
 
+/*
+ * In-kernel agent identity: a process's agent by thread-group id (children
+ * inherit it at fork, so a subtree is attributed from its first
+ * instruction), and agents defined by a cgroup.
+ */
+struct vigil_agent_by_tgid {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct vigil_agent_by_cgroup {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u32);
+};
+
 /* Weak: every unit carries the same definition and the BPF linker keeps one. */
 struct vigil_events_map events SEC(".maps") __weak;
+struct vigil_agent_by_tgid agent_by_tgid SEC(".maps") __weak;
+struct vigil_agent_by_cgroup agent_by_cgroup SEC(".maps") __weak;
 struct vigil_cgroup_set observed_cgroups SEC(".maps") __weak;
 struct vigil_drop_counters drops SEC(".maps") __weak;
 
@@ -73,6 +94,8 @@ int vigil_connect_enter(__u64 fd, __u64 addr, __u64 len);
 int vigil_connect_exit(long ret);
 int vigil_setid_enter(void);
 int vigil_setid_exit(long ret);
+/* enforce.bpf.c: the verdict on an exec by `agent` of the binary (dev, ino); acts and reports it. */
+int vigil_enforce_exec(__u32 agent, __u64 ino, __u32 dev);
 
 static __always_inline void vigil_count_drop(__u32 reason)
 {
@@ -94,6 +117,19 @@ static __always_inline bool vigil_in_scope(__u32 tgid)
 			return false;
 	}
 	return true;
+}
+
+/* The agent of a process (0: none): its own identity first, then its cgroup's. */
+static __always_inline __u32 vigil_agent_of(__u32 tgid)
+{
+	__u32 *a = bpf_map_lookup_elem(&agent_by_tgid, &tgid);
+	__u64 cg;
+
+	if (a)
+		return *a;
+	cg = bpf_get_current_cgroup_id();
+	a = bpf_map_lookup_elem(&agent_by_cgroup, &cg);
+	return a ? *a : 0;
 }
 
 static __always_inline bool vigil_current_in_scope(void)
@@ -131,6 +167,8 @@ static __always_inline void vigil_fill_header(struct vigil_header *h, __u32 type
 	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	h->uid = (__u32)uid_gid;
 	h->gid = uid_gid >> 32;
+	h->agent_id = vigil_agent_of(h->pid);
+	h->_hpad = 0;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 

@@ -26,6 +26,13 @@ struct vigil_btf_anchor {
 	struct vigil_syscall_record syscall;
 	struct vigil_firehose_ring ring;
 	struct vigil_syscall_key key;
+	enum vigil_action action;
+	enum vigil_enforce_op op;
+	struct vigil_exec_rule_key exec_rule_key;
+	struct vigil_rule_verdict verdict;
+	struct vigil_connect_rule connect_rule;
+	struct vigil_cidr_key cidr_key;
+	struct vigil_enforce_event enforce;
 };
 struct vigil_btf_anchor *const volatile vigil_btf_anchor = 0;
 

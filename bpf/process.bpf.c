@@ -8,8 +8,13 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	struct vigil_exec_event *e;
 	struct mm_struct *mm;
 	unsigned long arg_start, arg_end, size;
+	__u32 agent;
 	long n;
 
+	/* Enforcement first, whatever the observation scope: the new image has not run yet. */
+	agent = vigil_agent_of(bpf_get_current_pid_tgid() >> 32);
+	if (agent)
+		vigil_enforce_exec(agent, BPF_CORE_READ(bprm, file, f_inode, i_ino), BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev));
 	if (!vigil_current_in_scope())
 		return 0;
 	e = vigil_reserve(sizeof(*e), VIGIL_EV_EXEC);
@@ -48,10 +53,18 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct vigil_fork_event *e;
+	__u32 agent, child_tgid;
 
 	/* New threads are not processes; the process tree tracks thread groups. */
 	if (child->pid != child->tgid)
 		return 0;
+	/* The child inherits its parent's agent before it runs its first instruction. */
+	agent = vigil_agent_of(parent->tgid);
+	if (agent) {
+		child_tgid = child->tgid;
+		if (bpf_map_update_elem(&agent_by_tgid, &child_tgid, &agent, BPF_ANY) < 0)
+			vigil_count_drop(VIGIL_DROP_AGENT_FULL);
+	}
 	if (!vigil_current_in_scope())
 		return 0;
 	e = vigil_reserve(sizeof(*e), VIGIL_EV_FORK);
@@ -68,18 +81,22 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(vigil_exit, struct task_struct *task, bool group_dead)
 {
 	struct vigil_exit_event *e;
+	__u32 tgid = task->tgid;
 
 	/* Report the process once, when its last thread is gone. */
 	if (!group_dead)
 		return 0;
 	if (!vigil_current_in_scope())
-		return 0;
+		goto forget;
 	e = vigil_reserve(sizeof(*e), VIGIL_EV_EXIT);
 	if (!e)
-		return 0;
+		goto forget;
 	vigil_fill_header(&e->hdr, VIGIL_EV_EXIT);
 	e->exit_code = task->signal->group_exit_code ? task->signal->group_exit_code : task->exit_code;
 	e->_pad = 0;
 	vigil_submit(e);
+forget:
+	/* After the record: its header still names the agent. */
+	bpf_map_delete_elem(&agent_by_tgid, &tgid);
 	return 0;
 }

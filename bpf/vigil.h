@@ -23,15 +23,17 @@ enum vigil_event_type {
 	VIGIL_EV_CONNECT = 5,
 	VIGIL_EV_CRED = 6,
 	VIGIL_EV_SYSCALL = 7,
-	VIGIL_EV_MAX = 8,
+	VIGIL_EV_ENFORCE = 8, /* the kernel acted on a policy rule */
+	VIGIL_EV_MAX = 9,
 };
 
 /* Indexes of the per-CPU `drops` counter array (one slot per event type, then the rest). */
 enum vigil_drop_reason {
 	/* 1..VIGIL_EV_MAX-1: ringbuf reserve failed for that event type */
-	VIGIL_DROP_FIREHOSE_FULL = 8, /* firehose per-CPU ring full */
-	VIGIL_DROP_AGGREGATE_FULL = 9, /* syscall count map full */
-	VIGIL_DROP_MAX = 10,
+	VIGIL_DROP_FIREHOSE_FULL = 9, /* firehose per-CPU ring full */
+	VIGIL_DROP_AGGREGATE_FULL = 10, /* syscall count map full */
+	VIGIL_DROP_AGENT_FULL = 11, /* agent identity map full: a child lost its agent */
+	VIGIL_DROP_MAX = 12,
 };
 
 enum vigil_syscall_mode {
@@ -68,6 +70,8 @@ struct vigil_header {
 	__u32 ppid; /* real parent's tgid */
 	__u32 uid;
 	__u32 gid;
+	__u32 agent_id; /* in-kernel agent identity (0: none), inherited on fork */
+	__u32 _hpad;
 	char comm[VIGIL_COMM_LEN];
 };
 
@@ -149,6 +153,77 @@ struct vigil_firehose_ring {
 	__u64 tail; /* written by userspace only */
 	__u64 _pad1[7];
 	struct vigil_syscall_record recs[VIGIL_FIREHOSE_SLOTS];
+};
+
+/*
+ * Policy enforcement. Userspace compiles policies into the maps of
+ * enforce.bpf.c in two generations and flips `policy_gen` with one map
+ * write, so a rule set is replaced without a moment in which neither the old
+ * nor the new one is enforced.
+ */
+#define VIGIL_AGENT_ANY 0xffffffffu /* a rule for every agent */
+#define VIGIL_CONNECT_RULES 64 /* per generation */
+#define VIGIL_RULE_PORTS 8
+
+enum vigil_action {
+	VIGIL_ACT_ALERT = 0,
+	VIGIL_ACT_DENY = 1,
+	VIGIL_ACT_KILL = 2,
+	VIGIL_ACT_FREEZE = 3,
+	VIGIL_ACT_KILL_TREE = 4,
+};
+
+enum vigil_enforce_op {
+	VIGIL_OP_EXEC = 1,
+	VIGIL_OP_CONNECT = 2,
+};
+
+/* Binaries are matched by identity (device and inode), not by the path the caller used. */
+struct vigil_exec_rule_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 agent_id; /* or VIGIL_AGENT_ANY */
+	__u32 gen;
+	__u32 _pad;
+};
+
+struct vigil_rule_verdict {
+	__u32 rule_id;
+	__u32 action; /* enum vigil_action */
+};
+
+#define VIGIL_CR_CIDR 0x1 /* destination must be in cidr_set */
+#define VIGIL_CR_NOT_CIDR 0x2 /* destination must not be in cidr_set */
+#define VIGIL_CR_PORTS 0x4 /* destination port must be one of ports */
+
+struct vigil_connect_rule {
+	__u32 rule_id;
+	__u32 action;
+	__u32 agent_id; /* or VIGIL_AGENT_ANY */
+	__u32 flags; /* VIGIL_CR_* */
+	__u32 cidr_set; /* index into the cidr_sets trie, per generation */
+	__u32 nports;
+	__u16 ports[VIGIL_RULE_PORTS];
+};
+
+/* LPM trie key: prefixlen counts the 32 bits of `set` plus the address prefix (IPv4 as ::ffff:a.b.c.d). */
+struct vigil_cidr_key {
+	__u32 prefixlen;
+	__u32 set; /* gen << 16 | set index */
+	__u8 addr[16];
+};
+
+struct vigil_enforce_event {
+	struct vigil_header hdr;
+	__u32 rule_id;
+	__u32 action; /* enum vigil_action */
+	__u32 op; /* enum vigil_enforce_op */
+	__u16 family;
+	__u16 port;
+	__u64 ino; /* exec: the binary */
+	__u32 dev;
+	__u32 _pad;
+	__u8 addr[16]; /* connect: destination */
 };
 
 struct vigil_syscall_key {

@@ -6,7 +6,7 @@ import { EventPipeline } from "../src/pipeline/event-pipeline";
 import { ProcessTree } from "../src/proc/process-tree";
 import { ObservedCgroup, requireRoot } from "./helpers";
 
-const base = { ts: 0, ktimeNs: 0, tid: 0, uid: 0, gid: 0, comm: "x", cgroupId: 7 };
+const base = { ts: 0, ktimeNs: 0, tid: 0, uid: 0, gid: 0, comm: "x", cgroupId: 7, agentId: 0 };
 const fork = (pid: number, child: number, ts = 0): ForkEvent => ({ ...base, type: "fork", pid, tid: pid, ppid: 1, childPid: child, ts });
 const exec = (pid: number, ppid: number, filename: string, ts = 0): ExecEvent => ({
   ...base,

@@ -26,6 +26,7 @@ const ev = (i: number, ts: number): ExecEvent => ({
   gid: 0,
   comm: "x",
   cgroupId: 1,
+  agentId: 0,
   agent: i % 2 ? "odd" : "even",
   filename: `/bin/tool-${i}`,
   argv: ["tool", "x".repeat(200)],

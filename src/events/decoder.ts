@@ -2,8 +2,8 @@
  * Turns ring-buffer records (bpf/vigil.h layouts) into plain event objects.
  * Reads straight from the consumer's view of the ring: no copy of the record.
  */
-import { EVENT_TYPE_NAMES, Flag, LAYOUTS } from "./layout";
-import type { ConnectEvent, CredEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "./types";
+import { ACTION_NAMES, EVENT_TYPE_NAMES, Flag, LAYOUTS } from "./layout";
+import type { ConnectEvent, CredEvent, EnforceEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "./types";
 
 const H = LAYOUTS.vigil_header.fields;
 const EXEC = LAYOUTS.vigil_exec_event.fields;
@@ -12,8 +12,9 @@ const EXIT = LAYOUTS.vigil_exit_event.fields;
 const OPEN = LAYOUTS.vigil_open_event.fields;
 const CONN = LAYOUTS.vigil_connect_event.fields;
 const CRED = LAYOUTS.vigil_cred_event.fields;
+const ENF = LAYOUTS.vigil_enforce_event.fields;
 
-const MIN_SIZE = [0, LAYOUTS.vigil_exec_event.size, LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, LAYOUTS.vigil_open_event.size, LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size];
+const MIN_SIZE = [0, LAYOUTS.vigil_exec_event.size, LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, LAYOUTS.vigil_open_event.size, LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size];
 
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 
@@ -82,6 +83,11 @@ export function formatAddress(family: number, bytes: Uint8Array, off: number): s
   return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLen).join(":")}`;
 }
 
+/** The kernel looks IPv4 up as ::ffff:a.b.c.d; show it as a.b.c.d. */
+function unmapV4(a: string): string {
+  return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
+}
+
 /** Splits a raw wait status (task->exit_code) into exit code, signal and core flag. */
 export function splitWaitStatus(raw: number): { exitCode: number | null; signal: number | null; coreDumped: boolean } {
   const sig = raw & 0x7f;
@@ -112,6 +118,7 @@ export class EventDecoder {
       ppid: v.getUint32(off + H.ppid[0], true),
       uid: v.getUint32(off + H.uid[0], true),
       gid: v.getUint32(off + H.gid[0], true),
+      agentId: v.getUint32(off + H.agent_id[0], true),
       comm: cString(b, off + H.comm[0], H.comm[1]),
       cgroupId: u64(v, off + H.cgroup_id[0]),
     };
@@ -177,6 +184,26 @@ export class EventDecoder {
           old: { uid: g(CRED.old_uid), euid: g(CRED.old_euid), gid: g(CRED.old_gid), egid: g(CRED.old_egid) },
           new: { uid: g(CRED.new_uid), euid: g(CRED.new_euid), gid: g(CRED.new_gid), egid: g(CRED.new_egid) },
         } satisfies CredEvent;
+      }
+      case 8: {
+        const op = v.getUint32(off + ENF.op[0], true) === 1 ? "exec" : "connect";
+        const out: EnforceEvent = {
+          ...e,
+          type: "enforce",
+          ruleId: v.getUint32(off + ENF.rule_id[0], true),
+          action: ACTION_NAMES[v.getUint32(off + ENF.action[0], true)] ?? "alert",
+          op,
+        };
+        if (op === "exec") {
+          out.ino = u64(v, off + ENF.ino[0]);
+          out.dev = v.getUint32(off + ENF.dev[0], true);
+        } else {
+          const family = v.getUint16(off + ENF.family[0], true);
+          out.port = v.getUint16(off + ENF.port[0], true);
+          const address = formatAddress(10, b, off + ENF.addr[0]);
+          out.address = family === 2 ? unmapV4(address) : address;
+        }
+        return out;
       }
     }
     throw new DecodeError(`unknown event type ${typeNr}`);

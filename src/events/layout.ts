@@ -20,6 +20,7 @@ export const EventType = {
   connect: 5,
   cred: 6,
   syscall: 7,
+  enforce: 8,
 } as const;
 export type EventTypeName = keyof typeof EventType;
 export const EVENT_TYPE_NAMES: readonly (EventTypeName | undefined)[] = (() => {
@@ -29,14 +30,24 @@ export const EVENT_TYPE_NAMES: readonly (EventTypeName | undefined)[] = (() => {
 })();
 
 /** Slots of the per-CPU `drops` array beyond the per-type reserve failures. */
-export const DropSlot = { firehoseFull: 8, aggregateFull: 9 } as const;
-export const DROP_SLOTS = 10;
+export const DropSlot = { firehoseFull: 9, aggregateFull: 10, agentFull: 11 } as const;
+export const DROP_SLOTS = 12;
+
+/** enum vigil_action, enum vigil_enforce_op and the enforcement bounds in bpf/vigil.h. */
+export const Action = { alert: 0, deny: 1, kill: 2, freeze: 3, "kill-tree": 4 } as const;
+export type ActionName = keyof typeof Action;
+export const ACTION_NAMES = Object.keys(Action) as ActionName[];
+export const EnforceOp = { exec: 1, connect: 2 } as const;
+export const AGENT_ANY = 0xffffffff;
+export const CONNECT_RULES = 64;
+export const RULE_PORTS = 8;
+export const ConnectRuleFlag = { cidr: 0x1, notCidr: 0x2, ports: 0x4 } as const;
 
 export const SyscallMode = { off: 0, aggregate: 1, firehose: 2 } as const;
 
 export const Flag = { filenameTruncated: 0x1, argsTruncated: 0x2, pathTruncated: 0x4 } as const;
 
-const HEADER = 56;
+const HEADER = 64;
 
 export const LAYOUTS = {
   vigil_header: {
@@ -50,7 +61,9 @@ export const LAYOUTS = {
       ppid: [28, 4],
       uid: [32, 4],
       gid: [36, 4],
-      comm: [40, COMM_LEN],
+      agent_id: [40, 4],
+      _hpad: [44, 4],
+      comm: [48, COMM_LEN],
     },
   },
   vigil_exec_event: {
@@ -125,5 +138,36 @@ export const LAYOUTS = {
   vigil_syscall_key: {
     size: 8,
     fields: { pid: [0, 4], nr: [4, 4] },
+  },
+  vigil_exec_rule_key: {
+    size: 24,
+    fields: { ino: [0, 8], dev: [8, 4], agent_id: [12, 4], gen: [16, 4], _pad: [20, 4] },
+  },
+  vigil_rule_verdict: {
+    size: 8,
+    fields: { rule_id: [0, 4], action: [4, 4] },
+  },
+  vigil_connect_rule: {
+    size: 24 + 2 * RULE_PORTS,
+    fields: { rule_id: [0, 4], action: [4, 4], agent_id: [8, 4], flags: [12, 4], cidr_set: [16, 4], nports: [20, 4], ports: [24, 2 * RULE_PORTS] },
+  },
+  vigil_cidr_key: {
+    size: 24,
+    fields: { prefixlen: [0, 4], set: [4, 4], addr: [8, 16] },
+  },
+  vigil_enforce_event: {
+    size: HEADER + 48,
+    fields: {
+      hdr: [0, HEADER],
+      rule_id: [HEADER, 4],
+      action: [HEADER + 4, 4],
+      op: [HEADER + 8, 4],
+      family: [HEADER + 12, 2],
+      port: [HEADER + 14, 2],
+      ino: [HEADER + 16, 8],
+      dev: [HEADER + 24, 4],
+      _pad: [HEADER + 28, 4],
+      addr: [HEADER + 32, 16],
+    },
   },
 } as const satisfies Record<string, StructLayout>;

@@ -1,5 +1,5 @@
 /** Plain event objects, as every layer above the decoder sees them (JSON-ready). */
-import type { EventTypeName } from "./layout";
+import type { ActionName, EventTypeName } from "./layout";
 
 export interface EventBase {
   type: EventTypeName;
@@ -14,8 +14,12 @@ export interface EventBase {
   gid: number;
   comm: string;
   cgroupId: number;
+  /** In-kernel agent identity (0: none); inherited on fork. */
+  agentId: number;
   /** Name of the agent the process belongs to, when it belongs to one. */
   agent?: string;
+  /** The open tool-call span of the agent this event happened in (see SpanTracker). */
+  span?: { traceId: string; spanId: string; name: string };
   /** Set on events synthesized by the /proc poller (no eBPF): timing and coverage are approximate. */
   lowFidelity?: true;
 }
@@ -65,6 +69,19 @@ export interface CredEvent extends EventBase {
   old: { uid: number; euid: number; gid: number; egid: number };
   new: { uid: number; euid: number; gid: number; egid: number };
 }
+/** The kernel acted on a policy rule (bpf/enforce.bpf.c). */
+export interface EnforceEvent extends EventBase {
+  type: "enforce";
+  ruleId: number;
+  action: ActionName;
+  op: "exec" | "connect";
+  /** connect: the refused destination */
+  address?: string;
+  port?: number;
+  /** exec: the binary's identity */
+  ino?: number;
+  dev?: number;
+}
 export interface SyscallEvent {
   type: "syscall";
   ts: number;
@@ -74,7 +91,8 @@ export interface SyscallEvent {
   nr: number;
   name: string;
   agent?: string;
+  span?: { traceId: string; spanId: string; name: string };
 }
 
-export type VigilEvent = ExecEvent | ForkEvent | ExitEvent | OpenEvent | ConnectEvent | CredEvent | SyscallEvent;
+export type VigilEvent = ExecEvent | ForkEvent | ExitEvent | OpenEvent | ConnectEvent | CredEvent | EnforceEvent | SyscallEvent;
 export type ProcessEvent = Exclude<VigilEvent, SyscallEvent>;

@@ -6,7 +6,7 @@
  */
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { BpfError } from "./errors";
-import { lastErrno } from "./libc";
+import { closeFd, lastErrno, openDirectory } from "./libc";
 import { libbpf } from "./libbpf";
 import { str, toPtr } from "./ffi-values";
 
@@ -198,6 +198,23 @@ export class BpfProgram {
     const l = new BpfLink(link, this.name);
     this.owner.track(l);
     return l;
+  }
+
+  /**
+   * Attach a cgroup program (cgroup/connect4 ...) to the cgroup v2 directory
+   * `dir`; it then runs for every process in that cgroup and its descendants.
+   */
+  attachCgroup(dir: string): BpfLink {
+    this.owner.assertLoaded(`attach ${this.name} to ${dir}`);
+    const fd = openDirectory(dir);
+    try {
+      const link = checkPtr(`attach ${this.name} (${this.section}) to cgroup ${dir}`, libbpf.bpf_program__attach_cgroup(this.handle, fd));
+      const l = new BpfLink(link, `${this.name}@${dir}`);
+      this.owner.track(l);
+      return l;
+    } finally {
+      closeFd(fd); // the link holds its own reference to the cgroup
+    }
   }
 
   /** Runs the kernel skipped because the program was already running on that CPU. */

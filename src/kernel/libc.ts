@@ -4,6 +4,7 @@
  */
 import { dlopen, ptr, read } from "bun:ffi";
 import { str, toPtr } from "./ffi-values";
+import { BpfError } from "./errors";
 
 const lib = dlopen("libc.so.6", {
   __errno_location: { args: [], returns: "ptr" },
@@ -15,6 +16,8 @@ const lib = dlopen("libc.so.6", {
   munmap: { args: ["ptr", "u64"], returns: "i32" },
   clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
   sysconf: { args: ["i32"], returns: "i64" },
+  open: { args: ["ptr", "i32"], returns: "i32" },
+  close: { args: ["i32"], returns: "i32" },
 });
 
 export const libc = lib.symbols;
@@ -48,4 +51,20 @@ export function bootToWallOffsetNs(): bigint {
   const wall = clockNs(CLOCK_REALTIME);
   const after = clockNs(CLOCK_BOOTTIME);
   return wall - (before + after) / 2n;
+}
+
+const O_RDONLY_DIRECTORY_CLOEXEC = 0o200000 | 0o2000000;
+
+/** An fd on a directory (for cgroup attachment); throws BpfError with the kernel's reason. */
+export function openDirectory(dir: string): number {
+  const fd = lib.symbols.open(ptr(Buffer.from(`${dir}\0`)), O_RDONLY_DIRECTORY_CLOEXEC);
+  if (fd < 0) {
+    const errno = lastErrno();
+    throw new BpfError(`open ${dir}`, errno);
+  }
+  return fd;
+}
+
+export function closeFd(fd: number): void {
+  lib.symbols.close(fd);
 }

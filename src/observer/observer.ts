@@ -56,6 +56,8 @@ export interface DropCounts {
   firehoseFull: number;
   /** In-kernel syscall count map full: counts for new (pid, syscall) pairs lost. */
   aggregateFull: number;
+  /** In-kernel agent identity map full: a new process could not inherit its agent. */
+  agentFull: number;
   /** Program runs the kernel skipped because one was already running on that CPU. */
   recursionMisses: number;
   /** Records userspace could not decode. */
@@ -225,6 +227,7 @@ export class Observer {
     const perCpu: number[] = [];
     let firehoseFull = 0;
     let aggregateFull = 0;
+    let agentFull = 0;
     let recursionMisses = 0;
     if (this.obj) {
       const drops = this.obj.map("drops");
@@ -234,11 +237,12 @@ export class Observer {
         const v = drops.lookupPerCpuU64(key);
         if (!v) continue;
         const total = Number(v.total);
-        if (slot < EventType.syscall) {
+        if (slot < EventType.syscall || slot === EventType.enforce) {
           kernelRingFull[EVENT_TYPE_NAMES[slot]!] = total;
           v.perCpu.forEach((c, cpu) => (perCpu[cpu] = (perCpu[cpu] ?? 0) + Number(c)));
         } else if (slot === DropSlot.firehoseFull) firehoseFull = total;
         else if (slot === DropSlot.aggregateFull) aggregateFull = total;
+        else if (slot === DropSlot.agentFull) agentFull = total;
       }
       for (const name of this.obj.programNames()) {
         recursionMisses += this.obj.program(name).recursionMisses();
@@ -251,11 +255,12 @@ export class Observer {
       kernelRingFullPerCpu: perCpu,
       firehoseFull,
       aggregateFull,
+      agentFull,
       recursionMisses,
       decodeErrors: this.decodeErrors,
       handlerErrors: this.handlerErrors,
     };
-    const droppedTotal = kernelRingFullTotal + firehoseFull + aggregateFull + recursionMisses + this.decodeErrors + this.handlerErrors;
+    const droppedTotal = kernelRingFullTotal + firehoseFull + aggregateFull + agentFull + recursionMisses + this.decodeErrors + this.handlerErrors;
     const received: Record<string, number> = { ...this.received };
     if (this.mode === "firehose") received.syscall = this.firehoseCount;
     const fill = this.fill();

@@ -119,6 +119,7 @@ export class VigilService {
       kernel_ring_full: o.kernelRingFullTotal,
       kernel_firehose_full: o.firehoseFull,
       kernel_aggregate_full: o.aggregateFull,
+      kernel_agent_full: o.agentFull,
       kernel_recursion_miss: o.recursionMisses,
       decode_error: o.decodeErrors,
       handler_error: o.handlerErrors + sinkErrors,
