@@ -8,13 +8,15 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	struct vigil_exec_event *e;
 	struct mm_struct *mm;
 	unsigned long arg_start, arg_end, size;
+	__u64 ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
+	__u32 dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
 	__u32 agent;
 	long n;
 
 	/* Enforcement first, whatever the observation scope: the new image has not run yet. */
 	agent = vigil_agent_of(bpf_get_current_pid_tgid() >> 32);
 	if (agent)
-		vigil_enforce_exec(agent, BPF_CORE_READ(bprm, file, f_inode, i_ino), BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev));
+		vigil_enforce_exec(agent, ino, dev);
 	if (!vigil_current_in_scope())
 		return 0;
 	e = vigil_reserve(sizeof(*e), VIGIL_EV_EXEC);
@@ -23,7 +25,8 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	vigil_fill_header(&e->hdr, VIGIL_EV_EXEC);
 	e->flags = 0;
 	e->old_pid = old_pid;
-	e->_pad = 0;
+	e->dev = dev;
+	e->ino = ino;
 
 	n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	if (n < 0)

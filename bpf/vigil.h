@@ -82,7 +82,8 @@ struct vigil_exec_event {
 	__u32 args_len; /* bytes copied into args (NUL-separated argv) */
 	__u32 args_size; /* size of the whole argv area in the new process */
 	__u32 old_pid; /* pid before exec (differs when a thread execs) */
-	__u32 _pad;
+	__u32 dev; /* the binary's identity: device (kernel encoding) and inode */
+	__u64 ino;
 	char filename[VIGIL_PATH_MAX];
 	char args[VIGIL_ARGS_MAX];
 };

@@ -26,4 +26,9 @@ done
 bpftool gen object "$out.tmp" $objs
 mv "$out.tmp" "$out"
 rm -f $objs
+# Feature probes: separate objects, loaded on their own to ask the kernel what it allows.
+for src in bpf/probes/*.bpf.c; do
+  clang -g -O2 -target bpf "-D__TARGET_ARCH_$arch" -Wall -Werror -Ibuild -Ibpf -c "$src" -o "build/probe-$(basename "$src")"
+  bpftool gen object "build/probe-$(basename "$src" .bpf.c).bpf.o" "build/probe-$(basename "$src")" && rm -f "build/probe-$(basename "$src")"
+done
 echo "vigil build: $out" >&2

@@ -19,6 +19,8 @@ const exec = (pid: number, ppid: number, filename: string, ts = 0): ExecEvent =>
   argvTruncated: false,
   filenameTruncated: false,
   oldPid: pid,
+  ino: 0,
+  dev: 0,
   ts,
 });
 const exit = (pid: number, ppid: number, code: number, ts = 0): ExitEvent => ({ ...base, type: "exit", pid, tid: pid, ppid, exitCode: code, signal: null, coreDumped: false, ts });

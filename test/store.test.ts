@@ -33,6 +33,8 @@ const ev = (i: number, ts: number): ExecEvent => ({
   argvTruncated: false,
   filenameTruncated: false,
   oldPid: 0,
+  ino: 0,
+  dev: 0,
 });
 
 describe("EventStore", () => {

@@ -2,6 +2,7 @@
 import type { VigilEvent } from "../events/types";
 import type { EventSink } from "../pipeline/event-pipeline";
 import { syscallName } from "../events/syscall-names";
+import type { AuditEntry } from "../enforce/interventions";
 
 export interface RunSummary {
   command: string[];
@@ -20,6 +21,23 @@ export interface RunSummary {
   connections: { address: string; port: number; count: number; failed: number }[];
   syscalls: { total: number; top: { name: string; nr: number; count: number }[] };
   credentialChanges: number;
+  /** Every policy rule hit, with what was done about it. */
+  findings: FindingSummary[];
+  /** Every intervention Vigil carried out (audited). */
+  interventions: AuditEntry[];
+}
+
+export interface FindingSummary {
+  rule: string;
+  action: string;
+  severity: string;
+  enforcement: string;
+  outcome: string;
+  agent: string | null;
+  pid: number;
+  comm: string;
+  ts: number;
+  event: { type: string; filename?: string; path?: string; address?: string; port?: number };
 }
 
 const TOP = 10;
@@ -75,7 +93,7 @@ export class RunSummaryBuilder implements EventSink {
     this.syscalls.set(nr, (this.syscalls.get(nr) ?? 0) + count);
   }
 
-  build(base: Omit<RunSummary, "processes" | "execs" | "files" | "connections" | "syscalls" | "credentialChanges"> & { leftoversKilled: number }): RunSummary {
+  build(base: Omit<RunSummary, "processes" | "execs" | "files" | "connections" | "syscalls" | "credentialChanges" | "findings" | "interventions"> & Partial<Pick<RunSummary, "findings" | "interventions">> & { leftoversKilled: number }): RunSummary {
     const { leftoversKilled, ...rest } = base;
     let total = 0;
     for (const c of this.syscalls.values()) total += c;
@@ -92,6 +110,8 @@ export class RunSummaryBuilder implements EventSink {
       connections: [...this.conns.values()].sort((a, b) => b.count - a.count),
       syscalls: { total, top: top(this.syscalls).map(([nr, count]) => ({ name: syscallName(nr), nr, count })) },
       credentialChanges: this.creds,
+      findings: rest.findings ?? [],
+      interventions: rest.interventions ?? [],
     };
   }
 }
@@ -112,6 +132,11 @@ export function formatSummary(s: RunSummary): string {
   else lines.push("   connections none");
   if (s.syscalls.total) lines.push(`   syscalls    ${s.syscalls.total} total; top ${s.syscalls.top.slice(0, 5).map((t) => `${t.name} ${t.count}`).join(", ")}`);
   if (s.credentialChanges) lines.push(`   credentials ${s.credentialChanges} changes`);
+  if (s.findings.length) {
+    lines.push(`   findings    ${s.findings.length}`);
+    for (const f of s.findings.slice(0, 10)) lines.push(`     ${f.severity.padEnd(8)} ${f.rule} (${f.action}) pid ${f.pid} ${f.comm}: ${f.outcome}`);
+    if (s.findings.length > 10) lines.push(`     … ${s.findings.length - 10} more in --summary-json`);
+  }
   const drops = Object.entries(s.dropped).filter(([, v]) => v > 0);
   lines.push(`   dropped     ${s.droppedTotal === 0 ? "0" : drops.map(([k, v]) => `${k} ${v}`).join(", ")}`);
   return lines.join("\n");

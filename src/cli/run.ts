@@ -17,11 +17,26 @@ import { ProcessTree } from "../proc/process-tree";
 import { ProcPoller, subtreePids } from "../proc/proc-poller";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { parseArgs, parseSize, UsageError } from "./args";
-import { formatSummary, RunSummaryBuilder, type RunSummary } from "./run-summary";
+import { formatSummary, RunSummaryBuilder, type FindingSummary, type RunSummary } from "./run-summary";
+import { compilePolicies, type PolicySet } from "../policy/compile";
+import { formatProblem, PolicyError, readPolicyFile } from "../policy/loader";
+import { probeCapabilities } from "../enforce/capabilities";
+import { Interventions, type AuditEntry } from "../enforce/interventions";
+import { PolicyGuard } from "../guard/policy-guard";
+import type { Finding } from "../findings/finding";
+
+function summarizeFinding(f: Finding): FindingSummary {
+  const e = f.event;
+  const event: FindingSummary["event"] = { type: e.type };
+  if (e.type === "exec") event.filename = e.filename;
+  if (e.type === "open") event.path = e.path;
+  if (e.type === "connect" || (e.type === "enforce" && e.op === "connect")) Object.assign(event, { address: e.address, port: e.port });
+  return { rule: f.rule, action: f.action, severity: f.severity, enforcement: f.enforcement, outcome: f.outcome, agent: f.agent, pid: f.pid, comm: f.comm, ts: f.ts, event };
+}
 
 export const RUN_USAGE = `usage: vigil run [--name N] [--events FILE] [--summary-json FILE]
                  [--syscalls off|aggregate|firehose] [--backend auto|ebpf|proc]
-                 [--ring-size SIZE] [--quiet] -- CMD [ARGS...]`;
+                 [--ring-size SIZE] [--policy FILE]... [--quiet] -- CMD [ARGS...]`;
 
 const SPEC = {
   name: { value: true },
@@ -30,6 +45,7 @@ const SPEC = {
   syscalls: { value: true, choices: ["off", "aggregate", "firehose"] },
   backend: { value: true, choices: ["auto", "ebpf", "proc"] },
   "ring-size": { value: true },
+  policy: { value: true, repeat: true },
   quiet: {},
   help: {},
 } as const;
@@ -88,6 +104,20 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   if (backend === "auto") backend = "ebpf";
   if (backend === "proc" && syscallMode !== "aggregate" && options.syscalls) process.stderr.write("vigil run: --syscalls needs eBPF; ignored with the /proc poller\n");
 
+  // Policies are compiled (and refused, with every problem) before anything runs.
+  const policyFiles = (options.policy as string[] | undefined) ?? [];
+  let policySet: PolicySet | null = null;
+  if (policyFiles.length) {
+    if (backend !== "ebpf") throw new RunError("vigil run: --policy needs eBPF (policies are enforced in the kernel)", 2);
+    try {
+      policySet = compilePolicies(policyFiles.map(readPolicyFile), probeCapabilities());
+    } catch (e) {
+      if (e instanceof PolicyError) throw new RunError(`vigil run: policy refused:\n${e.message}`, 2);
+      throw e;
+    }
+    for (const w of policySet.warnings) process.stderr.write(`vigil run: warning: ${formatProblem(w)}\n`);
+  }
+
   const tree = new ProcessTree();
   tree.seedFromProc();
   const agents = new AgentRegistry(tree);
@@ -96,10 +126,22 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   pipeline.addSink(summary);
   const eventsFile = options.events ? new JsonlFileSink(options.events as string) : null;
   if (eventsFile) pipeline.addSink(eventsFile);
+  const findings: FindingSummary[] = [];
+  const audits: AuditEntry[] = [];
+  let observer: Observer | null = null;
+  const guard = policySet
+    ? new PolicyGuard({
+        agents,
+        tree,
+        interventions: new Interventions(agents, (a) => audits.push(a)),
+        enforcer: () => observer?.enforcer ?? null,
+        onFinding: (f) => findings.push(summarizeFinding(f)),
+      })
+    : null;
+  if (guard) pipeline.addSink(guard);
 
   const started = Date.now();
   let cgroup: OwnedCgroup | null = null;
-  let observer: Observer | null = null;
   let poller: ProcPoller | null = null;
   let rootPid = 0;
   let childStatus: { exitCode: number | null; signal: number | null } | undefined;
@@ -112,7 +154,6 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       } catch (e) {
         throw new RunError(`vigil run: ${(e as Error).message}`, 2);
       }
-      agents.register({ name, cgroupId: cgroup.id, cgroupPath: cgroup.relPath });
       const wantFirehoseEvents = syscallMode === "firehose" && eventsFile !== null;
       observer = new Observer({
         syscalls: syscallMode,
@@ -131,6 +172,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       } catch (e) {
         throw new RunError(`vigil run: cannot start the eBPF observer: ${(e as Error).message}`, 2);
       }
+      // After start: registering puts the agent's identity into the kernel and guards its cgroup.
+      agents.register({ name, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true });
+      if (guard && policySet) guard.apply(policySet);
     }
 
     // In the eBPF case a tiny shell moves itself into the cgroup, then execs
@@ -209,6 +253,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       dropped,
       droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0),
       leftoversKilled,
+      findings,
+      interventions: audits,
     });
     await eventsFile?.close();
     if (!quiet) process.stderr.write(`${formatSummary(result)}\n`);

@@ -145,6 +145,8 @@ export class EventDecoder {
           argvTruncated: (flags & Flag.argsTruncated) !== 0,
           filenameTruncated: (flags & Flag.filenameTruncated) !== 0,
           oldPid: v.getUint32(off + EXEC.old_pid[0], true),
+          ino: u64(v, off + EXEC.ino[0]),
+          dev: v.getUint32(off + EXEC.dev[0], true),
         } satisfies ExecEvent;
       }
       case 2:

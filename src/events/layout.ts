@@ -67,7 +67,7 @@ export const LAYOUTS = {
     },
   },
   vigil_exec_event: {
-    size: HEADER + 24 + PATH_MAX + ARGS_MAX,
+    size: HEADER + 32 + PATH_MAX + ARGS_MAX,
     fields: {
       hdr: [0, HEADER],
       flags: [HEADER, 4],
@@ -75,9 +75,10 @@ export const LAYOUTS = {
       args_len: [HEADER + 8, 4],
       args_size: [HEADER + 12, 4],
       old_pid: [HEADER + 16, 4],
-      _pad: [HEADER + 20, 4],
-      filename: [HEADER + 24, PATH_MAX],
-      args: [HEADER + 24 + PATH_MAX, ARGS_MAX],
+      dev: [HEADER + 20, 4],
+      ino: [HEADER + 24, 8],
+      filename: [HEADER + 32, PATH_MAX],
+      args: [HEADER + 32 + PATH_MAX, ARGS_MAX],
     },
   },
   vigil_fork_event: {

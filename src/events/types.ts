@@ -32,6 +32,9 @@ export interface ExecEvent extends EventBase {
   argvTruncated: boolean;
   filenameTruncated: boolean;
   oldPid: number;
+  /** The binary's identity (inode, and device in the kernel's encoding): what exec policies match in the kernel. */
+  ino: number;
+  dev: number;
 }
 export interface ForkEvent extends EventBase {
   type: "fork";

@@ -6,6 +6,7 @@ const lib = dlopen("libbpf.so.1", {
   libbpf_minor_version: { args: [], returns: "u32" },
   libbpf_num_possible_cpus: { args: [], returns: "i32" },
   libbpf_strerror: { args: ["i32", "ptr", "u64"], returns: "i32" },
+  libbpf_set_print: { args: ["ptr"], returns: "ptr" },
 
   bpf_object__open_file: { args: ["ptr", "ptr"], returns: "ptr" },
   bpf_object__load: { args: ["ptr"], returns: "i32" },
@@ -46,3 +47,13 @@ const lib = dlopen("libbpf.so.1", {
 export const libbpf = lib.symbols;
 export const LIBBPF_VERSION = `${libbpf.libbpf_major_version()}.${libbpf.libbpf_minor_version()}`;
 
+
+/** Run fn with libbpf's own stderr logging off (feature probes are expected to fail). */
+export function withLibbpfQuiet<T>(fn: () => T): T {
+  const previous = lib.symbols.libbpf_set_print(null);
+  try {
+    return fn();
+  } finally {
+    lib.symbols.libbpf_set_print(previous as never);
+  }
+}

@@ -14,6 +14,7 @@ import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
 import { CLASSIFIED_SYSCALLS, MAX_SYSCALLS, PROGRAMS } from "./programs";
 import { syscallNumber } from "../events/syscall-names";
 import { SyscallCountHarvester } from "./syscall-counts";
+import { KernelEnforcer } from "../enforce/kernel-enforcer";
 
 export type SyscallModeName = keyof typeof SyscallMode;
 
@@ -88,6 +89,7 @@ export class Observer {
   private readonly mode: SyscallModeName;
   private cgroupMap: BpfMap | null = null;
   private harvester: SyscallCountHarvester | null = null;
+  private kernelEnforcer: KernelEnforcer | null = null;
   private harvestTimer: ReturnType<typeof setInterval> | null = null;
   private readonly handleRecord = (view: DataView, bytes: Uint8Array, off: number, len: number): void => {
     let e: ProcessEvent;
@@ -127,6 +129,10 @@ export class Observer {
   get running(): boolean {
     return this.obj !== null && this.timer !== null;
   }
+  /** Agent identities and policy rules in the kernel; null until started. */
+  get enforcer(): KernelEnforcer | null {
+    return this.kernelEnforcer;
+  }
   get eventDecoder(): EventDecoder {
     return this.decoder;
   }
@@ -155,6 +161,7 @@ export class Observer {
         new DataView(key.buffer).setUint32(0, nr, true);
         classes.update(key, new Uint8Array([cls]));
       }
+      this.kernelEnforcer = new KernelEnforcer(obj);
       this.cgroupMap = obj.map("observed_cgroups");
       for (const id of this.options.cgroupIds ?? []) this.addCgroup(id);
 
@@ -295,6 +302,7 @@ export class Observer {
     this.obj = null;
     this.cgroupMap = null;
     this.harvester = null;
+    this.kernelEnforcer = null;
     this.attached = 0;
     return errors;
   }

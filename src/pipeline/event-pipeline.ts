@@ -28,7 +28,7 @@ export class EventPipeline {
 
   handle(event: ProcessEvent): void {
     const node = this.tree.apply(event);
-    const agent = this.agents.resolve(node);
+    const agent = this.agents.resolve(node, event.agentId);
     if (agent) event.agent = agent;
     this.emit(event);
   }

@@ -80,6 +80,8 @@ export class ProcPoller {
         argvTruncated: false,
         filenameTruncated: false,
         oldPid: pid,
+        ino: 0,
+        dev: 0,
         lowFidelity: true,
       };
       this.known.set(pid, { startTicks: snap.startTicks, event: e });

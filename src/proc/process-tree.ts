@@ -104,6 +104,22 @@ export class ProcessTree {
     return out;
   }
 
+  /** Every known process below pid (breadth first, bounded). */
+  descendants(pid: number, limit = 65536): ProcessNode[] {
+    const out: ProcessNode[] = [];
+    const queue = [pid];
+    const seen = new Set<number>([pid]);
+    while (queue.length && out.length < limit) {
+      for (const c of this.children(queue.shift()!)) {
+        if (seen.has(c.pid)) continue;
+        seen.add(c.pid);
+        out.push(c);
+        queue.push(c.pid);
+      }
+    }
+    return out;
+  }
+
   /** All live processes (a copy). */
   liveProcesses(): ProcessNode[] {
     return [...this.live.values()];

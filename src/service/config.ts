@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { schemaProblems } from "../util/schema-problems";
 import { parse as parseYaml } from "yaml";
 
 export const ConfigSchema = Type.Object(
@@ -130,17 +131,7 @@ export function loadConfig(options: { file?: string; env?: Record<string, string
   const problems: { path: string; message: string }[] = [];
   fromEnv(env, tree, problems);
   const withDefaults = Value.Default(ConfigSchema, structuredClone(tree)) as Tree;
-  for (const err of Value.Errors(ConfigSchema, withDefaults)) {
-    const path = err.path.replace(/^\//, "").replace(/\//g, ".");
-    const choices = (err.schema as { anyOf?: { const?: unknown }[] }).anyOf?.map((c) => c.const).filter((c) => c !== undefined);
-    const message =
-      err.message === "Unexpected property"
-        ? "unknown setting"
-        : choices?.length
-          ? `must be one of ${choices.join(", ")} (got ${JSON.stringify(err.value)})`
-          : err.message;
-    problems.push({ path, message });
-  }
+  for (const p of schemaProblems(ConfigSchema, withDefaults, "unknown setting")) problems.push({ path: p.path.join("."), message: p.message });
   if (problems.length) throw new ConfigError(problems);
   const config = withDefaults as Config;
   return { ...config, dataDir: resolve(config.dataDir) };

@@ -1,0 +1,189 @@
+/**
+ * The policy runtime: keeps one PolicySet in force (kernel maps and
+ * userspace matchers switched together), follows agents into the kernel,
+ * turns rule hits and kernel decisions into findings, and carries out the
+ * userspace part of each action (kill, freeze, kill-tree) through audited
+ * interventions.
+ */
+import type { AgentRegistry, Agent } from "../agents/agent-registry";
+import { cgroup2Mount } from "../cgroup/cgroup";
+import { AGENT_ANY } from "../events/layout";
+import type { EnforceEvent, VigilEvent } from "../events/types";
+import type { KernelEnforcer } from "../enforce/kernel-enforcer";
+import type { Interventions } from "../enforce/interventions";
+import { findingId, type Finding } from "../findings/finding";
+import { emptyPolicySet, type CompiledRule, type MatchContext, type PolicySet } from "../policy/compile";
+import type { ProcessTree } from "../proc/process-tree";
+import type { EventSink } from "../pipeline/event-pipeline";
+import { join } from "node:path";
+
+const EPERM = 1;
+/** Rule sets kept after a switch so that late kernel records still name their rule. */
+const RETIRED_SETS = 4;
+
+export interface PolicyGuardOptions {
+  agents: AgentRegistry;
+  tree: ProcessTree;
+  interventions: Interventions;
+  /** null: no eBPF (the /proc poller): nothing is enforced in the kernel. */
+  enforcer: () => KernelEnforcer | null;
+  onFinding: (f: Finding) => void;
+}
+
+export class PolicyGuard implements EventSink {
+  readonly name = "policy";
+  private set: PolicySet = emptyPolicySet();
+  private readonly retired: PolicySet[] = [];
+  private readonly ruleById = new Map<number, CompiledRule>();
+  /** Kernel decisions whose triggering event has not been seen yet: `${pid}:${ruleId}` -> time. */
+  private readonly decided = new Map<string, number>();
+  readonly evaluated = { events: 0, hits: 0 };
+  private readonly ctx: MatchContext;
+  private generationSwitches = 0;
+
+  constructor(private readonly o: PolicyGuardOptions) {
+    this.ctx = { exe: (pid) => o.tree.get(pid)?.exe ?? undefined };
+    o.agents.onChange((c) => this.agentChanged(c.kind, c.agent));
+  }
+
+  get active(): PolicySet {
+    return this.set;
+  }
+  get switches(): number {
+    return this.generationSwitches;
+  }
+
+  /** Put a compiled set in force: kernel first (one generation flip), then userspace. Throws with the old set still in force. */
+  apply(set: PolicySet): void {
+    const enforcer = this.o.enforcer();
+    enforcer?.install(set, (agents) => this.kernelAgents(agents));
+    if (this.set.rules.length) {
+      this.retired.push(this.set);
+      if (this.retired.length > RETIRED_SETS) for (const r of this.retired.shift()!.rules) this.ruleById.delete(r.id);
+    }
+    for (const r of set.rules) this.ruleById.set(r.id, r);
+    this.set = set;
+    this.generationSwitches++;
+  }
+
+  private kernelAgents(agents: readonly string[] | null): number[] {
+    return agents === null ? [AGENT_ANY] : this.o.agents.kernelIdsMatching(agents);
+  }
+
+  /** Agents enter and leave the kernel maps; rules naming agents are re-rendered for them. */
+  private agentChanged(kind: "added" | "removed", agent: Agent): void {
+    const enforcer = this.o.enforcer();
+    if (!enforcer) return;
+    const mount = cgroup2Mount();
+    if (kind === "added") {
+      if (agent.cgroupId !== undefined) enforcer.setCgroupAgent(agent.cgroupId, agent.kernelId);
+      if (agent.rootPid !== undefined) {
+        enforcer.setProcessAgent(agent.rootPid, agent.kernelId);
+        for (const p of this.o.tree.descendants(agent.rootPid)) if (p.exitTime === null) enforcer.setProcessAgent(p.pid, agent.kernelId);
+      }
+      if (agent.cgroupOwned && agent.cgroupPath && mount) enforcer.guardCgroup(join(mount, agent.cgroupPath));
+    } else {
+      if (agent.cgroupId !== undefined) enforcer.forgetCgroup(agent.cgroupId);
+      if (agent.rootPid !== undefined) enforcer.forgetProcess(agent.rootPid);
+      if (agent.cgroupPath && mount) enforcer.unguardCgroup(join(mount, agent.cgroupPath));
+    }
+    if (this.set.kernel.exec.some((r) => r.agents) || this.set.kernel.connect.some((r) => r.agents)) enforcer.install(this.set, (a) => this.kernelAgents(a));
+  }
+
+  write(event: VigilEvent): void {
+    if (event.type === "enforce") return this.kernelDecision(event);
+    if (event.type === "syscall" || !event.agent) return;
+    const rules = this.set.byEvent.get(event.type);
+    if (!rules) return;
+    this.evaluated.events++;
+    for (const rule of rules) {
+      if (!rule.matchesAgent(event.agent) || !rule.matches(event, this.ctx)) continue;
+      this.evaluated.hits++;
+      const key = `${event.pid}:${rule.id}`;
+      if (rule.enforcement === "kernel" && this.decided.delete(key)) continue; // reported with the kernel's record
+      this.hit(rule, event);
+    }
+  }
+
+  /** A rule matched in userspace: record it and carry out what the kernel did not. */
+  private hit(rule: CompiledRule, event: Exclude<VigilEvent, { type: "syscall" }>): void {
+    let outcome: string;
+    let enforcement = rule.enforcement;
+    const agent = event.agent ?? null;
+    const actor = `policy:${rule.policy}/${rule.name}`;
+    const why = `rule ${rule.policy}/${rule.name} matched ${event.type}`;
+    if (rule.action === "alert") outcome = "recorded";
+    else if (rule.enforcement === "kernel" && rule.event === "connect") {
+      // The kernel would have refused it: it could not see this agent (no Vigil cgroup) or the call failed otherwise.
+      const refused = event.type === "connect" && event.ret === -EPERM;
+      enforcement = "none";
+      outcome = refused
+        ? "connect failed with EPERM without a Vigil decision"
+        : `not refused: agent ${agent} is not in a cgroup of Vigil's (connect hooks are attached there)`;
+      if (rule.action !== "deny") outcome += `; ${this.carryOut(rule.action, event.pid, agent, actor, why)}`;
+    } else {
+      if (rule.enforcement === "kernel") enforcement = "userspace"; // e.g. a binary created after the policy was loaded
+      outcome = this.carryOut(rule.action, event.pid, agent, actor, why);
+      if (rule.enforcement === "kernel") outcome += " (late: the binary was not in the kernel's set when the policy was loaded)";
+    }
+    this.emit(rule, event, enforcement, outcome);
+  }
+
+  private kernelDecision(e: EnforceEvent): void {
+    const rule = this.ruleById.get(e.ruleId);
+    if (!rule) return; // a rule of a set retired long ago
+    this.decided.set(`${e.pid}:${rule.id}`, Date.now());
+    if (this.decided.size > 4096) {
+      const old = Date.now() - 10_000;
+      for (const [k, t] of this.decided) if (t < old) this.decided.delete(k);
+    }
+    const actor = `policy:${rule.policy}/${rule.name}`;
+    const why = `rule ${rule.policy}/${rule.name}: kernel ${e.op} decision`;
+    let outcome: string;
+    if (e.op === "exec") {
+      outcome = "SIGKILL from the kernel at exec: the new program never ran";
+      if (rule.action === "kill-tree") outcome += `; ${this.carryOut("kill-tree", e.pid, e.agent ?? null, actor, why)}`;
+    } else {
+      outcome = `connect to ${e.address}:${e.port} refused in the kernel (EPERM)`;
+      if (rule.action !== "deny") outcome += `; ${this.carryOut(rule.action, e.pid, e.agent ?? null, actor, why)}`;
+    }
+    this.emit(rule, e, "kernel", outcome);
+  }
+
+  private carryOut(action: CompiledRule["action"], pid: number, agent: string | null, actor: string, why: string): string {
+    const iv = this.o.interventions;
+    const r =
+      action === "kill"
+        ? iv.killProcess(pid, agent, actor, why)
+        : action === "freeze"
+          ? agent
+            ? iv.freeze(agent, actor, why)
+            : null
+          : action === "kill-tree"
+            ? agent
+              ? iv.killTree(agent, actor, why)
+              : null
+            : null;
+    if (!r) return `${action} not carried out: no agent`;
+    return r.ok ? r.detail : `${action} failed: ${r.detail}`;
+  }
+
+  private emit(rule: CompiledRule, event: Exclude<VigilEvent, { type: "syscall" }>, enforcement: Finding["enforcement"], outcome: string): void {
+    this.o.onFinding({
+      id: findingId(),
+      ts: event.ts,
+      kind: "rule",
+      rule: `${rule.policy}/${rule.name}`,
+      policy: rule.policy,
+      action: rule.action,
+      severity: rule.severity,
+      agent: event.agent ?? null,
+      pid: event.pid,
+      comm: event.comm,
+      event,
+      enforcement,
+      outcome,
+      span: event.span,
+    });
+  }
+}

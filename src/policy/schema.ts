@@ -1,0 +1,70 @@
+/**
+ * The policy language (docs/policies.md): YAML documents of kind Policy.
+ * This schema is what a document must look like; compile.ts then checks what
+ * this machine can enforce and turns the rules into matchers and kernel maps.
+ */
+import { Type, type Static } from "@sinclair/typebox";
+
+const Name = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description: "letters, digits, . _ -; 64 at most" });
+const NonEmptyList = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(item: T) => Type.Array(item, { minItems: 1, maxItems: 4096 });
+
+export const EVENT_KINDS = ["exec", "open", "connect", "fork", "exit", "cred"] as const;
+export const ACTIONS = ["alert", "deny", "kill", "freeze", "kill-tree"] as const;
+export const SEVERITIES = ["low", "medium", "high", "critical"] as const;
+
+export const MatchSchema = Type.Object(
+  {
+    event: Type.Union(EVENT_KINDS.map((k) => Type.Literal(k))),
+    /** exec: the new program; other events: the process's current program. Exact paths or globs. */
+    binary: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
+    /** exec: any argument contains any of these strings. */
+    argv: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
+    /** open: path globs (`*` stays within a directory, `**` crosses them). */
+    path: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
+    /** connect: destination in one of these networks. */
+    cidr: Type.Optional(NonEmptyList(Type.String({ minLength: 2, maxLength: 64 }))),
+    /** connect: destination in none of these networks. */
+    notCidr: Type.Optional(NonEmptyList(Type.String({ minLength: 2, maxLength: 64 }))),
+    /** connect: destination port is one of these. */
+    port: Type.Optional(NonEmptyList(Type.Integer({ minimum: 0, maximum: 65535 }))),
+    /** the process's real uid is one of these. */
+    uid: Type.Optional(NonEmptyList(Type.Integer({ minimum: 0, maximum: 0xffffffff }))),
+    /** the process's command name (comm, 15 characters) matches one of these globs. */
+    comm: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 64 }))),
+  },
+  { additionalProperties: false },
+);
+
+export const RuleSchema = Type.Object(
+  {
+    name: Name,
+    description: Type.Optional(Type.String({ maxLength: 1024 })),
+    match: MatchSchema,
+    action: Type.Union(ACTIONS.map((a) => Type.Literal(a))),
+    severity: Type.Optional(Type.Union(SEVERITIES.map((s) => Type.Literal(s)))),
+  },
+  { additionalProperties: false },
+);
+
+export const PolicySchema = Type.Object(
+  {
+    apiVersion: Type.Literal("vigil/v1"),
+    kind: Type.Literal("Policy"),
+    metadata: Type.Object({ name: Name, description: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false }),
+    spec: Type.Object(
+      {
+        /** Agent names or globs; default every agent. Events of no agent are never matched. */
+        agents: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 64 }))),
+        rules: Type.Array(RuleSchema, { minItems: 1, maxItems: 1024 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Match = Static<typeof MatchSchema>;
+export type Rule = Static<typeof RuleSchema>;
+export type Policy = Static<typeof PolicySchema>;
+export type Severity = (typeof SEVERITIES)[number];
+export type EventKind = (typeof EVENT_KINDS)[number];
