@@ -4,9 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, requireRoot } from "./helpers";
+import { PROGRAMS } from "../src/observer/programs";
 
 requireRoot();
 const dirs: string[] = [];
+/** Every program of the object is loaded: the hooks (PROGRAMS) and the two cgroup connect guards. */
+const LOADED_PROGRAMS = PROGRAMS.length + 2;
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -95,7 +98,7 @@ describe("lifecycle", () => {
     const linksBefore = vigilLinkCount();
     const s = await startService(newDir());
     expect((await fetch(`${s.base}/readyz`)).status).toBe(200);
-    expect(vigilProgramCount()).toBe(before + 5);
+    expect(vigilProgramCount()).toBe(before + LOADED_PROGRAMS);
     const t0 = Date.now();
     s.proc.kill("SIGTERM");
     const code = await s.proc.exited;
@@ -130,7 +133,7 @@ describe("lifecycle", () => {
     expect(await programsSettleAt(before)).toBe(before); // the kernel detached everything with the process
     const b = await startService(dir);
     try {
-      expect(vigilProgramCount()).toBe(before + 5);
+      expect(vigilProgramCount()).toBe(before + LOADED_PROGRAMS);
       const h2 = { authorization: `Bearer ${b.token}` };
       expect(b.token).toBe(a.token); // the generated token persisted
       const ids = new Set<number>();

@@ -6,6 +6,7 @@
 import type { ProcessEvent, SyscallEvent, VigilEvent } from "../events/types";
 import type { ProcessTree } from "../proc/process-tree";
 import type { AgentRegistry } from "../agents/agent-registry";
+import type { SpanTracker } from "../agents/spans";
 
 export interface EventSink {
   name: string;
@@ -20,6 +21,8 @@ export class EventPipeline {
   constructor(
     readonly tree: ProcessTree,
     readonly agents: AgentRegistry,
+    /** Tool-call spans, when an API can open them. */
+    readonly spans?: SpanTracker,
   ) {}
 
   addSink(sink: EventSink): void {
@@ -29,7 +32,10 @@ export class EventPipeline {
   handle(event: ProcessEvent): void {
     const node = this.tree.apply(event);
     const agent = this.agents.resolve(node, event.agentId);
-    if (agent) event.agent = agent;
+    if (agent) {
+      event.agent = agent;
+      this.spans?.attribute(event);
+    }
     this.emit(event);
   }
 

@@ -282,10 +282,14 @@ export function compilePolicies(sources: PolicySource[], caps: Capabilities): Po
     list.push(r);
     set.byEvent.set(r.event, list);
   }
+  set.digest = sourcesDigest(sources);
+  return set;
+}
+
+export function sourcesDigest(sources: readonly PolicySource[]): string {
   const h = createHash("sha256");
   for (const s of sources) h.update(s.file).update("\0").update(s.text).update("\0");
-  set.digest = h.digest("hex");
-  return set;
+  return h.digest("hex");
 }
 
 export function emptyPolicySet(): PolicySet {

@@ -9,7 +9,11 @@ import { agentRoutes } from "./routes/agents";
 import { eventRoutes } from "./routes/events";
 import { processRoutes } from "./routes/processes";
 import { statsRoutes } from "./routes/stats";
-import { BadRequest } from "./routes/schemas";
+import { ApiError } from "./routes/schemas";
+import { AgentError } from "../agents/agent-registry";
+import { SpanError } from "../agents/spans";
+import { policyRoutes } from "./routes/policies";
+import { findingRoutes } from "./routes/findings";
 import { StoreUnavailable } from "../store/event-store";
 import { bearerMatches } from "./token";
 import { VERSION, type VigilService } from "./vigil-service";
@@ -37,6 +41,8 @@ export function createApp(service: VigilService, token: string) {
     .use(eventRoutes(service))
     .use(processRoutes(service))
     .use(agentRoutes(service))
+    .use(policyRoutes(service))
+    .use(findingRoutes(service))
     .use(statsRoutes(service));
 
   // Bun's own limit answers 413 without a body, so it sits above ours: between the two, the JSON 413 below.
@@ -63,9 +69,13 @@ export function createApp(service: VigilService, token: string) {
         set.status = 503;
         return { error: "store_unavailable", message: error.message };
       }
-      if (error instanceof BadRequest) {
-        set.status = 400;
-        return { error: error.code, message: error.message };
+      if (error instanceof ApiError) {
+        set.status = error.status;
+        return { error: error.code, message: error.message, ...error.details };
+      }
+      if (error instanceof AgentError || error instanceof SpanError) {
+        set.status = /already|exists/.test(error.message) ? 409 : /^no (open span|agent|process)/.test(error.message) ? 404 : 400;
+        return { error: error instanceof AgentError ? "agent_error" : "span_error", message: error.message };
       }
       switch (code) {
         case "VALIDATION":

@@ -44,6 +44,26 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    policies: Type.Object(
+      {
+        /** Directory of policy files (*.yaml); watched and hot-reloaded. Unset: no policies. */
+        dir: Type.Optional(Type.String({ minLength: 1 })),
+        watch: Type.Boolean({ default: true }),
+        reloadDebounceMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    profiles: Type.Object(
+      {
+        /** Opening one of these (globs) is a high-severity deviation once an agent has a baseline. */
+        sensitivePaths: Type.Array(Type.String({ minLength: 1 }), {
+          default: ["/root/.ssh/**", "/home/*/.ssh/**", "/etc/shadow", "/etc/sudoers", "/etc/sudoers.d/**", "**/.aws/credentials", "**/.env", "**/.netrc", "**/.git-credentials", "**/.docker/config.json", "**/.kube/config"],
+        }),
+        /** Learn a baseline automatically for this many seconds after an agent appears (0: only on request). */
+        learnSeconds: Type.Integer({ minimum: 0, maximum: 7 * 86400, default: 0 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")], { default: "info" }),
   },
   { additionalProperties: false },
@@ -71,6 +91,7 @@ export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "num
   VIGIL_STORE_QUEUE_LIMIT: { path: ["store", "queueLimit"], kind: "int" },
   VIGIL_STREAM_HEARTBEAT_MS: { path: ["streams", "heartbeatMs"], kind: "int" },
   VIGIL_LOG_LEVEL: { path: ["logLevel"], kind: "string" },
+  VIGIL_POLICY_DIR: { path: ["policies", "dir"], kind: "string" },
 };
 /** Read by the process, not configuration. */
 const NOT_SETTINGS = new Set(["VIGIL_CONFIG"]);

@@ -80,6 +80,16 @@ export class EventStreamHub {
     }
   }
 
+  /**
+   * A finding or an audit entry, as `event: finding` / `event: audit`. Stream
+   * filters see it as an event of that type, with its agent, pid and time.
+   */
+  publishRecord(kind: "finding" | "audit", rec: { id: string; ts: number; agent: string | null; pid?: number }, json: string): void {
+    if (this.subs.size === 0) return;
+    const probe = { type: kind, ts: rec.ts, agent: rec.agent ?? undefined, pid: rec.pid ?? -1 } as unknown as StoredEvent;
+    for (const s of this.subs) if (s.filter(probe)) this.offer(s, `id: ${rec.id}\nevent: ${kind}\ndata: ${json}\n\n`, true);
+  }
+
   private offer(s: Subscriber, chunk: string, counted: boolean): void {
     const last = s.buffer.at(-1);
     const pendingGap = typeof last === "object";

@@ -8,6 +8,7 @@ export interface MetricsSources {
   storeQueued: () => number;
   streamSubscribers: () => number;
   processTree: () => { live: number; exited: number };
+  policy: () => { rules: number; kernelExecEntries: number; kernelConnectEntries: number; generation: number; evaluatedEvents: number };
 }
 
 export class ServiceMetrics {
@@ -15,6 +16,9 @@ export class ServiceMetrics {
   readonly eventsTotal: Counter<"type">;
   readonly ingestLag: Histogram;
   readonly httpDuration: Histogram<"method" | "route" | "status">;
+  readonly findings: Counter<"rule" | "action" | "severity" | "enforcement">;
+  readonly interventions: Counter<"action" | "result">;
+  readonly policyReloads: Counter<"result">;
   private readonly dropsSeen = new Map<string, number>();
 
   constructor(sources: MetricsSources, build: { version: string; kernel: string; libbpf: string }) {
@@ -63,6 +67,33 @@ export class ServiceMetrics {
       labelNames: ["method", "route", "status"],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [r],
+    });
+    this.findings = new Counter({ name: "vigil_findings_total", help: "Policy rule hits and baseline deviations, by rule, action, severity and where the action was enforced.", labelNames: ["rule", "action", "severity", "enforcement"], registers: [r] });
+    this.interventions = new Counter({ name: "vigil_interventions_total", help: "Interventions carried out (freeze, thaw, kill, kill-tree), by result.", labelNames: ["action", "result"], registers: [r] });
+    this.policyReloads = new Counter({ name: "vigil_policy_reloads_total", help: "Policy directory loads, by result (applied, rejected).", labelNames: ["result"], registers: [r] });
+    new Gauge({
+      name: "vigil_policy_rules",
+      help: "Rules in force: all of them, and the entries the kernel enforces.",
+      labelNames: ["where"],
+      registers: [r],
+      collect() {
+        const p = sources.policy();
+        this.set({ where: "all" }, p.rules);
+        this.set({ where: "kernel_exec" }, p.kernelExecEntries);
+        this.set({ where: "kernel_connect" }, p.kernelConnectEntries);
+      },
+    });
+    new Gauge({ name: "vigil_policy_generation", help: "Kernel rule generation in force (flips on each switch).", registers: [r], collect() { this.set(sources.policy().generation); } });
+    let evaluatedSeen = 0;
+    new Counter({
+      name: "vigil_policy_evaluated_events_total",
+      help: "Events evaluated against the rules in userspace.",
+      registers: [r],
+      collect() {
+        const n = sources.policy().evaluatedEvents;
+        if (n > evaluatedSeen) this.inc(n - evaluatedSeen);
+        evaluatedSeen = Math.max(n, evaluatedSeen);
+      },
     });
     new Gauge({ name: "vigil_build_info", help: "Build information.", labelNames: ["version", "kernel", "libbpf"], registers: [r] }).set(build, 1);
   }

@@ -3,9 +3,19 @@
  * tree, agents) → store → streams and metrics. Readiness reflects them all;
  * stop() flips readiness, flushes the store, detaches every BPF link.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { AgentRegistry } from "../agents/agent-registry";
-import { cgroupIdOfPath } from "../cgroup/cgroup";
+import { existsSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { AgentError, AgentRegistry, type Agent } from "../agents/agent-registry";
+import { SpanTracker } from "../agents/spans";
+import { cgroup2Mount, cgroupIdOfPath, OwnedCgroup } from "../cgroup/cgroup";
+import { probeCapabilities } from "../enforce/capabilities";
+import { Interventions, type AuditEntry } from "../enforce/interventions";
+import type { Finding } from "../findings/finding";
+import { PolicyGuard } from "../guard/policy-guard";
+import { PolicyDirectory } from "../policy/policy-directory";
+import { formatProblem } from "../policy/loader";
+import { ProfileBook } from "../profiles/profile-book";
+import { syscallName } from "../events/syscall-names";
 import type { VigilEvent } from "../events/types";
 import { LIBBPF_VERSION } from "../kernel/libbpf";
 import { Observer } from "../observer/observer";
@@ -29,7 +39,14 @@ export interface IngestRates {
 export class VigilService {
   readonly tree = new ProcessTree();
   readonly agents = new AgentRegistry(this.tree);
-  readonly pipeline = new EventPipeline(this.tree, this.agents);
+  readonly spans = new SpanTracker(this.tree);
+  readonly pipeline = new EventPipeline(this.tree, this.agents, this.spans);
+  readonly interventions: Interventions;
+  readonly guard: PolicyGuard;
+  readonly profiles: ProfileBook;
+  readonly policies: PolicyDirectory | null;
+  /** Cgroups Vigil made for adopted agents, and where their processes came from. */
+  private readonly containers = new Map<string, { cgroup: OwnedCgroup; origin: string | null }>();
   readonly store: EventStore;
   readonly hub: EventStreamHub;
   readonly metrics: ServiceMetrics;
@@ -58,9 +75,47 @@ export class VigilService {
         storeQueued: () => this.store.stats().queued,
         streamSubscribers: () => this.hub.size,
         processTree: () => this.tree.stats(),
+        policy: () => {
+          const set = this.guard.active;
+          return {
+            rules: set.rules.length,
+            kernelExecEntries: set.kernel.exec.reduce((n, r) => n + r.targets.length, 0),
+            kernelConnectEntries: set.kernel.connect.length,
+            generation: this.observer.enforcer?.generation ?? 0,
+            evaluatedEvents: this.guard.evaluated.events,
+          };
+        },
       },
       { version: VERSION, kernel: kernelRelease(), libbpf: LIBBPF_VERSION },
     );
+    this.interventions = new Interventions(this.agents, (a) => this.audited(a));
+    this.guard = new PolicyGuard({
+      agents: this.agents,
+      tree: this.tree,
+      interventions: this.interventions,
+      enforcer: () => this.observer.enforcer,
+      onFinding: (f) => this.finding(f),
+    });
+    this.profiles = new ProfileBook({ sensitivePaths: config.profiles.sensitivePaths, onFinding: (f) => this.finding(f) });
+    if (config.profiles.learnSeconds > 0) this.agents.onChange((c) => c.kind === "added" && this.profiles.baseline(c.agent.name, config.profiles.learnSeconds));
+    this.agents.onChange((c) => {
+      if (c.kind === "removed") this.spans.forgetAgent(c.agent.name);
+    });
+    this.policies = config.policies.dir
+      ? new PolicyDirectory(
+          config.policies.dir,
+          probeCapabilities,
+          (set) => this.guard.apply(set),
+          (r) => {
+            this.metrics.policyReloads.inc({ result: r.ok ? "applied" : "rejected" });
+            if (r.ok) log("info", "policies in force", { dir: config.policies.dir, policies: this.guard.active.policies, warnings: r.warnings.map(formatProblem) });
+            else log("error", "policy change rejected; the previous policies stay in force", { problems: r.problems.map(formatProblem) });
+          },
+          config.policies.reloadDebounceMs,
+        )
+      : null;
+    this.pipeline.addSink(this.guard);
+    this.pipeline.addSink(this.profiles);
     this.pipeline.addSink({ name: "store", write: (e) => this.ingest(e) });
     const cgroupIds = config.cgroups.length ? config.cgroups.map((p) => this.resolveCgroup(p)) : undefined;
     this.observer = new Observer({
@@ -93,9 +148,97 @@ export class VigilService {
     this.hub.publish(events);
   }
 
+  private finding(f: Finding): void {
+    this.metrics.findings.inc({ rule: f.rule, action: f.action, severity: f.severity, enforcement: f.enforcement });
+    if (!this.store.addRecord("finding", f, f.rule)) log("error", "finding not stored (counted in store_record_write_error)", { finding: f.id, rule: f.rule });
+    this.hub.publishRecord("finding", f, JSON.stringify(f));
+    if (f.kind === "rule" && f.action !== "alert") log("warn", "policy enforced", { rule: f.rule, action: f.action, agent: f.agent, pid: f.pid, outcome: f.outcome });
+  }
+
+  private audited(a: AuditEntry): void {
+    this.metrics.interventions.inc({ action: a.action, result: a.ok ? "ok" : "failed" });
+    if (!this.store.addRecord("audit", a, a.action)) log("error", "audit entry not stored (counted in store_record_write_error)", { audit: a });
+    this.hub.publishRecord("audit", a, JSON.stringify(a));
+    log(a.ok ? "info" : "error", "intervention", { ...a });
+  }
+
+  /**
+   * Adopt an agent: a running process and its subtree (`pid`), or an existing
+   * cgroup (`cgroupPath`). With `contain`, the subtree is moved into a cgroup
+   * of Vigil's own, so that freeze, kill-tree and connect refusal apply.
+   */
+  adoptAgent(req: { name: string; pid?: number; cgroupPath?: string; contain?: boolean }): Agent {
+    if ((req.pid === undefined) === (req.cgroupPath === undefined)) throw new AgentError("give exactly one of pid and cgroupPath");
+    if (this.agents.get(req.name)) throw new AgentError(`agent ${req.name} already exists`);
+    if (req.cgroupPath !== undefined) {
+      const id = cgroupIdOfPath(req.cgroupPath);
+      if (id === null) throw new AgentError(`cgroup ${req.cgroupPath} does not exist under the cgroup2 mount`);
+      if (this.config.cgroups.length) this.observer.addCgroup(id);
+      return this.agents.register({ name: req.name, cgroupId: id, cgroupPath: req.cgroupPath, cgroupOwned: false });
+    }
+    const pid = req.pid!;
+    if (!existsSync(`/proc/${pid}`)) throw new AgentError(`no process ${pid}`);
+    if (pid === process.pid || pid === 1) throw new AgentError(`pid ${pid} cannot be an agent`);
+    if (!this.tree.get(pid)) this.tree.seedFromProc();
+    if (!req.contain) return this.agents.register({ name: req.name, rootPid: pid });
+    const cgroup = OwnedCgroup.create(`agent-${req.name}`);
+    const origin = procCgroup(pid);
+    try {
+      // The root first: children forked from now on are born inside.
+      const pids = [pid, ...this.tree.descendants(pid).filter((p) => p.exitTime === null).map((p) => p.pid)];
+      for (const p of pids) {
+        try {
+          writeFileSync(cgroup.procsFile, String(p));
+        } catch (e) {
+          if (p === pid) throw e; // a child may have exited meanwhile
+        }
+      }
+      if (this.config.cgroups.length) this.observer.addCgroup(cgroup.id);
+      const agent = this.agents.register({ name: req.name, rootPid: pid, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true });
+      this.containers.set(req.name, { cgroup, origin });
+      return agent;
+    } catch (e) {
+      moveBack(cgroup, origin);
+      void cgroup.remove().catch(() => {});
+      throw new AgentError(`cannot contain pid ${pid}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Forget an agent; processes Vigil contained go back to the cgroup they came from. */
+  async removeAgent(name: string): Promise<boolean> {
+    const c = this.containers.get(name);
+    if (!this.agents.remove(name)) return false;
+    this.profiles.forget(name);
+    if (c) {
+      this.containers.delete(name);
+      c.cgroup.freeze(false);
+      moveBack(c.cgroup, c.origin);
+      await c.cgroup.remove().catch((e: Error) => log("warn", "agent cgroup not removed", { agent: name, error: e.message }));
+    }
+    return true;
+  }
+
+  /** Kernel syscall counts (aggregate mode) of an agent's processes, into its profile. */
+  profileOf(name: string) {
+    const counts = this.observer.running ? this.observer.syscallCounts() : new Map<number, Map<number, number>>();
+    const fresh = new Map<string, number>();
+    for (const [pid, per] of counts) {
+      if (this.tree.get(pid)?.agent !== name) continue;
+      for (const [nr, n] of per) fresh.set(syscallName(nr), (fresh.get(syscallName(nr)) ?? 0) + n);
+    }
+    const p = this.profiles.get(name);
+    if (!p && fresh.size === 0) return undefined;
+    return { ...(p ?? this.profiles.getOrCreate(name)), syscalls: Object.fromEntries([...fresh].sort((a, b) => b[1] - a[1])) };
+  }
+
   start(): void {
     const seeded = this.tree.seedFromProc();
     this.observer.start();
+    if (this.policies) {
+      const r = this.policies.load();
+      if (!r.ok) throw new Error(`policies in ${this.policies.dir} refused:\n${r.problems.map(formatProblem).join("\n")}`);
+      if (this.config.policies.watch) this.policies.watch();
+    }
     this.timers.push(
       setInterval(() => {
         this.tree.sweep();
@@ -125,6 +268,7 @@ export class VigilService {
       handler_error: o.handlerErrors + sinkErrors,
       store_queue_full: s.droppedQueueFull,
       store_write_error: s.droppedWriteError,
+      store_record_write_error: this.store.recordWriteErrors,
       stream_subscriber: this.hub.dropped,
     };
   }
@@ -173,6 +317,17 @@ export class VigilService {
     for (const t of this.timers) clearInterval(t);
     const problems: string[] = [];
     this.hub.closeAll();
+    this.policies?.close();
+    for (const [name, c] of this.containers) {
+      // Contained agents are released, not killed: Vigil stopping must not end them.
+      try {
+        c.cgroup.freeze(false);
+        moveBack(c.cgroup, c.origin);
+        rmdirQuiet(c.cgroup.dir);
+      } catch (e) {
+        problems.push(`agent ${name}: ${(e as Error).message}`);
+      }
+    }
     for (const e of this.observer.stop()) problems.push(e.message); // final drain happens inside
     try {
       this.store.close();
@@ -180,5 +335,35 @@ export class VigilService {
       problems.push(`store: ${(e as Error).message}`);
     }
     return problems;
+  }
+}
+
+/** The cgroup v2 path of a process (relative to the mount), from /proc/<pid>/cgroup. */
+function procCgroup(pid: number): string | null {
+  try {
+    const line = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"));
+    return line ? line.slice(3) : null;
+  } catch {
+    return null;
+  }
+}
+
+function moveBack(cgroup: OwnedCgroup, origin: string | null): void {
+  const mount = cgroup2Mount();
+  if (!origin || !mount) return;
+  for (const p of cgroup.pids()) {
+    try {
+      writeFileSync(join(mount, origin, "cgroup.procs"), String(p));
+    } catch {
+      /* exited, or the origin is gone: the process stays; the cgroup cannot be removed until it exits */
+    }
+  }
+}
+
+function rmdirQuiet(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* still populated */
   }
 }

@@ -68,7 +68,31 @@ CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 CREATE INDEX IF NOT EXISTS events_type ON events(type, id);
 CREATE INDEX IF NOT EXISTS events_pid ON events(pid, id);
 CREATE INDEX IF NOT EXISTS events_agent ON events(agent, id);
+CREATE TABLE IF NOT EXISTS records (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  id TEXT NOT NULL UNIQUE,
+  ts REAL NOT NULL,
+  agent TEXT,
+  label TEXT,
+  data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_kind ON records(kind, seq);
+CREATE INDEX IF NOT EXISTS records_agent ON records(kind, agent, seq);
 `;
+
+/** Findings and audit entries: rare, written at once (not queued), kept apart from event retention. */
+export type RecordKind = "finding" | "audit";
+
+export interface RecordQuery {
+  agent?: string;
+  /** findings: the rule; audit: the action */
+  label?: string;
+  since?: number;
+  limit: number;
+  /** seq of the last record of the previous page */
+  cursor?: number;
+}
 
 export class StoreUnavailable extends Error {
   override readonly name = "StoreUnavailable";
@@ -91,6 +115,8 @@ export class EventStore {
     deletedBySize: 0,
     lastError: null,
   };
+  /** Findings or audit entries that could not be written (also logged by the caller). */
+  recordWriteErrors = 0;
   private failing = false;
 
   constructor(private readonly options: StoreOptions) {
@@ -188,6 +214,31 @@ export class EventStore {
       events: page.map((r) => ({ ...(JSON.parse(r.data) as VigilEvent), id: r.id })),
       nextCursor: rows.length > q.limit ? page.at(-1)!.id : null,
     };
+  }
+
+  /** Write a finding or an audit entry now. Returns false (counted) when the write failed. */
+  addRecord(kind: RecordKind, rec: { id: string; ts: number; agent?: string | null }, label: string): boolean {
+    try {
+      this.open().run("INSERT INTO records (kind, id, ts, agent, label, data) VALUES (?, ?, ?, ?, ?, ?)", [kind, rec.id, rec.ts, rec.agent ?? null, label, JSON.stringify(rec)]);
+      return true;
+    } catch (e) {
+      this.recordWriteErrors++;
+      this.s.lastError = (e as Error).message;
+      return false;
+    }
+  }
+
+  queryRecords<T>(kind: RecordKind, q: RecordQuery): { records: T[]; nextCursor: number | null } {
+    const db = this.open();
+    const where = ["kind = ?"];
+    const args: (string | number)[] = [kind];
+    if (q.agent !== undefined) where.push("agent = ?"), args.push(q.agent);
+    if (q.label !== undefined) where.push("label = ?"), args.push(q.label);
+    if (q.since !== undefined) where.push("ts >= ?"), args.push(q.since);
+    if (q.cursor !== undefined) where.push("seq < ?"), args.push(q.cursor);
+    const rows = db.query(`SELECT seq, data FROM records WHERE ${where.join(" AND ")} ORDER BY seq DESC LIMIT ?`).all(...args, q.limit + 1) as { seq: number; data: string }[];
+    const page = rows.slice(0, q.limit);
+    return { records: page.map((r) => JSON.parse(r.data) as T), nextCursor: rows.length > q.limit ? page.at(-1)!.seq : null };
   }
 
   /** Stored events per type, optionally for one agent. */

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import type { StoredEvent } from "../../store/event-store";
 import type { VigilService } from "../vigil-service";
-import { BadRequest, ErrorBody, EventFilterQuery, PageQuery, parseTime, rejectUnknownQuery } from "./schemas";
+import { BadRequest, ErrorBody, EventFilterQuery, PageQuery, parseTime, rejectUnknownQuery, StreamFilterQuery } from "./schemas";
 
 interface Filters {
   type?: string;
@@ -56,12 +56,12 @@ export function eventRoutes(service: VigilService) {
         return service.hub.subscribe(filter, request.signal);
       },
       {
-        query: t.Object(EventFilterQuery, { additionalProperties: false }),
-        beforeHandle: rejectUnknownQuery(EventFilterQuery),
+        query: t.Object(StreamFilterQuery, { additionalProperties: false }),
+        beforeHandle: rejectUnknownQuery(StreamFilterQuery),
         detail: {
           summary: "Live events as Server-Sent Events",
           description:
-            "Each committed event as `event: <type>` with `id: <store id>`. A subscriber too slow to keep up receives `event: gap` with `{\"missed\": N}` (counted in vigil_events_dropped_total{stage=\"stream_subscriber\"}). Comment heartbeats keep idle streams open.",
+            "Each committed event as `event: <type>` with `id: <store id>`; findings and audit entries as `event: finding` / `event: audit`. A subscriber too slow to keep up receives `event: gap` with `{\"missed\": N}` (counted in vigil_events_dropped_total{stage=\"stream_subscriber\"}). Comment heartbeats keep idle streams open.",
           tags: ["events"],
         },
       },

@@ -1,0 +1,108 @@
+import { Elysia, t } from "elysia";
+import { probeCapabilities } from "../../enforce/capabilities";
+import { compilePolicies } from "../../policy/compile";
+import { dryRun, parseEventLines, type DryRunReport } from "../../policy/dry-run";
+import { PolicyError } from "../../policy/loader";
+import type { VigilService } from "../vigil-service";
+import { ApiError, ErrorBody, parseTime } from "./schemas";
+
+const PolicyText = t.String({ minLength: 1, maxLength: 512 * 1024, description: "One or more YAML policy documents" });
+
+function compileOrReject(yaml: string, file: string) {
+  try {
+    return compilePolicies([{ file, text: yaml }], probeCapabilities());
+  } catch (e) {
+    if (e instanceof PolicyError) throw new ApiError(422, "invalid_policy", "the policy was refused; see problems", { problems: e.problems });
+    throw e;
+  }
+}
+
+export function policyRoutes(service: VigilService) {
+  return new Elysia({ name: "vigil-policies" })
+    .get(
+      "/policies",
+      () => {
+        const set = service.guard.active;
+        return {
+          directory: service.policies?.status() ?? null,
+          policies: set.policies,
+          rules: set.rules.map((r) => ({ policy: r.policy, name: r.name, event: r.event, action: r.action, severity: r.severity, enforcement: r.enforcement, agents: r.agents, file: r.file })),
+          warnings: set.warnings,
+          capabilities: probeCapabilities(),
+          kernelGeneration: service.observer.enforcer?.generation ?? null,
+        };
+      },
+      { detail: { summary: "Policies and rules in force, where each is enforced, and what this machine can enforce", tags: ["policies"] } },
+    )
+    .post(
+      "/policies/validate",
+      ({ body }) => {
+        try {
+          const set = compilePolicies([{ file: body.file ?? "request", text: body.yaml }], probeCapabilities());
+          return { valid: true, problems: [], warnings: set.warnings, policies: set.policies, rules: set.rules.map((r) => ({ policy: r.policy, name: r.name, action: r.action, enforcement: r.enforcement })) };
+        } catch (e) {
+          if (e instanceof PolicyError) return { valid: false, problems: e.problems, warnings: [], policies: [], rules: [] };
+          throw e;
+        }
+      },
+      {
+        body: t.Object({ yaml: PolicyText, file: t.Optional(t.String({ maxLength: 256, description: "Name used in problem locations" })) }, { additionalProperties: false }),
+        detail: { summary: "Validate policy YAML: every problem with line, column and field; nothing is applied", tags: ["policies"] },
+      },
+    )
+    .post(
+      "/policies/dry-run",
+      ({ body }) => {
+        const set = compileOrReject(body.yaml, "request");
+        if ((body.events === undefined) === (body.store === undefined)) throw new ApiError(400, "invalid_request", "give exactly one of events (JSON lines) and store (a query of stored events)");
+        let report: DryRunReport;
+        if (body.events !== undefined) {
+          const skipped: DryRunReport["skipped"] = [];
+          report = dryRun(set, parseEventLines(body.events, skipped), { defaultAgent: body.agent });
+          report.skipped = skipped;
+        } else {
+          const q = body.store!;
+          const since = parseTime("store.since", q.since);
+          const until = parseTime("store.until", q.until);
+          const limit = q.limit ?? 100_000;
+          // Oldest first, page by page, bounded.
+          const pages = function* () {
+            let cursor: number | undefined;
+            let n = 0;
+            for (;;) {
+              const page = service.store.query({ agent: q.agent, since, until, limit: Math.min(1000, limit - n), cursor, order: "asc" });
+              yield* page.events;
+              n += page.events.length;
+              if (page.nextCursor === null || n >= limit) return;
+              cursor = page.nextCursor;
+            }
+          };
+          report = dryRun(set, pages(), { defaultAgent: body.agent });
+        }
+        return report;
+      },
+      {
+        body: t.Object(
+          {
+            yaml: PolicyText,
+            events: t.Optional(t.String({ maxLength: 768 * 1024, description: "Event log as JSON lines (vigil run --events)" })),
+            store: t.Optional(
+              t.Object(
+                {
+                  agent: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
+                  since: t.Optional(t.String()),
+                  until: t.Optional(t.String()),
+                  limit: t.Optional(t.Integer({ minimum: 1, maximum: 1_000_000 })),
+                },
+                { additionalProperties: false },
+              ),
+            ),
+            agent: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "Agent to assume for events that name none" })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: t.Unknown(), 400: ErrorBody, 422: t.Object({ error: t.String(), message: t.String(), problems: t.Array(t.Unknown()) }) },
+        detail: { summary: "Replay an event log or stored events against a policy: what it would have done", tags: ["policies"] },
+      },
+    );
+}
