@@ -132,3 +132,49 @@ describe("vigil run", () => {
     expect(ev.some((e) => e.type === "exit" && e.exitCode === 5)).toBe(true);
   });
 });
+
+describe("vigil run --policy", () => {
+  test("deny connect (EPERM, the command goes on), kill on exec (the program never runs), findings in --summary-json", async () => {
+    const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const tool = join(dir, "forbidden-touch");
+    writeFileSync(tool, readFileSync("/usr/bin/touch"), { mode: 0o755 });
+    const marker = join(dir, "run-touched");
+    const policy = join(dir, "run-policy.yaml");
+    writeFileSync(
+      policy,
+      `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: run }\nspec:\n  rules:\n    - name: no-listener\n      match: { event: connect, port: [${listener.port}] }\n      action: deny\n    - name: no-touch\n      match: { event: exec, binary: ["${tool}"] }\n      action: kill\n`,
+    );
+    const summary = join(dir, "policy-summary.json");
+    try {
+      const r = vigil(["run", "--policy", policy, "--summary-json", summary, "--", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${listener.port}; echo "connect=$?"; ${tool} ${marker}; echo "touch=$?"; exit 4`]);
+      expect(r.code).toBe(4);
+      expect(r.stdout).toContain("connect=1");
+      expect(r.stdout).toContain("touch=137");
+      expect(r.stderr).toContain("Operation not permitted");
+      expect(existsSync(marker)).toBe(false);
+      const s = JSON.parse(readFileSync(summary, "utf8"));
+      expect(s.findings.map((f: { rule: string; action: string; enforcement: string }) => [f.rule, f.action, f.enforcement])).toEqual([
+        ["run/no-listener", "deny", "kernel"],
+        ["run/no-touch", "kill", "kernel"],
+      ]);
+    } finally {
+      listener.stop(true);
+    }
+  });
+
+  test("a policy this machine cannot enforce, or a malformed one, is refused before the command runs", () => {
+    const policy = join(dir, "bad-policy.yaml");
+    const marker = join(dir, "never-ran");
+    writeFileSync(policy, `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: bad }\nspec:\n  rules:\n    - name: ssh\n      match: { event: open, path: ["/root/.ssh/*"] }\n      action: deny\n    - name: typo\n      match: { event: exec, binray: ["/bin/sh"] }\n      action: alert\n`);
+    const r = vigil(["run", "--policy", policy, "--", "touch", marker]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${policy}:10:`);
+    expect(r.stderr).toContain("spec.rules[1].match.binray: unknown field");
+    expect(existsSync(marker)).toBe(false);
+    writeFileSync(policy, `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: bad }\nspec:\n  rules:\n    - name: ssh\n      match: { event: open, path: ["/root/.ssh/*"] }\n      action: deny\n`);
+    const r2 = vigil(["run", "--policy", policy, "--", "touch", marker]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/:8:\d+: spec\.rules\[0\]\.action: deny on open needs BPF LSM/);
+    expect(existsSync(marker)).toBe(false);
+  });
+});

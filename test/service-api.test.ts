@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createApp } from "../src/service/app";
 import { loadConfig } from "../src/service/config";
 import { VigilService } from "../src/service/vigil-service";
-import { requireRoot, unique } from "./helpers";
+import { requireRoot, unique, until } from "./helpers";
 
 requireRoot();
 const dir = mkdtempSync(join(tmpdir(), "vigil-api-"));
@@ -35,15 +35,6 @@ afterAll(async () => {
 const auth = { authorization: `Bearer ${TOKEN}` };
 const get = (path: string, headers: Record<string, string> = auth) => fetch(`${base}${path}`, { headers });
 
-async function until<T>(fn: () => Promise<T | undefined>, ms = 1000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
-    await Bun.sleep(20);
-  }
-}
 
 describe("health, readiness, metrics (no token needed)", () => {
   test("healthz", async () => {

@@ -35,7 +35,7 @@ export class PolicyGuard implements EventSink {
   private set: PolicySet = emptyPolicySet();
   private readonly retired: PolicySet[] = [];
   private readonly ruleById = new Map<number, CompiledRule>();
-  /** Kernel decisions whose triggering event has not been seen yet: `${pid}:${ruleId}` -> time. */
+  /** Kernel decisions whose triggering event has not been seen yet: `${pid}:${policy}/${rule}` -> time. */
   private readonly decided = new Map<string, number>();
   readonly evaluated = { events: 0, hits: 0 };
   private readonly ctx: MatchContext;
@@ -99,7 +99,7 @@ export class PolicyGuard implements EventSink {
     for (const rule of rules) {
       if (!rule.matchesAgent(event.agent) || !rule.matches(event, this.ctx)) continue;
       this.evaluated.hits++;
-      const key = `${event.pid}:${rule.id}`;
+      const key = `${event.pid}:${rule.policy}/${rule.name}`;
       if (rule.enforcement === "kernel" && this.decided.delete(key)) continue; // reported with the kernel's record
       this.hit(rule, event);
     }
@@ -132,7 +132,8 @@ export class PolicyGuard implements EventSink {
   private kernelDecision(e: EnforceEvent): void {
     const rule = this.ruleById.get(e.ruleId);
     if (!rule) return; // a rule of a set retired long ago
-    this.decided.set(`${e.pid}:${rule.id}`, Date.now());
+    // By name, not id: the kernel may have decided under the previous generation of the same rule.
+    this.decided.set(`${e.pid}:${rule.policy}/${rule.name}`, Date.now());
     if (this.decided.size > 4096) {
       const old = Date.now() - 10_000;
       for (const [k, t] of this.decided) if (t < old) this.decided.delete(k);
