@@ -22,7 +22,7 @@ const TOKEN = "guard-token-0123456789abcdef";
 let service: VigilService;
 let base: string;
 let app: ReturnType<typeof createApp>;
-let listener: ReturnType<typeof Bun.listen>;
+let listener: import("bun").TCPSocketListener<undefined>;
 let accepted = 0;
 const children: Subprocess[] = [];
 
@@ -39,7 +39,7 @@ ${extra}`;
 
 beforeAll(() => {
   setLogLevel("error"); // every enforcement is logged; the storm would flood the test output
-  listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => (accepted++, s.end()), data() {} } });
+  listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => { accepted++; s.end(); }, data() {} } });
   writeFileSync(join(policyDir, "guard.yaml"), policy("", listener.port));
   const config = loadConfig({ env: { VIGIL_DATA_DIR: join(dir, "data"), VIGIL_PORT: "0", VIGIL_POLICY_DIR: policyDir } });
   config.policies.reloadDebounceMs = 20;
