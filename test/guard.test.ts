@@ -261,7 +261,7 @@ describe("interventions and profiles", () => {
     writeFileSync(join(a.work, "step3"), "");
     await a.proc.exited;
     const execs = await until(async () => {
-      const ev = (await api("GET", "/v1/events?agent=spanned&type=exec&order=asc")).body.events as { filename: string; span?: { traceId: string; name: string } }[];
+      const ev = (await api("GET", "/v1/events?agent=spanned&type=exec&order=asc")).body.events as { filename: string; span?: { traceId: string; spanId: string; name: string } }[];
       return ev.some((e) => e.filename === "/usr/bin/hostname") ? ev : undefined;
     }, 2000);
     const span = (f: string) => execs.find((e) => e.filename === f)?.span;
