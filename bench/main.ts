@@ -7,8 +7,9 @@ import { benchDecode } from "./decode";
 import { benchStorm } from "./storm";
 import { benchWorkload } from "./workload";
 import { benchService } from "./service";
+import { benchPolicy } from "./policy";
 
-const all = { storm: benchStorm, workload: benchWorkload, decode: benchDecode, service: benchService } as const;
+const all = { storm: benchStorm, workload: benchWorkload, decode: benchDecode, service: benchService, policy: benchPolicy } as const;
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const names = args.filter((a) => !a.startsWith("--"));

@@ -23,7 +23,7 @@ export interface StormRow {
  * Runs the storm `reps` times inside the cgroup; median ns/syscall. Each storm's pid is added to
  * `pids` (when given) before it makes a single syscall, so a sink can count exactly its records.
  */
-async function stormRuns(cg: OwnedCgroup, n: number, reps: number, pids?: Set<number>): Promise<{ ns: number; pids: number[] }> {
+export async function stormRuns(cg: OwnedCgroup, n: number, reps: number, pids?: Set<number>): Promise<{ ns: number; pids: number[] }> {
   const ns: number[] = [];
   const all: number[] = [];
   for (let i = 0; i < reps; i++) {

@@ -15,9 +15,8 @@ import { ProcessTree } from "../src/proc/process-tree";
 import { RunSummaryBuilder } from "../src/cli/run-summary";
 import { median, peakRssMiB, resetPeakRss, runIn, table, writeReport } from "./lib";
 
-export async function benchWorkload(quick: boolean): Promise<Record<string, unknown>> {
-  const iterations = quick ? 300 : 1500;
-  const reps = quick ? 3 : 5;
+/** The agent-like workload: a shell script over files in a temp dir (removed by the caller). */
+export function makeWorkload(iterations: number): { dir: string; script: string } {
   const dir = mkdtempSync(join(tmpdir(), "vigil-bench-"));
   for (let i = 0; i < 20; i++) writeFileSync(join(dir, `f${i}.txt`), `line ${i}\n`.repeat(50));
   // Each iteration: 3 execs (cat, grep, wc) and, per exec'd tool, its own opens; plus 5 opens by the shell.
@@ -27,6 +26,13 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
     wc -l ${dir}/f$(((i + 2) % 20)).txt > /dev/null
     for j in 1 2 3 4 5; do : < ${dir}/f$j.txt; done
     i=$((i + 1)); done`;
+  return { dir, script };
+}
+
+export async function benchWorkload(quick: boolean): Promise<Record<string, unknown>> {
+  const iterations = quick ? 300 : 1500;
+  const reps = quick ? 3 : 5;
+  const { dir, script } = makeWorkload(iterations);
   const cg = OwnedCgroup.create(`bench-work-${process.pid}`);
   try {
     const base: number[] = [];

@@ -58,3 +58,47 @@ describe("syscall names", () => {
     expect(syscallName(100000)).toBe("syscall_100000");
   });
 });
+
+import { cidrContains, parseAddress, parseCidr } from "../src/policy/cidr";
+import { globMatcher } from "../src/policy/compile";
+import { parsePolicySource } from "../src/policy/loader";
+import { parseTraceparent } from "../src/agents/spans";
+
+describe("policy building blocks", () => {
+  test("CIDR parsing and matching, IPv4 mapped into IPv6", () => {
+    const lo = parseCidr("127.0.0.0/8");
+    expect(cidrContains(lo, parseAddress("127.1.2.3")!)).toBe(true);
+    expect(cidrContains(lo, parseAddress("::ffff:127.0.0.1")!)).toBe(true);
+    expect(cidrContains(lo, parseAddress("128.0.0.1")!)).toBe(false);
+    expect(cidrContains(parseCidr("10.1.2.3/8"), parseAddress("10.200.0.1")!)).toBe(true); // host bits cleared
+    expect(cidrContains(parseCidr("::1/128"), parseAddress("::1")!)).toBe(true);
+    expect(cidrContains(parseCidr("fd00::/8"), parseAddress("fd12:3456::1")!)).toBe(true);
+    expect(cidrContains(parseCidr("fd00::/8"), parseAddress("fe80::1")!)).toBe(false);
+    expect(() => parseCidr("10.0.0.0/33")).toThrow(/prefix length must be 0..32/);
+    expect(() => parseCidr("example.com/8")).toThrow(/not an IPv4 or IPv6 network/);
+  });
+  test("glob matcher agrees with Bun.Glob, with its prefilters", () => {
+    const cases: [string, string][] = [
+      ["/root/.ssh/**", "/root/.ssh/id_rsa"],
+      ["/root/.ssh/*", "/root/.ssh/a/b"],
+      ["**/.env", "/home/u/p/.env"],
+      ["**/.env", "/home/u/p/.envx"],
+      ["/usr/bin/*", "/usr/bin/curl"],
+      ["/usr/*/curl", "/usr/local/curl"],
+      ["/usr/*/curl", "/opt/local/curl"],
+    ];
+    for (const [p, s] of cases) expect(globMatcher([p])(s)).toBe(new Bun.Glob(p).match(s));
+  });
+  test("policy YAML problems carry line, column and field path", () => {
+    const r = parsePolicySource({ file: "p.yaml", text: "apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: x }\nspec:\n  rules:\n    - name: r\n      match: { event: exec }\n      action: maybe\n" });
+    expect(r.problems).toEqual([{ file: "p.yaml", line: 8, column: 15, path: "spec.rules[0].action", message: 'must be one of alert, deny, kill, freeze, kill-tree (got "maybe")' }]);
+    const syntax = parsePolicySource({ file: "s.yaml", text: "apiVersion: [\n" });
+    expect(syntax.problems[0]!.message).toMatch(/^YAML syntax/);
+    expect(syntax.problems[0]!.line).toBeGreaterThan(0);
+  });
+  test("W3C traceparent", () => {
+    expect(parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")).toEqual({ traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" });
+    expect(() => parseTraceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01")).toThrow(/all zeros/);
+    expect(() => parseTraceparent("garbage")).toThrow(/W3C/);
+  });
+});

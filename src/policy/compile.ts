@@ -79,10 +79,36 @@ export function kernelDev(stDev: number): number {
   return ((major << 20) | minor) >>> 0;
 }
 
-function globMatcher(patterns: readonly string[]): (s: string) => boolean {
+/**
+ * Exact strings by set lookup; globs through Bun.Glob, each behind a cheap
+ * necessary condition (its literal prefix, or for `** /x` its literal suffix)
+ * so that most non-matching strings never reach the glob engine.
+ */
+export function globMatcher(patterns: readonly string[]): (s: string) => boolean {
   const exact = new Set(patterns.filter((p) => !GLOB_CHARS.test(p)));
-  const globs = patterns.filter((p) => GLOB_CHARS.test(p)).map((p) => new Bun.Glob(p));
-  return (s) => exact.has(s) || globs.some((g) => g.match(s));
+  const globs = patterns
+    .filter((p) => GLOB_CHARS.test(p))
+    .map((p) => {
+      const prefix = p.slice(0, p.search(GLOB_CHARS));
+      const tail = p.startsWith("**/") && !GLOB_CHARS.test(p.slice(3)) ? p.slice(2) : "";
+      return { glob: new Bun.Glob(p), prefix, tail };
+    });
+  return (s) => {
+    if (exact.has(s)) return true;
+    for (const g of globs) if (s.startsWith(g.prefix) && (g.tail === "" || s.endsWith(g.tail) || s === g.tail.slice(1)) && g.glob.match(s)) return true;
+    return false;
+  };
+}
+
+/** Connect rules of one event share one parse of its address. */
+let lastAddress = "";
+let lastBytes: Uint8Array | null = null;
+function addressBytes(a: string): Uint8Array | null {
+  if (a !== lastAddress) {
+    lastAddress = a;
+    lastBytes = parseAddress(a);
+  }
+  return lastBytes;
 }
 
 /** Binaries named by a rule → their identities now. Single-level globs are expanded; `**` is not. */
@@ -135,7 +161,7 @@ function compileMatcher(m: Match): (e: VigilEvent, ctx: MatchContext) => boolean
     const no = (m.notCidr ?? []).map(parseCidr);
     checks.push((e) => {
       if (e.type !== "connect") return false;
-      const a = parseAddress(e.address);
+      const a = addressBytes(e.address);
       if (!a) return false;
       return (yes.length === 0 || inAny(yes, a)) && !inAny(no, a);
     });

@@ -78,7 +78,7 @@ export function parsePolicySource(src: PolicySource): { policies: LoadedPolicy[]
   for (const doc of docs) {
     if (doc.errors.length) {
       for (const err of doc.errors) {
-        const pos = err.linePos?.[0];
+        const pos = err.linePos?.[0] ?? lines.linePos(err.pos[0]);
         problems.push({ file: src.file, line: pos?.line, column: pos?.col, path: "", message: `YAML syntax: ${err.message.split("\n")[0]}` });
       }
       continue;

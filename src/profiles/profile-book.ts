@@ -10,6 +10,7 @@ import type { VigilEvent } from "../events/types";
 import { findingId, type Finding } from "../findings/finding";
 import type { Severity } from "../policy/schema";
 import type { EventSink } from "../pipeline/event-pipeline";
+import { globMatcher } from "../policy/compile";
 
 const MAX_KEYS = 4096;
 const RATE_WINDOW_MS = 10_000;
@@ -81,10 +82,10 @@ export interface ProfileBookOptions {
 export class ProfileBook implements EventSink {
   readonly name = "profiles";
   private readonly profiles = new Map<string, Profile>();
-  private readonly sensitive: Bun.Glob[];
+  private readonly sensitive: (path: string) => boolean;
 
   constructor(private readonly o: ProfileBookOptions) {
-    this.sensitive = o.sensitivePaths.map((p) => new Bun.Glob(p));
+    this.sensitive = globMatcher(o.sensitivePaths);
   }
 
   private profile(agent: string): Profile {
@@ -116,7 +117,7 @@ export class ProfileBook implements EventSink {
         const area = fileArea(e.path);
         bump(p.fileAreas, area);
         if (!p.baseline) break;
-        if (this.sensitive.some((g) => g.match(e.path))) this.deviate(p, e, "sensitive-path", e.path, "high", `opened sensitive path ${e.path}`);
+        if (this.sensitive(e.path)) this.deviate(p, e, "sensitive-path", e.path, "high", `opened sensitive path ${e.path}`);
         else if (!p.baseline.fileAreas.includes(area)) this.deviate(p, e, "new-file-area", area, "low", `touched ${area}, not in the baseline`);
         break;
       }
