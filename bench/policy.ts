@@ -11,6 +11,7 @@ import { probeCapabilities } from "../src/enforce/capabilities";
 import { Interventions } from "../src/enforce/interventions";
 import type { VigilEvent } from "../src/events/types";
 import { PolicyGuard } from "../src/guard/policy-guard";
+import { syncAgentsToKernel } from "../src/enforce/agent-sync";
 import { Observer } from "../src/observer/observer";
 import { EventPipeline } from "../src/pipeline/event-pipeline";
 import { compilePolicies } from "../src/policy/compile";
@@ -80,6 +81,7 @@ function observe(cg: OwnedCgroup, withPolicy: boolean): () => void {
   let observer: Observer | null = null;
   const guard = withPolicy ? new PolicyGuard({ agents, tree, interventions: new Interventions(agents, () => {}), enforcer: () => observer?.enforcer ?? null, onFinding: () => {} }) : null;
   if (guard) pipeline.addSink(guard);
+  syncAgentsToKernel(agents, tree, () => observer?.enforcer ?? null);
   observer = new Observer({ syscalls: "aggregate", cgroupIds: [cg.id], onEvent: (e) => pipeline.handle(e) });
   observer.start();
   agents.register({ name: "bench", cgroupId: cg.id, cgroupPath: cg.relPath, cgroupOwned: true });

@@ -43,6 +43,8 @@ describe("vigil run", () => {
         expect(typeof e.comm).toBe("string");
         expect(typeof e.ts).toBe("number");
         expect(e.agent).toBe("cli-test");
+        // The kernel itself attributed it (identity by cgroup, inherited by children), not only userspace.
+        if (e.type !== "syscall") expect(e.agentId).toBeGreaterThan(0);
       }
       const execs = ev.filter((e) => e.type === "exec");
       const root = execs.find((e) => (e.argv as string[])[0] === "bash")!;

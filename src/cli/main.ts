@@ -1,12 +1,15 @@
 /** Entry point of bin/vigil. */
 import { UsageError } from "./args";
 import { RUN_USAGE, RunError, runCommand } from "./run";
+import { POLICY_USAGE, policyCommand } from "./policy";
 
 const USAGE = `usage: vigil <command> [options]
 
 commands:
   run      run a command under observation and summarize what it did
            ${RUN_USAGE.replace(/\n/g, "\n           ")}
+  policy   validate policies, or replay an event log against them
+           ${POLICY_USAGE.replace(/\n/g, "\n           ")}
   doctor   check what eBPF observation needs on this machine`;
 
 async function main(argv: string[]): Promise<number> {
@@ -14,6 +17,8 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case "run":
       return runCommand(rest);
+    case "policy":
+      return policyCommand(rest);
     case "doctor": {
       const { doctor } = await import("./doctor");
       return doctor();

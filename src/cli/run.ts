@@ -23,6 +23,7 @@ import { formatProblem, PolicyError, readPolicyFile } from "../policy/loader";
 import { probeCapabilities } from "../enforce/capabilities";
 import { Interventions, type AuditEntry } from "../enforce/interventions";
 import { PolicyGuard } from "../guard/policy-guard";
+import { syncAgentsToKernel } from "../enforce/agent-sync";
 import type { Finding } from "../findings/finding";
 
 function summarizeFinding(f: Finding): FindingSummary {
@@ -139,6 +140,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       })
     : null;
   if (guard) pipeline.addSink(guard);
+  syncAgentsToKernel(agents, tree, () => observer?.enforcer ?? null);
 
   const started = Date.now();
   let cgroup: OwnedCgroup | null = null;

@@ -5,8 +5,7 @@
  * userspace part of each action (kill, freeze, kill-tree) through audited
  * interventions.
  */
-import type { AgentRegistry, Agent } from "../agents/agent-registry";
-import { cgroup2Mount } from "../cgroup/cgroup";
+import type { AgentRegistry } from "../agents/agent-registry";
 import { AGENT_ANY } from "../events/layout";
 import type { EnforceEvent, VigilEvent } from "../events/types";
 import type { KernelEnforcer } from "../enforce/kernel-enforcer";
@@ -15,7 +14,6 @@ import { findingId, type Finding } from "../findings/finding";
 import { emptyPolicySet, type CompiledRule, type MatchContext, type PolicySet } from "../policy/compile";
 import type { ProcessTree } from "../proc/process-tree";
 import type { EventSink } from "../pipeline/event-pipeline";
-import { join } from "node:path";
 
 const EPERM = 1;
 /** Rule sets kept after a switch so that late kernel records still name their rule. */
@@ -43,7 +41,7 @@ export class PolicyGuard implements EventSink {
 
   constructor(private readonly o: PolicyGuardOptions) {
     this.ctx = { exe: (pid) => o.tree.get(pid)?.exe ?? undefined };
-    o.agents.onChange((c) => this.agentChanged(c.kind, c.agent));
+    o.agents.onChange(() => this.agentChanged());
   }
 
   get active(): PolicySet {
@@ -70,23 +68,10 @@ export class PolicyGuard implements EventSink {
     return agents === null ? [AGENT_ANY] : this.o.agents.kernelIdsMatching(agents);
   }
 
-  /** Agents enter and leave the kernel maps; rules naming agents are re-rendered for them. */
-  private agentChanged(kind: "added" | "removed", agent: Agent): void {
+  /** Rules naming agents are re-rendered into the kernel when agents come and go (identity itself: agent-sync.ts). */
+  private agentChanged(): void {
     const enforcer = this.o.enforcer();
     if (!enforcer) return;
-    const mount = cgroup2Mount();
-    if (kind === "added") {
-      if (agent.cgroupId !== undefined) enforcer.setCgroupAgent(agent.cgroupId, agent.kernelId);
-      if (agent.rootPid !== undefined) {
-        enforcer.setProcessAgent(agent.rootPid, agent.kernelId);
-        for (const p of this.o.tree.descendants(agent.rootPid)) if (p.exitTime === null) enforcer.setProcessAgent(p.pid, agent.kernelId);
-      }
-      if (agent.cgroupOwned && agent.cgroupPath && mount) enforcer.guardCgroup(join(mount, agent.cgroupPath));
-    } else {
-      if (agent.cgroupId !== undefined) enforcer.forgetCgroup(agent.cgroupId);
-      if (agent.rootPid !== undefined) enforcer.forgetProcess(agent.rootPid);
-      if (agent.cgroupPath && mount) enforcer.unguardCgroup(join(mount, agent.cgroupPath));
-    }
     if (this.set.kernel.exec.some((r) => r.agents) || this.set.kernel.connect.some((r) => r.agents)) enforcer.install(this.set, (a) => this.kernelAgents(a));
   }
 

@@ -12,6 +12,7 @@ import { probeCapabilities } from "../enforce/capabilities";
 import { Interventions, type AuditEntry } from "../enforce/interventions";
 import type { Finding } from "../findings/finding";
 import { PolicyGuard } from "../guard/policy-guard";
+import { syncAgentsToKernel } from "../enforce/agent-sync";
 import { PolicyDirectory } from "../policy/policy-directory";
 import { formatProblem } from "../policy/loader";
 import { ProfileBook } from "../profiles/profile-book";
@@ -88,6 +89,7 @@ export class VigilService {
       },
       { version: VERSION, kernel: kernelRelease(), libbpf: LIBBPF_VERSION },
     );
+    syncAgentsToKernel(this.agents, this.tree, () => this.observer.enforcer);
     this.interventions = new Interventions(this.agents, (a) => this.audited(a));
     this.guard = new PolicyGuard({
       agents: this.agents,
