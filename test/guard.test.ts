@@ -8,10 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { createApp } from "../src/service/app";
-import { loadConfig } from "../src/service/config";
-import { VigilService } from "../src/service/vigil-service";
-import { requireRoot, until } from "./helpers";
+import type { VigilService } from "../src/service/vigil-service";
+import { requireRoot, startInProcessService, until } from "./helpers";
 import { setLogLevel } from "../src/service/log";
 
 requireRoot();
@@ -21,7 +19,7 @@ mkdirSync(policyDir);
 const TOKEN = "guard-token-0123456789abcdef";
 let service: VigilService;
 let base: string;
-let app: ReturnType<typeof createApp>;
+let stopService: () => Promise<void>;
 let listener: import("bun").TCPSocketListener<undefined>;
 let accepted = 0;
 const children: Subprocess[] = [];
@@ -37,23 +35,19 @@ spec:
       action: deny
 ${extra}`;
 
-beforeAll(() => {
+beforeAll(async () => {
   setLogLevel("error"); // every enforcement is logged; the storm would flood the test output
   listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: (s) => { accepted++; s.end(); }, data() {} } });
   writeFileSync(join(policyDir, "guard.yaml"), policy("", listener.port));
-  const config = loadConfig({ env: { VIGIL_DATA_DIR: join(dir, "data"), VIGIL_PORT: "0", VIGIL_POLICY_DIR: policyDir } });
-  config.policies.reloadDebounceMs = 20;
-  service = new VigilService(config);
-  service.start();
-  app = createApp(service, TOKEN);
-  app.listen({ hostname: "127.0.0.1", port: 0 });
-  base = `http://127.0.0.1:${app.server!.port}`;
+  const s = await startInProcessService({ VIGIL_DATA_DIR: join(dir, "data"), VIGIL_POLICY_DIR: policyDir }, TOKEN, (c) => (c.policies.reloadDebounceMs = 20));
+  service = s.service;
+  base = s.base;
+  stopService = s.stop;
 });
 afterAll(async () => {
   for (const c of children) c.kill("SIGKILL");
   for (const a of service.agents.list()) await service.removeAgent(a.name);
-  service.stop();
-  await app.stop(true);
+  await stopService();
   listener.stop(true);
   rmSync(dir, { recursive: true, force: true });
 });

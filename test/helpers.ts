@@ -81,3 +81,24 @@ export async function until<T>(fn: () => Promise<T | undefined> | T | undefined,
     await Bun.sleep(20);
   }
 }
+
+/** A service in this process on a free loopback port, with the real observer. */
+export async function startInProcessService(env: Record<string, string>, token: string, tune?: (c: import("../src/service/config").Config) => void) {
+  const { loadConfig } = await import("../src/service/config");
+  const { VigilService } = await import("../src/service/vigil-service");
+  const { createApp } = await import("../src/service/app");
+  const config = loadConfig({ env: { VIGIL_PORT: "0", ...env } });
+  tune?.(config);
+  const service = new VigilService(config);
+  service.start();
+  const app = createApp(service, token);
+  app.listen({ hostname: "127.0.0.1", port: 0 });
+  return {
+    service,
+    base: `http://127.0.0.1:${app.server!.port}`,
+    async stop() {
+      service.stop();
+      await app.stop(true);
+    },
+  };
+}

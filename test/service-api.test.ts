@@ -6,29 +6,24 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApp } from "../src/service/app";
-import { loadConfig } from "../src/service/config";
-import { VigilService } from "../src/service/vigil-service";
-import { requireRoot, unique, until } from "./helpers";
+import type { VigilService } from "../src/service/vigil-service";
+import { requireRoot, startInProcessService, unique, until } from "./helpers";
 
 requireRoot();
 const dir = mkdtempSync(join(tmpdir(), "vigil-api-"));
 const TOKEN = "test-token-0123456789abcdef";
 let service: VigilService;
 let base: string;
-let app: ReturnType<typeof createApp>;
+let stopService: () => Promise<void>;
 
-beforeAll(() => {
-  const config = loadConfig({ env: { VIGIL_DATA_DIR: dir, VIGIL_PORT: "0", VIGIL_STREAM_HEARTBEAT_MS: "200" } });
-  service = new VigilService(config);
-  service.start();
-  app = createApp(service, TOKEN);
-  app.listen({ hostname: "127.0.0.1", port: 0 });
-  base = `http://127.0.0.1:${app.server!.port}`;
+beforeAll(async () => {
+  const s = await startInProcessService({ VIGIL_DATA_DIR: dir, VIGIL_STREAM_HEARTBEAT_MS: "200" }, TOKEN);
+  service = s.service;
+  base = s.base;
+  stopService = s.stop;
 });
 afterAll(async () => {
-  service.stop();
-  await app.stop(true);
+  await stopService();
   rmSync(dir, { recursive: true, force: true });
 });
 
