@@ -86,6 +86,9 @@ describe("policies from a watched directory", () => {
     });
     expect(f[0]).toMatchObject({ rule: "guard/no-listener", action: "deny", enforcement: "kernel", agent: "kill-connect" });
     expect(f[0].outcome).toContain("EPERM");
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/vigil_findings_total\{rule="guard\/no-listener",action="deny",severity="high",enforcement="kernel"\} [1-9]/);
+    expect(metrics).toMatch(/vigil_policy_rules\{where="kernel_connect"\} 1/);
   });
 
   test("hot reload under a connect storm never lets a denied call through; an invalid file is rejected and the old rules keep enforcing", async () => {
@@ -126,7 +129,9 @@ describe("policies from a watched directory", () => {
     expect(service.policies!.load().ok).toBe(true);
   }, 30_000);
 
-  test("kill on exec: SIGKILL before the new program runs a single instruction", async () => {
+  test("kill on exec: SIGKILL before the new program runs a single instruction; the finding is on the SSE stream", async () => {
+    const stream = await fetch(`${base}/v1/events/stream?type=finding&agent=kill-exec`, { headers: auth });
+    const reader = stream.body!.getReader();
     const tool = join(dir, "forbidden-touch");
     writeFileSync(tool, readFileSync("/usr/bin/touch"), { mode: 0o755 });
     writeFileSync(
@@ -143,6 +148,12 @@ describe("policies from a watched directory", () => {
     expect(existsSync(marker)).toBe(false);
     const f = await until(async () => (await api("GET", "/v1/findings?agent=kill-exec&rule=guard/no-touch")).body.findings[0]);
     expect(f).toMatchObject({ action: "kill", enforcement: "kernel" });
+    let text = "";
+    const deadline = Date.now() + 2000;
+    while (!text.includes("event: finding") && Date.now() < deadline) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    expect(text).toContain("event: finding");
+    expect(text).toContain('"rule":"guard/no-touch"');
   });
 
   test("POST /v1/policies/validate locates every problem; deny on open is refused with the kernel's reason", async () => {
