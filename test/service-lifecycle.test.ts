@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, requireRoot } from "./helpers";
+import { startDaemon } from "../lab/daemon";
 import { PROGRAMS } from "../src/observer/programs";
 
 requireRoot();
@@ -46,44 +47,7 @@ interface Running {
 }
 
 async function startService(dataDir: string, extraEnv: Record<string, string> = {}): Promise<Running> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("VIGIL_") && v !== undefined) env[k] = v;
-  const proc = Bun.spawn([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`], {
-    env: { ...env, VIGIL_DATA_DIR: dataDir, VIGIL_PORT: "0", ...extraEnv },
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  const logs: string[] = [];
-  const reader = proc.stderr.getReader();
-  const dec = new TextDecoder();
-  let buf = "";
-  const deadline = Date.now() + 10_000;
-  let url: string | null = null;
-  while (!url && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += dec.decode(value);
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      logs.push(line);
-      const j = JSON.parse(line) as { msg: string; url?: string };
-      if (j.msg === "listening") url = j.url!;
-    }
-  }
-  if (!url) throw new Error(`service did not start: ${logs.join("\n")}`);
-  // keep collecting logs in the background
-  void (async () => {
-    for (;;) {
-      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-      if (done) return;
-      logs.push(...dec.decode(value).split("\n").filter(Boolean));
-    }
-  })();
-  const token = (await Bun.file(join(dataDir, "token")).text()).trim();
-  return { proc, base: url, token, logs };
+  return startDaemon(dataDir, extraEnv, 10_000);
 }
 
 function newDir(): string {

@@ -102,3 +102,22 @@ describe("policy building blocks", () => {
     expect(() => parseTraceparent("garbage")).toThrow(/W3C/);
   });
 });
+
+import { evaluate, percentile } from "../loadtests/engine/thresholds";
+
+describe("load thresholds (k6 syntax)", () => {
+  test("trends, rates and counters pass and fail as k6 would", () => {
+    const trend = { kind: "trend" as const, values: Array.from({ length: 100 }, (_, i) => i + 1) };
+    expect(percentile([1, 2, 3, 4], 50)).toBe(2.5);
+    expect(evaluate("d", "p(95)<100", trend).ok).toBe(true);
+    expect(evaluate("d", "p(99)<99", trend).ok).toBe(false);
+    expect(evaluate("d", "avg<=50.5", trend).ok).toBe(true);
+    expect(evaluate("f", "rate<0.01", { kind: "rate", passes: 1, total: 50 }).ok).toBe(false);
+    expect(evaluate("x", "count==0", { kind: "counter", count: 0 }).ok).toBe(true);
+    expect(evaluate("x", "count==0", { kind: "counter", count: 2 }).ok).toBe(false);
+    // No samples is a failure, never a pass by absence.
+    expect(evaluate("d", "p(95)<100", { kind: "trend", values: [] }).ok).toBe(false);
+    expect(evaluate("missing", "count>0", undefined).ok).toBe(false);
+    expect(() => evaluate("d", "p95 < 3", trend)).toThrow(/cannot parse/);
+  });
+});

@@ -1,0 +1,252 @@
+/**
+ * `bun run load [--quick] [--url URL --token T]`: the k6 scenarios of
+ * loadtests/slo.json, run by an open-loop engine (k6 cannot be installed
+ * here). Arrival-rate scenarios start iterations on a fixed schedule; the
+ * latency of each request is measured from its scheduled start (so a stalled
+ * server shows up as latency, not as fewer requests), and a start that finds
+ * every VU busy is a dropped iteration, as in k6. Thresholds are k6's, from
+ * the same file. Writes reports/load-summary.json; exits 99 (as k6) when a
+ * threshold fails. Without --url it starts a daemon and a bounded exec storm.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execStorm, ROOT, startDaemon, type Daemon } from "../../lab/daemon";
+import { evaluate, parseMetricName, type MetricValue, type ThresholdResult } from "./thresholds";
+
+interface RequestSpec {
+  method: "GET" | "POST";
+  path: string;
+  auth: boolean;
+  bodyFile?: string;
+}
+interface ScenarioSpec {
+  executor: "constant-arrival-rate" | "constant-vus";
+  rate?: number;
+  timeUnit?: string;
+  duration: string;
+  preAllocatedVUs?: number;
+  maxVUs?: number;
+  vus?: number;
+  request?: RequestSpec;
+  stream?: { path: string; auth: boolean };
+}
+export interface Slo {
+  scenarios: Record<string, ScenarioSpec>;
+  thresholds: Record<string, string[]>;
+  quick: { durationScale: number };
+  summaryTrendStats: string[];
+}
+
+export const SLO_PATH = join(ROOT, "loadtests/slo.json");
+
+function seconds(d: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(d);
+  if (!m) throw new Error(`duration ${JSON.stringify(d)}: expected e.g. 30s, 500ms, 2m`);
+  return Number(m[1]) * (m[2] === "ms" ? 0.001 : m[2] === "m" ? 60 : 1);
+}
+
+interface Samples {
+  durations: number[];
+  ok: number;
+  failed: number;
+  dropped: number;
+  sseEvents: number;
+}
+
+async function arrivalRate(name: string, s: ScenarioSpec, target: { base: string; token: string }, durationS: number, out: Samples): Promise<void> {
+  const req = s.request!;
+  const body = req.bodyFile ? readFileSync(join(ROOT, "loadtests", req.bodyFile), "utf8") : undefined;
+  const headers: Record<string, string> = { "content-type": "application/json", "x-vigil-scenario": name };
+  if (req.auth) headers.authorization = `Bearer ${target.token}`;
+  const perSecond = s.rate! / seconds(s.timeUnit ?? "1s");
+  const total = Math.floor(perSecond * durationS);
+  const maxVUs = s.maxVUs ?? s.preAllocatedVUs ?? 1;
+  let busy = 0;
+  const inflight: Promise<void>[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < total; i++) {
+    const scheduled = t0 + (i * 1000) / perSecond;
+    const wait = scheduled - performance.now();
+    if (wait > 1) await Bun.sleep(wait);
+    if (busy >= maxVUs) {
+      out.dropped++; // every VU busy: k6 counts a dropped iteration
+      continue;
+    }
+    busy++;
+    inflight.push(
+      (async () => {
+        try {
+          const r = await fetch(`${target.base}${req.path}`, { method: req.method, headers, body, signal: AbortSignal.timeout(10_000) });
+          await r.arrayBuffer();
+          if (r.status >= 200 && r.status < 400) out.ok++;
+          else out.failed++;
+        } catch {
+          out.failed++;
+        } finally {
+          out.durations.push(performance.now() - scheduled); // from the scheduled start
+          busy--;
+        }
+      })(),
+    );
+  }
+  await Promise.all(inflight);
+}
+
+async function streams(s: ScenarioSpec, target: { base: string; token: string }, durationS: number, out: Samples): Promise<void> {
+  const spec = s.stream!;
+  await Promise.all(
+    Array.from({ length: s.vus ?? 1 }, async () => {
+      const ctl = new AbortController();
+      const timer = setTimeout(() => ctl.abort(), durationS * 1000);
+      try {
+        const r = await fetch(`${target.base}${spec.path}`, { headers: spec.auth ? { authorization: `Bearer ${target.token}` } : {}, signal: ctl.signal });
+        if (r.status !== 200) {
+          out.failed++;
+          return;
+        }
+        out.ok++;
+        const reader = r.body!.getReader();
+        const dec = new TextDecoder();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          out.sseEvents += (dec.decode(value).match(/^event: /gm) ?? []).length;
+        }
+      } catch (e) {
+        if ((e as Error).name !== "AbortError") out.failed++;
+      } finally {
+        clearTimeout(timer);
+      }
+    }),
+  );
+}
+
+export interface LoadSummary {
+  startedAt: string;
+  quick: boolean;
+  target: string;
+  scenarios: Record<string, { iterations: number; ok: number; failed: number; dropped: number; latencyMs: Record<string, number | null>; sseEvents?: number }>;
+  thresholds: ThresholdResult[];
+  passed: boolean;
+  daemon?: { rssMiB: number | null; droppedByStage: Record<string, number> | null; series: number | null };
+}
+
+export async function runLoad(options: { quick: boolean; url?: string; token?: string; slo?: Slo }): Promise<LoadSummary> {
+  const slo: Slo = options.slo ?? JSON.parse(readFileSync(SLO_PATH, "utf8"));
+  const scale = options.quick ? slo.quick.durationScale : 1;
+  let daemon: Daemon | null = null;
+  let dir: string | null = null;
+  let storm: ReturnType<typeof execStorm> | null = null;
+  try {
+    let target: { base: string; token: string };
+    if (options.url) target = { base: options.url, token: options.token ?? "" };
+    else {
+      dir = mkdtempSync(join(tmpdir(), "vigil-load-"));
+      daemon = await startDaemon(dir, { VIGIL_LOG_LEVEL: "warn" });
+      target = daemon;
+      storm = execStorm(options.quick ? 3_000 : 20_000); // stored events to query and stream
+      await Bun.sleep(500);
+    }
+    const samples = new Map<string, Samples>();
+    await Promise.all(
+      Object.entries(slo.scenarios).map(async ([name, s]) => {
+        const out: Samples = { durations: [], ok: 0, failed: 0, dropped: 0, sseEvents: 0 };
+        samples.set(name, out);
+        const d = seconds(s.duration) * scale;
+        if (s.executor === "constant-arrival-rate") await arrivalRate(name, s, target, d, out);
+        else if (s.executor === "constant-vus" && s.stream) await streams(s, target, d, out);
+        else throw new Error(`scenario ${name}: executor ${s.executor} is not supported by this engine`);
+      }),
+    );
+    // k6 metric names, per scenario and overall.
+    const metrics = new Map<string, MetricValue>();
+    const all: number[] = [];
+    let ok = 0;
+    let failed = 0;
+    let dropped = 0;
+    let sse = 0;
+    for (const [name, s] of samples) {
+      metrics.set(`http_req_duration{scenario:${name}}`, { kind: "trend", values: s.durations });
+      metrics.set(`http_req_failed{scenario:${name}}`, { kind: "rate", passes: s.failed, total: s.ok + s.failed });
+      metrics.set(`dropped_iterations{scenario:${name}}`, { kind: "counter", count: s.dropped });
+      all.push(...s.durations);
+      ok += s.ok;
+      failed += s.failed;
+      dropped += s.dropped;
+      sse += s.sseEvents;
+    }
+    metrics.set("http_req_duration", { kind: "trend", values: all });
+    metrics.set("http_req_failed", { kind: "rate", passes: failed, total: ok + failed });
+    metrics.set("dropped_iterations", { kind: "counter", count: dropped });
+    metrics.set("sse_events_received", { kind: "counter", count: sse });
+    const thresholds: ThresholdResult[] = [];
+    for (const [key, exprs] of Object.entries(slo.thresholds)) {
+      parseMetricName(key);
+      for (const e of exprs) thresholds.push(evaluate(key, e, metrics.get(key)));
+    }
+    const stats = slo.summaryTrendStats;
+    const { aggregate } = await import("./thresholds");
+    const summary: LoadSummary = {
+      startedAt: new Date().toISOString(),
+      quick: options.quick,
+      target: target.base,
+      scenarios: Object.fromEntries(
+        [...samples].map(([name, s]) => [
+          name,
+          {
+            iterations: s.ok + s.failed + s.dropped,
+            ok: s.ok,
+            failed: s.failed,
+            dropped: s.dropped,
+            latencyMs: Object.fromEntries(stats.map((st) => [st, s.durations.length ? aggregate({ kind: "trend", values: s.durations }, st) : null])),
+            ...(s.sseEvents ? { sseEvents: s.sseEvents } : {}),
+          },
+        ]),
+      ),
+      thresholds,
+      passed: thresholds.every((t) => t.ok),
+    };
+    if (daemon) {
+      const status = await Bun.file(`/proc/${daemon.proc.pid}/status`).text().catch(() => "");
+      const rss = /^VmRSS:\s+(\d+) kB/m.exec(status);
+      const stats = (await (await daemon.api("/v1/stats")).json()) as { dropped?: Record<string, number> };
+      const metricsText = await (await fetch(`${daemon.base}/metrics`)).text();
+      summary.daemon = {
+        rssMiB: rss ? Number(rss[1]) / 1024 : null,
+        droppedByStage: stats.dropped ?? null,
+        series: metricsText.split("\n").filter((l) => l && !l.startsWith("#")).length,
+      };
+    }
+    mkdirSync(join(ROOT, "reports"), { recursive: true });
+    writeFileSync(join(ROOT, "reports/load-summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+    return summary;
+  } finally {
+    storm?.kill("SIGKILL");
+    await daemon?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function fmt(n: number | null): string {
+  return n === null ? "n/a" : n >= 100 ? n.toFixed(0) : n.toFixed(2);
+}
+
+if (import.meta.main) {
+  const args = process.argv.slice(2);
+  const arg = (k: string) => {
+    const i = args.indexOf(k);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const s = await runLoad({ quick: args.includes("--quick"), url: arg("--url"), token: arg("--token") ?? process.env.VIGIL_TOKEN });
+  console.log(`# vigil load ${s.startedAt}${s.quick ? " · quick" : ""} · ${s.target}\n`);
+  console.log("| scenario | iterations | ok | failed | dropped | p50 ms | p95 ms | p99 ms | max ms |");
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  for (const [n, r] of Object.entries(s.scenarios))
+    console.log(`| ${n} | ${r.iterations} | ${r.ok} | ${r.failed} | ${r.dropped} | ${fmt(r.latencyMs.med ?? null)} | ${fmt(r.latencyMs["p(95)"] ?? null)} | ${fmt(r.latencyMs["p(99)"] ?? null)} | ${fmt(r.latencyMs.max ?? null)} |`);
+  console.log("\n| threshold | actual | result |\n|---|---|---|");
+  for (const t of s.thresholds) console.log(`| ${t.metric}: ${t.expression} | ${fmt(t.actual)} | ${t.ok ? "pass" : "FAIL"} |`);
+  if (s.daemon) console.log(`\ndaemon: RSS ${fmt(s.daemon.rssMiB)} MiB, ${s.daemon.series} metric series, drops ${JSON.stringify(s.daemon.droppedByStage)}`);
+  console.log(`\n${s.thresholds.filter((t) => t.ok).length} passed, ${s.thresholds.filter((t) => !t.ok).length} failed`);
+  process.exit(s.passed ? 0 : 99);
+}
