@@ -1,0 +1,48 @@
+/** What the experiments share: a daemon with a data dir of the experiment's own, and readings of it. */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { startDaemon, waitReady, type Daemon } from "../../lab/daemon";
+import type { ExperimentContext, ProbeResult } from "../experiment";
+import { probe } from "../experiment";
+
+export async function daemonFor(ctx: ExperimentContext, env: Record<string, string> = {}, dataDir = join(ctx.dir, "data")): Promise<Daemon> {
+  mkdirSync(dataDir, { recursive: true });
+  const d = await startDaemon(dataDir, { VIGIL_LOG_LEVEL: "warn", ...env });
+  ctx.onRollback("stop the daemon", async () => void (await d.stop()));
+  return d;
+}
+
+export async function readiness(d: Daemon): Promise<{ status: number; reasons: string[] }> {
+  try {
+    const r = await fetch(`${d.base}/readyz`, { signal: AbortSignal.timeout(2000) });
+    return { status: r.status, reasons: ((await r.json()) as { reasons: string[] }).reasons };
+  } catch (e) {
+    return { status: 0, reasons: [(e as Error).message] };
+  }
+}
+
+export async function readyProbe(d: Daemon, withinMs: number): Promise<ProbeResult> {
+  const waited = await waitReady(d.base, withinMs);
+  return probe(`ready within ${withinMs} ms`, waited !== null, waited);
+}
+
+export async function drops(d: Daemon): Promise<Record<string, number>> {
+  const s = (await (await d.api("/v1/stats")).json()) as { dropped: Record<string, number> };
+  return s.dropped;
+}
+
+/** Count of BPF programs named like Vigil's, loaded in the kernel now (bpftool). */
+export function vigilPrograms(): number {
+  const r = Bun.spawnSync(["bpftool", "-j", "prog", "list"]);
+  const progs = JSON.parse(r.stdout.toString() || "[]") as { name?: string }[];
+  return progs.filter((p) => p.name?.startsWith("vigil_")).length;
+}
+
+export async function settle(fn: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (fn()) return true;
+    await Bun.sleep(50);
+  }
+  return fn();
+}
