@@ -31,13 +31,6 @@ function validationMessage(error: unknown): string {
 export function createApp(service: VigilService, token: string) {
   const started = new WeakMap<Request, number>();
   const v1 = new Elysia({ prefix: "/v1", name: "vigil-v1" })
-    .onBeforeHandle(({ headers, set }) => {
-      if (!bearerMatches(headers.authorization, token)) {
-        set.status = 401;
-        set.headers["www-authenticate"] = 'Bearer realm="vigil"';
-        return { error: "unauthorized", message: "missing or wrong bearer token (Authorization: Bearer <token>)" };
-      }
-    })
     .use(eventRoutes(service))
     .use(processRoutes(service))
     .use(agentRoutes(service))
@@ -52,6 +45,14 @@ export function createApp(service: VigilService, token: string) {
       if (service.isStopping) {
         set.status = 503;
         return { error: "shutting_down", message: "the service is shutting down" };
+      }
+      // Auth before anything else looks at the request (body parsing and validation come later):
+      // an unauthenticated caller learns nothing, not even which fields a body needs.
+      const path = request.url.slice(request.url.indexOf("/", request.url.indexOf("//") + 2));
+      if ((path === "/v1" || path.startsWith("/v1/") || path.startsWith("/v1?")) && !bearerMatches(request.headers.get("authorization") ?? undefined, token)) {
+        set.status = 401;
+        set.headers["www-authenticate"] = 'Bearer realm="vigil"';
+        return { error: "unauthorized", message: "missing or wrong bearer token (Authorization: Bearer <token>)" };
       }
       const len = Number(request.headers.get("content-length") ?? 0);
       if (len > MAX_BODY_BYTES) {

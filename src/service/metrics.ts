@@ -24,6 +24,9 @@ export class ServiceMetrics {
   constructor(sources: MetricsSources, build: { version: string; kernel: string; libbpf: string }) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: "vigil_" });
+    // prom-client names these gauges *_total, which promtool's lint refuses (a _total suffix means a counter);
+    // their counts (handles, requests, resources by type) are kept in the *_active_* gauges below.
+    for (const name of ["vigil_nodejs_active_handles_total", "vigil_nodejs_active_requests_total", "vigil_nodejs_active_resources_total"]) r.removeSingleMetric(name);
     this.eventsTotal = new Counter({ name: "vigil_events_total", help: "Events ingested, by type.", labelNames: ["type"], registers: [r] });
     const drops = new Counter({
       name: "vigil_events_dropped_total",

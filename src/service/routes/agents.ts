@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { parseTraceparent, SpanError } from "../../agents/spans";
 import type { VigilService } from "../vigil-service";
-import { ApiError, ErrorBody, notFound } from "./schemas";
+import { ApiError, ErrorBody, noQuery, notFound } from "./schemas";
 
 const AgentName = t.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description: "letters, digits, . _ -; 64 at most" });
 const IdParams = t.Object({ id: t.String({ minLength: 1, maxLength: 64 }) });
@@ -26,7 +26,7 @@ export function agentRoutes(service: VigilService) {
     return { audit: entry };
   };
   return new Elysia({ name: "vigil-agents" })
-    .get("/agents", () => ({ agents: service.agents.list() }), { detail: { summary: "Known agents", tags: ["agents"] } })
+    .get("/agents", () => ({ agents: service.agents.list() }), { ...noQuery, detail: { summary: "Known agents", tags: ["agents"] } })
     .post(
       "/agents",
       ({ body, set }) => {
@@ -54,6 +54,7 @@ export function agentRoutes(service: VigilService) {
         return { agent: a, activity: summary(a.name), spans: service.spans.list(a.name) };
       },
       {
+        ...noQuery,
         params: IdParams,
         response: { 200: t.Object({ agent: t.Unknown(), activity: t.Unknown(), spans: t.Unknown() }), 404: ErrorBody },
         detail: { summary: "One agent, a summary of its activity and its recent spans", tags: ["agents"] },
@@ -138,6 +139,6 @@ export function agentRoutes(service: VigilService) {
         agentOr404(params.id);
         return { profile: service.profileOf(params.id) ?? null };
       },
-      { params: IdParams, detail: { summary: "Behavior profile of an agent: syscall mix, binaries, file areas, destinations, tree shape, rates, baseline", tags: ["profiles"] } },
+      { ...noQuery, params: IdParams, detail: { summary: "Behavior profile of an agent: syscall mix, binaries, file areas, destinations, tree shape, rates, baseline", tags: ["profiles"] } },
     );
 }

@@ -4,7 +4,7 @@ import { compilePolicies } from "../../policy/compile";
 import { dryRun, parseEventLines, type DryRunReport } from "../../policy/dry-run";
 import { PolicyError } from "../../policy/loader";
 import type { VigilService } from "../vigil-service";
-import { ApiError, ErrorBody, parseTime } from "./schemas";
+import { ApiError, ErrorBody, noQuery, parseTime } from "./schemas";
 
 const PolicyText = t.String({ minLength: 1, maxLength: 512 * 1024, description: "One or more YAML policy documents" });
 
@@ -32,7 +32,7 @@ export function policyRoutes(service: VigilService) {
           kernelGeneration: service.observer.enforcer?.generation ?? null,
         };
       },
-      { detail: { summary: "Policies and rules in force, where each is enforced, and what this machine can enforce", tags: ["policies"] } },
+      { ...noQuery, detail: { summary: "Policies and rules in force, where each is enforced, and what this machine can enforce", tags: ["policies"] } },
     )
     .post(
       "/policies/validate",

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import type { ProcessNode } from "../../proc/process-tree";
 import type { VigilService } from "../vigil-service";
-import { ErrorBody, rejectUnknownQuery } from "./schemas";
+import { ErrorBody, rejectUnknownQuery, noQuery } from "./schemas";
 
 const ProcessQuery = {
   state: t.Optional(t.Union([t.Literal("live"), t.Literal("exited"), t.Literal("all")])),
@@ -40,6 +40,7 @@ export function processRoutes(service: VigilService) {
         return { process: p, live: service.tree.isLive(p.pid), ancestry: service.tree.ancestry(p.pid), children: service.tree.children(p.pid) };
       },
       {
+        ...noQuery,
         params: t.Object({ pid: t.Numeric({ minimum: 1, maximum: 4194304 }) }),
         response: { 200: t.Object({ process: t.Unknown(), live: t.Boolean(), ancestry: t.Array(t.Unknown()), children: t.Array(t.Unknown()) }), 404: ErrorBody },
         detail: { summary: "One process: ancestry, children, exit status", tags: ["processes"] },

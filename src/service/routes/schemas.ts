@@ -63,3 +63,6 @@ export function rejectUnknownQuery(allowed: Record<string, unknown>) {
       if (!names.has(key)) throw new BadRequest("invalid_query", `unknown query parameter ${JSON.stringify(key)} (allowed: ${[...names].join(", ") || "none"})`);
   };
 }
+
+/** For routes that take no query parameters: any is a mistake worth a 400. */
+export const noQuery = { beforeHandle: rejectUnknownQuery({}) };

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import type { VigilService } from "../vigil-service";
+import { noQuery } from "./schemas";
 
 export function statsRoutes(service: VigilService) {
   return new Elysia({ name: "vigil-stats" }).get(
@@ -21,6 +22,6 @@ export function statsRoutes(service: VigilService) {
         streams: { subscribers: service.hub.size, dropped: service.hub.dropped },
       };
     },
-    { detail: { summary: "Ingest rates, drops by stage, ring fill, store size", tags: ["stats"] } },
+    { ...noQuery, detail: { summary: "Ingest rates, drops by stage, ring fill, store size", tags: ["stats"] } },
   );
 }
