@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ROOT, startDaemon, waitReady, type Daemon } from "../lab/daemon";
+import { ROOT, startDaemon, vigilPrograms, waitReady, type Daemon } from "../lab/daemon";
+export { vigilPrograms };
 import { PROGRAMS } from "../src/observer/programs";
 import { journalGreen } from "../chaos/run";
 import type { JournalEntry } from "../chaos/experiment";
@@ -45,11 +46,6 @@ const REQUIRED_SERIES = [
   "vigil_policy_rules",
   "vigil_process_resident_memory_bytes",
 ];
-
-export function vigilPrograms(): number {
-  const r = Bun.spawnSync(["bpftool", "-j", "prog", "list"]);
-  return (JSON.parse(r.stdout.toString() || "[]") as { name?: string }[]).filter((p) => p.name?.startsWith("vigil_")).length;
-}
 
 function report<T>(name: string): T | null {
   const p = join(ROOT, "reports", name);

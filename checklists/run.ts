@@ -7,8 +7,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execStorm, ROOT, startDaemon } from "../lab/daemon";
-import { CHECKLIST, vigilPrograms, type CheckContext } from "./items";
+import { execStorm, ROOT, settledVigilPrograms, startDaemon } from "../lab/daemon";
+import { CHECKLIST, type CheckContext } from "./items";
 
 const gate = process.argv.includes("--gate");
 if (process.getuid?.() !== 0) {
@@ -16,7 +16,7 @@ if (process.getuid?.() !== 0) {
   process.exit(2);
 }
 const dir = mkdtempSync(join(tmpdir(), "vigil-checklist-"));
-const programsBefore = vigilPrograms();
+const programsBefore = await settledVigilPrograms();
 const env = { VIGIL_TOKEN: `checklist-${crypto.randomUUID()}` };
 const ctx: CheckContext = {
   daemon: await startDaemon(dir, env),

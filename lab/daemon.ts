@@ -111,3 +111,28 @@ export function execStorm(count: number, cgroupShell?: string[]): Subprocess {
   const script = `i=0; while [ $i -lt ${count} ]; do /bin/true; cat /etc/hostname >/dev/null; i=$((i+1)); done`;
   return Bun.spawn(cgroupShell ? [...cgroupShell, script] : ["/bin/sh", "-c", script], { stdout: "ignore", stderr: "ignore" });
 }
+
+/** BPF programs named like Vigil's, loaded in the kernel now (bpftool). */
+export function vigilPrograms(): number {
+  const r = Bun.spawnSync(["bpftool", "-j", "prog", "list"]);
+  return (JSON.parse(r.stdout.toString() || "[]") as { name?: string }[]).filter((p) => p.name?.startsWith("vigil_")).length;
+}
+
+/**
+ * The count once it stops moving: the kernel frees the programs of a closed
+ * object asynchronously, so a process that just exited may still show some.
+ */
+export async function settledVigilPrograms(stableMs = 600, timeoutMs = 8000): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  let last = vigilPrograms();
+  let since = Date.now();
+  while (Date.now() < end) {
+    await Bun.sleep(100);
+    const n = vigilPrograms();
+    if (n !== last) {
+      last = n;
+      since = Date.now();
+    } else if (Date.now() - since >= stableMs) break;
+  }
+  return last;
+}

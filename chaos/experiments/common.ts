@@ -2,6 +2,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startDaemon, waitReady, type Daemon } from "../../lab/daemon";
+export { settledVigilPrograms, vigilPrograms } from "../../lab/daemon";
 import type { ExperimentContext, ProbeResult } from "../experiment";
 import { probe } from "../experiment";
 
@@ -29,13 +30,6 @@ export async function readyProbe(d: Daemon, withinMs: number): Promise<ProbeResu
 export async function drops(d: Daemon): Promise<Record<string, number>> {
   const s = (await (await d.api("/v1/stats")).json()) as { dropped: Record<string, number> };
   return s.dropped;
-}
-
-/** Count of BPF programs named like Vigil's, loaded in the kernel now (bpftool). */
-export function vigilPrograms(): number {
-  const r = Bun.spawnSync(["bpftool", "-j", "prog", "list"]);
-  const progs = JSON.parse(r.stdout.toString() || "[]") as { name?: string }[];
-  return progs.filter((p) => p.name?.startsWith("vigil_")).length;
 }
 
 export async function settle(fn: () => boolean, ms: number): Promise<boolean> {

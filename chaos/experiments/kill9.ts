@@ -3,7 +3,7 @@ import type { Daemon } from "../../lab/daemon";
 import { execStorm } from "../../lab/daemon";
 import { PROGRAMS } from "../../src/observer/programs";
 import { probe, type Experiment } from "../experiment";
-import { daemonFor, readyProbe, settle, vigilPrograms } from "./common";
+import { daemonFor, readyProbe, settle, settledVigilPrograms, vigilPrograms } from "./common";
 
 const LOADED = PROGRAMS.length + 2; // the hooks and the two cgroup connect guards
 const RECOVER_MS = 10_000;
@@ -17,7 +17,7 @@ export const kill9: Experiment = {
   title: "kill -9 of the service while it ingests an exec storm",
   hypothesis: `ready again within ${RECOVER_MS} ms after a restart; every event a query returned before the kill is still stored; exactly one set of Vigil programs in the kernel`,
   async setup(ctx) {
-    before = vigilPrograms();
+    before = await settledVigilPrograms();
     d = await daemonFor(ctx);
   },
   async steadyState(ctx, phase) {
