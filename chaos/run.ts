@@ -14,8 +14,9 @@ import { policyCorrupt } from "./experiments/policy-corrupt";
 import { ringFlood } from "./experiments/ring-flood";
 import { sigstop } from "./experiments/sigstop";
 import { stress } from "./experiments/stress";
+import { storeFaults } from "./experiments/store-faults";
 
-export const EXPERIMENTS: Experiment[] = [kill9, sigstop, stress, diskFull, ringFlood, policyCorrupt];
+export const EXPERIMENTS: Experiment[] = [kill9, sigstop, stress, diskFull, storeFaults, ringFlood, policyCorrupt];
 
 export async function runExperiment(x: Experiment, quick: boolean): Promise<JournalEntry> {
   const dir = mkdtempSync(join(tmpdir(), `vigil-chaos-${x.name}-`));

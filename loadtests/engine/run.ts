@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execStorm, ROOT, startDaemon, type Daemon } from "../../lab/daemon";
 import { evaluate, parseMetricName, type MetricValue, type ThresholdResult } from "./thresholds";
+import { runStorms, type StormResult } from "./storms";
 
 interface RequestSpec {
   method: "GET" | "POST";
@@ -130,6 +131,8 @@ export interface LoadSummary {
   thresholds: ThresholdResult[];
   passed: boolean;
   daemon?: { rssMiB: number | null; droppedByStage: Record<string, number> | null; series: number | null };
+  /** Kernel event storms (only when the engine runs its own daemon): caused vs stored, counted independently. */
+  storms?: StormResult[];
 }
 
 export async function runLoad(options: { quick: boolean; url?: string; token?: string; slo?: Slo }): Promise<LoadSummary> {
@@ -180,9 +183,14 @@ export async function runLoad(options: { quick: boolean; url?: string; token?: s
     metrics.set("http_req_failed", { kind: "rate", passes: failed, total: ok + failed });
     metrics.set("dropped_iterations", { kind: "counter", count: dropped });
     metrics.set("sse_events_received", { kind: "counter", count: sse });
+    // Kernel storms after the API scenarios, on the same daemon: capture ratio per storm.
+    const storms = daemon ? await runStorms(daemon, options.quick) : [];
+    if (storms.length) metrics.set("storm_capture_ratio", { kind: "trend", values: storms.map((s) => s.captureRatio) });
     const thresholds: ThresholdResult[] = [];
     for (const [key, exprs] of Object.entries(slo.thresholds)) {
       parseMetricName(key);
+      // Storms need a daemon of the engine's own (it counts the storm's events in that store).
+      if (key === "storm_capture_ratio" && !daemon) continue;
       for (const e of exprs) thresholds.push(evaluate(key, e, metrics.get(key)));
     }
     const stats = slo.summaryTrendStats;
@@ -206,6 +214,7 @@ export async function runLoad(options: { quick: boolean; url?: string; token?: s
       ),
       thresholds,
       passed: thresholds.every((t) => t.ok),
+      ...(storms.length ? { storms } : {}),
     };
     if (daemon) {
       const status = await Bun.file(`/proc/${daemon.proc.pid}/status`).text().catch(() => "");
@@ -246,6 +255,10 @@ if (import.meta.main) {
     console.log(`| ${n} | ${r.iterations} | ${r.ok} | ${r.failed} | ${r.dropped} | ${fmt(r.latencyMs.med ?? null)} | ${fmt(r.latencyMs["p(95)"] ?? null)} | ${fmt(r.latencyMs["p(99)"] ?? null)} | ${fmt(r.latencyMs.max ?? null)} |`);
   console.log("\n| threshold | actual | result |\n|---|---|---|");
   for (const t of s.thresholds) console.log(`| ${t.metric}: ${t.expression} | ${fmt(t.actual)} | ${t.ok ? "pass" : "FAIL"} |`);
+  if (s.storms) {
+    console.log("\n| kernel storm | caused | stored | capture | rate/s | drops |\n|---|---|---|---|---|---|");
+    for (const t of s.storms) console.log(`| ${t.storm} | ${t.caused} | ${t.stored} | ${(t.captureRatio * 100).toFixed(2)}% | ${t.ratePerSecond.toFixed(0)} | ${JSON.stringify(t.droppedByStage)} |`);
+  }
   if (s.daemon) console.log(`\ndaemon: RSS ${fmt(s.daemon.rssMiB)} MiB, ${s.daemon.series} metric series, drops ${JSON.stringify(s.daemon.droppedByStage)}`);
   console.log(`\n${s.thresholds.filter((t) => t.ok).length} passed, ${s.thresholds.filter((t) => !t.ok).length} failed`);
   process.exit(s.passed ? 0 : 99);
