@@ -12,32 +12,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execStorm, ROOT, startDaemon, type Daemon } from "../../lab/daemon";
+import type { ScenarioSpec, Slo } from "../slo-types";
 import { evaluate, parseMetricName, type MetricValue, type ThresholdResult } from "./thresholds";
 import { runStorms, type StormResult } from "./storms";
+import { runAgentSessions, type SessionsResult } from "../agents/sessions";
 
-interface RequestSpec {
-  method: "GET" | "POST";
-  path: string;
-  auth: boolean;
-  bodyFile?: string;
-}
-interface ScenarioSpec {
-  executor: "constant-arrival-rate" | "constant-vus";
-  rate?: number;
-  timeUnit?: string;
-  duration: string;
-  preAllocatedVUs?: number;
-  maxVUs?: number;
-  vus?: number;
-  request?: RequestSpec;
-  stream?: { path: string; auth: boolean };
-}
-export interface Slo {
-  scenarios: Record<string, ScenarioSpec>;
-  thresholds: Record<string, string[]>;
-  quick: { durationScale: number };
-  summaryTrendStats: string[];
-}
+export type { Slo };
 
 export const SLO_PATH = join(ROOT, "loadtests/slo.json");
 
@@ -133,6 +113,8 @@ export interface LoadSummary {
   daemon?: { rssMiB: number | null; droppedByStage: Record<string, number> | null; series: number | null };
   /** Kernel event storms (only when the engine runs its own daemon): caused vs stored, counted independently. */
   storms?: StormResult[];
+  /** Simulated coding-agent sessions run as background load during the API scenarios. */
+  agents?: SessionsResult;
 }
 
 export async function runLoad(options: { quick: boolean; url?: string; token?: string; slo?: Slo }): Promise<LoadSummary> {
@@ -152,6 +134,8 @@ export async function runLoad(options: { quick: boolean; url?: string; token?: s
       await Bun.sleep(500);
     }
     const samples = new Map<string, Samples>();
+    // Realistic background load on the daemon's own machine: simulated coding agents (mock LLM, tool calls).
+    const agents = daemon ? runAgentSessions("refactor", options.quick ? 6 : 30, 2, { SERVICE: `${target.base}/healthz` }) : null;
     await Promise.all(
       Object.entries(slo.scenarios).map(async ([name, s]) => {
         const out: Samples = { durations: [], ok: 0, failed: 0, dropped: 0, sseEvents: 0 };
@@ -183,6 +167,7 @@ export async function runLoad(options: { quick: boolean; url?: string; token?: s
     metrics.set("http_req_failed", { kind: "rate", passes: failed, total: ok + failed });
     metrics.set("dropped_iterations", { kind: "counter", count: dropped });
     metrics.set("sse_events_received", { kind: "counter", count: sse });
+    const agentResult = agents ? await agents : null;
     // Kernel storms after the API scenarios, on the same daemon: capture ratio per storm.
     const storms = daemon ? await runStorms(daemon, options.quick) : [];
     if (storms.length) metrics.set("storm_capture_ratio", { kind: "trend", values: storms.map((s) => s.captureRatio) });
@@ -215,6 +200,7 @@ export async function runLoad(options: { quick: boolean; url?: string; token?: s
       thresholds,
       passed: thresholds.every((t) => t.ok),
       ...(storms.length ? { storms } : {}),
+      ...(agentResult ? { agents: agentResult } : {}),
     };
     if (daemon) {
       const status = await Bun.file(`/proc/${daemon.proc.pid}/status`).text().catch(() => "");
@@ -259,6 +245,7 @@ if (import.meta.main) {
     console.log("\n| kernel storm | caused | stored | capture | rate/s | drops |\n|---|---|---|---|---|---|");
     for (const t of s.storms) console.log(`| ${t.storm} | ${t.caused} | ${t.stored} | ${(t.captureRatio * 100).toFixed(2)}% | ${t.ratePerSecond.toFixed(0)} | ${JSON.stringify(t.droppedByStage)} |`);
   }
+  if (s.agents) console.log(`\nsimulated agents (background): ${s.agents.completed}/${s.agents.sessions} ${s.agents.scenario} sessions completed, ${s.agents.toolCalls} tool calls in ${s.agents.seconds.toFixed(1)} s`);
   if (s.daemon) console.log(`\ndaemon: RSS ${fmt(s.daemon.rssMiB)} MiB, ${s.daemon.series} metric series, drops ${JSON.stringify(s.daemon.droppedByStage)}`);
   console.log(`\n${s.thresholds.filter((t) => t.ok).length} passed, ${s.thresholds.filter((t) => !t.ok).length} failed`);
   process.exit(s.passed ? 0 : 99);

@@ -7,29 +7,8 @@
 import http from "k6/http";
 import { check } from "k6";
 import type { Options, Scenario } from "k6/options";
-
-interface RequestSpec {
-  method: "GET" | "POST";
-  path: string;
-  auth: boolean;
-  bodyFile?: string;
-}
-interface ScenarioSpec {
-  executor: string;
-  rate?: number;
-  timeUnit?: string;
-  duration: string;
-  preAllocatedVUs?: number;
-  maxVUs?: number;
-  vus?: number;
-  request?: RequestSpec;
-  stream?: { path: string; auth: boolean };
-}
-interface Slo {
-  scenarios: Record<string, ScenarioSpec>;
-  thresholds: Record<string, string[]>;
-  summaryTrendStats: string[];
-}
+// Types only: erased before k6 runs the script.
+import type { ScenarioSpec, Slo } from "../slo-types";
 
 const slo: Slo = JSON.parse(open("../slo.json"));
 const policyBody = open("../policy-body.json");
