@@ -121,7 +121,10 @@ describe("policies from a watched directory", () => {
     expect(service.guard.switches - switches0).toBeGreaterThanOrEqual(reloads - invalid - 1);
     expect(service.policies!.status().rejected).toBeGreaterThanOrEqual(1);
     // One finding per refused connect, each decided in the kernel (none reported twice or as unenforced).
-    const findings = service.store.queryRecords<{ enforcement: string; outcome: string }>("finding", { agent: "storm-1", limit: 5000 }).records;
+    // The last decisions may still be in the ring when the agent exits: wait for them (bounded).
+    const stormFindings = () => service.store.queryRecords<{ enforcement: string; outcome: string }>("finding", { agent: "storm-1", limit: 5000 }).records;
+    await until(() => (stormFindings().length >= N ? true : undefined), 3000).catch(() => undefined);
+    const findings = stormFindings();
     expect(findings.length).toBe(N);
     expect(findings.every((f) => f.enforcement === "kernel")).toBe(true);
     // Put the plain policy back for the tests that follow.
