@@ -7,7 +7,8 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, fmt, table, writeReport } from "./lib";
+import { fmt, table, writeReport } from "./lib";
+import { startDaemon } from "../lab/daemon";
 
 function pct(xs: number[], p: number): number {
   if (!xs.length) return Number.NaN;
@@ -23,27 +24,9 @@ function rssMiB(pid: number): number {
 export async function benchService(quick: boolean): Promise<Record<string, unknown>> {
   const soakMs = quick ? 20_000 : 300_000;
   const dir = mkdtempSync(join(tmpdir(), "vigil-bench-svc-"));
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("VIGIL_") && v !== undefined) env[k] = v;
-  const daemon = Bun.spawn([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`], {
-    env: { ...env, VIGIL_DATA_DIR: dir, VIGIL_PORT: "0" },
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  let base = "";
-  const reader = daemon.stderr.getReader();
-  let buf = "";
-  while (!base) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("daemon exited during start");
-    buf += new TextDecoder().decode(value);
-    const m = /"url":"([^"]+)"/.exec(buf);
-    if (m) base = m[1]!;
-  }
-  void (async () => {
-    for (;;) if ((await reader.read()).done) return;
-  })();
-  const token = readFileSync(join(dir, "token"), "utf8").trim();
+  const d = await startDaemon(dir);
+  const daemon = d.proc;
+  const { base, token } = d;
   const headers = { authorization: `Bearer ${token}` };
 
   // Sustained storm: short processes, each opening files (exec + open events), bounded by the soak time.
@@ -107,8 +90,7 @@ export async function benchService(quick: boolean): Promise<Record<string, unkno
   await sse.catch(() => {});
   storm.kill();
   await storm.exited;
-  daemon.kill("SIGTERM");
-  const exit = await daemon.exited;
+  const exit = await d.stop();
   rmSync(dir, { recursive: true, force: true });
 
   const minute = Math.min(60, soakMs / 4000);
