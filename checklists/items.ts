@@ -6,9 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ROOT, startDaemon, vigilPrograms, waitReady, type Daemon } from "../lab/daemon";
-export { vigilPrograms };
-import { PROGRAMS } from "../src/observer/programs";
+import { LOADED_PROGRAMS as LOADED, programsSettleAt, ROOT, vigilPrograms, waitReady, type Daemon } from "../lab/daemon";
 import { journalGreen } from "../chaos/run";
 import type { JournalEntry } from "../chaos/experiment";
 
@@ -34,7 +32,6 @@ export interface ChecklistItem {
   check(ctx: CheckContext): Promise<CheckResult>;
 }
 
-const LOADED = PROGRAMS.length + 2;
 const REQUIRED_SERIES = [
   "vigil_build_info",
   "vigil_events_total",
@@ -301,9 +298,7 @@ export const CHECKLIST: ChecklistItem[] = [
     async check(ctx) {
       ctx.daemon.proc.kill("SIGKILL");
       await ctx.daemon.proc.exited;
-      const deadline = Date.now() + 5000;
-      while (vigilPrograms() !== ctx.programsBefore && Date.now() < deadline) await Bun.sleep(50);
-      const left = vigilPrograms() - ctx.programsBefore;
+      const left = (await programsSettleAt(ctx.programsBefore)) - ctx.programsBefore;
       const t0 = Date.now();
       const d = await ctx.restart();
       const ready = await waitReady(d.base, 10_000);
@@ -321,12 +316,9 @@ export const CHECKLIST: ChecklistItem[] = [
       const t0 = Date.now();
       const code = await ctx.daemon.stop(30_000);
       const ms = Date.now() - t0;
-      const deadline = Date.now() + 5000;
-      while (vigilPrograms() !== ctx.programsBefore && Date.now() < deadline) await Bun.sleep(50);
-      const left = vigilPrograms() - ctx.programsBefore;
+      const left = (await programsSettleAt(ctx.programsBefore)) - ctx.programsBefore;
       return code === 0 && ms < 10_000 && left === 0 ? pass(`exit 0 in ${ms} ms, 0 programs left`) : fail(`exit ${code} in ${ms} ms, ${left} programs left`);
     },
   },
 ];
 
-export { startDaemon };

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { PROGRAMS } from "../src/observer/programs";
 
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -112,10 +113,29 @@ export function execStorm(count: number, cgroupShell?: string[]): Subprocess {
   return Bun.spawn(cgroupShell ? [...cgroupShell, script] : ["/bin/sh", "-c", script], { stdout: "ignore", stderr: "ignore" });
 }
 
+/** Programs one daemon loads: the hooks (PROGRAMS) and the two cgroup connect guards. */
+export const LOADED_PROGRAMS = PROGRAMS.length + 2;
+
+/** Events lost so far, by stage (GET /v1/stats). */
+export async function droppedByStage(d: Daemon): Promise<Record<string, number>> {
+  return ((await (await d.api("/v1/stats")).json()) as { dropped: Record<string, number> }).dropped;
+}
+
 /** BPF programs named like Vigil's, loaded in the kernel now (bpftool). */
 export function vigilPrograms(): number {
   const r = Bun.spawnSync(["bpftool", "-j", "prog", "list"]);
   return (JSON.parse(r.stdout.toString() || "[]") as { name?: string }[]).filter((p) => p.name?.startsWith("vigil_")).length;
+}
+
+/** Programs are freed by the kernel shortly after their last fd closes (RCU, workqueue): wait for `n`, bounded. */
+export async function programsSettleAt(n: number, ms = 5000): Promise<number> {
+  const deadline = Date.now() + ms;
+  let c = vigilPrograms();
+  while (c !== n && Date.now() < deadline) {
+    await Bun.sleep(50);
+    c = vigilPrograms();
+  }
+  return c;
 }
 
 /**

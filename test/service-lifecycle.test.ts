@@ -4,32 +4,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, requireRoot } from "./helpers";
-import { startDaemon } from "../lab/daemon";
-import { PROGRAMS } from "../src/observer/programs";
+import { LOADED_PROGRAMS, programsSettleAt, startDaemon, vigilPrograms as vigilProgramCount } from "../lab/daemon";
 
 requireRoot();
 const dirs: string[] = [];
-/** Every program of the object is loaded: the hooks (PROGRAMS) and the two cgroup connect guards. */
-const LOADED_PROGRAMS = PROGRAMS.length + 2;
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-function vigilProgramCount(): number {
-  const progs = JSON.parse(Bun.spawnSync(["bpftool", "-j", "prog", "list"]).stdout.toString()) as { name?: string }[];
-  return progs.filter((p) => p.name?.startsWith("vigil_")).length;
-}
-
-/** Programs are freed by the kernel shortly after their last fd closes (RCU, workqueue): wait for it, bounded. */
-async function programsSettleAt(n: number, ms = 3000): Promise<number> {
-  const deadline = Date.now() + ms;
-  let c = vigilProgramCount();
-  while (c !== n && Date.now() < deadline) {
-    await Bun.sleep(50);
-    c = vigilProgramCount();
-  }
-  return c;
-}
 
 /** Links attached to Vigil programs: destroyed synchronously on shutdown. */
 function vigilLinkCount(): number {
@@ -58,7 +39,7 @@ function newDir(): string {
 
 describe("lifecycle", () => {
   test("SIGTERM: readiness goes, exit 0 within 5 s, no BPF program left; JSON logs hold no secret", async () => {
-    const before = await programsSettleAt(0);
+    const before = await programsSettleAt(0, 3000);
     const linksBefore = vigilLinkCount();
     const s = await startService(newDir());
     expect((await fetch(`${s.base}/readyz`)).status).toBe(200);
@@ -69,7 +50,7 @@ describe("lifecycle", () => {
     expect(code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(vigilLinkCount()).toBe(linksBefore);
-    expect(await programsSettleAt(before)).toBe(before);
+    expect(await programsSettleAt(before, 3000)).toBe(before);
     await Bun.sleep(50);
     for (const line of s.logs) {
       const j = JSON.parse(line) as Record<string, unknown>;
@@ -83,7 +64,7 @@ describe("lifecycle", () => {
 
   test("kill -9 mid-ingest, restart on the same data dir: every returned event is still there, no duplicate programs", async () => {
     const dir = newDir();
-    const before = await programsSettleAt(0);
+    const before = await programsSettleAt(0, 3000);
     const a = await startService(dir);
     const headers = { authorization: `Bearer ${a.token}` };
     // ingest keeps going while we query and kill
@@ -94,7 +75,7 @@ describe("lifecycle", () => {
     a.proc.kill("SIGKILL");
     await a.proc.exited;
     await storm.exited;
-    expect(await programsSettleAt(before)).toBe(before); // the kernel detached everything with the process
+    expect(await programsSettleAt(before, 3000)).toBe(before); // the kernel detached everything with the process
     const b = await startService(dir);
     try {
       expect(vigilProgramCount()).toBe(before + LOADED_PROGRAMS);

@@ -2,7 +2,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startDaemon, waitReady, type Daemon } from "../../lab/daemon";
-export { settledVigilPrograms, vigilPrograms } from "../../lab/daemon";
+export { droppedByStage as drops, programsSettleAt, settledVigilPrograms, vigilPrograms } from "../../lab/daemon";
 import type { ExperimentContext, ProbeResult } from "../experiment";
 import { probe } from "../experiment";
 
@@ -25,18 +25,4 @@ export async function readiness(d: Daemon): Promise<{ status: number; reasons: s
 export async function readyProbe(d: Daemon, withinMs: number): Promise<ProbeResult> {
   const waited = await waitReady(d.base, withinMs);
   return probe(`ready within ${withinMs} ms`, waited !== null, waited);
-}
-
-export async function drops(d: Daemon): Promise<Record<string, number>> {
-  const s = (await (await d.api("/v1/stats")).json()) as { dropped: Record<string, number> };
-  return s.dropped;
-}
-
-export async function settle(fn: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return true;
-    await Bun.sleep(50);
-  }
-  return fn();
 }

@@ -1,11 +1,9 @@
 /** kill -9 of the service mid-ingest: it recovers ready in time, keeps every event it returned, loads no duplicate programs. */
 import type { Daemon } from "../../lab/daemon";
-import { execStorm } from "../../lab/daemon";
-import { PROGRAMS } from "../../src/observer/programs";
+import { execStorm, LOADED_PROGRAMS as LOADED } from "../../lab/daemon";
 import { probe, type Experiment } from "../experiment";
-import { daemonFor, readyProbe, settle, settledVigilPrograms, vigilPrograms } from "./common";
+import { daemonFor, programsSettleAt, readyProbe, settledVigilPrograms, vigilPrograms } from "./common";
 
-const LOADED = PROGRAMS.length + 2; // the hooks and the two cgroup connect guards
 const RECOVER_MS = 10_000;
 
 let d: Daemon;
@@ -41,7 +39,7 @@ export const kill9: Experiment = {
     returned = r.events.map((e) => e.id);
     d.proc.kill("SIGKILL");
     await d.proc.exited;
-    const gone = await settle(() => vigilPrograms() === before, 5000);
+    const gone = (await programsSettleAt(before)) === before;
     ctx.measure("programsGoneAfterKill", gone);
     storm.kill("SIGKILL");
     const t0 = Date.now();

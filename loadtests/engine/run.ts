@@ -11,7 +11,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execStorm, ROOT, startDaemon, type Daemon } from "../../lab/daemon";
+import { droppedByStage, execStorm, ROOT, startDaemon, type Daemon } from "../../lab/daemon";
 import type { ScenarioSpec, Slo } from "../slo-types";
 import { evaluate, parseMetricName, type MetricValue, type ThresholdResult } from "./thresholds";
 import { runStorms, type StormResult } from "./storms";
@@ -205,11 +205,10 @@ export async function runLoad(options: { quick: boolean; url?: string; token?: s
     if (daemon) {
       const status = await Bun.file(`/proc/${daemon.proc.pid}/status`).text().catch(() => "");
       const rss = /^VmRSS:\s+(\d+) kB/m.exec(status);
-      const stats = (await (await daemon.api("/v1/stats")).json()) as { dropped?: Record<string, number> };
       const metricsText = await (await fetch(`${daemon.base}/metrics`)).text();
       summary.daemon = {
         rssMiB: rss ? Number(rss[1]) / 1024 : null,
-        droppedByStage: stats.dropped ?? null,
+        droppedByStage: await droppedByStage(daemon),
         series: metricsText.split("\n").filter((l) => l && !l.startsWith("#")).length,
       };
     }

@@ -8,7 +8,7 @@
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Daemon } from "../../lab/daemon";
+import { droppedByStage as drops, type Daemon } from "../../lab/daemon";
 
 export interface StormResult {
   storm: string;
@@ -17,10 +17,6 @@ export interface StormResult {
   captureRatio: number;
   ratePerSecond: number;
   droppedByStage: Record<string, number>;
-}
-
-async function drops(d: Daemon): Promise<Record<string, number>> {
-  return ((await (await d.api("/v1/stats")).json()) as { dropped: Record<string, number> }).dropped;
 }
 
 /** Stored events of `type` that satisfy `mine`, paging through the store. */

@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { BpfObject } from "../kernel/bpf-object";
 import { withLibbpfQuiet } from "../kernel/libbpf";
 import { cgroup2Mount } from "../cgroup/cgroup";
+import { kernelRelease } from "../observer/requirements";
 
 export interface Capability {
   ok: boolean;
@@ -58,7 +59,7 @@ function probeLsm(): Capability {
 }
 
 function kernelAtLeast(major: number, minor: number): boolean {
-  const [a = 0, b = 0] = readFileSync("/proc/sys/kernel/osrelease", "utf8").split(".").map((x) => parseInt(x, 10));
+  const [a = 0, b = 0] = kernelRelease().split(".").map((x) => parseInt(x, 10));
   return a > major || (a === major && b >= minor);
 }
 
