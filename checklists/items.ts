@@ -83,10 +83,10 @@ export const CHECKLIST: ChecklistItem[] = [
   },
   {
     id: "readiness",
-    title: "Readiness is 200 only with programs attached, consumer running and store writable",
+    title: "Readiness is 200 only with programs attached, consumer running, store writable and losses under the bound",
     why: "traffic and rollouts wait for a daemon that really observes",
     severity: "blocking",
-    how: "GET /readyz is 200 with no reasons (degradation to 503 with a reason is proven by the chaos journal: disk-full)",
+    how: "GET /readyz is 200 with no reasons (degradation to 503 with a reason is proven by the chaos journal: disk-full for the store, ring-flood and sigstop-sigcont for the drop-ratio bound)",
     async check({ daemon }) {
       const r = await fetch(`${daemon.base}/readyz`);
       const b = (await r.json()) as { reasons?: string[] };

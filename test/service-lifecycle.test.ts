@@ -188,5 +188,8 @@ describe("configuration", () => {
     expect(c.err).toContain("VIGIL_SYSCALL");
     const d = run(["--check-config"], { VIGIL_SYSCALLS: "all" });
     expect(d.err).toContain("must be one of off, aggregate, firehose");
+    const e = run(["--check-config"], { VIGIL_READINESS_MAX_DROP_RATIO: "1.5" });
+    expect(e.code).toBe(2);
+    expect(e.err).toContain("readiness.maxDropRatio");
   });
 });

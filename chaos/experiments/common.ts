@@ -6,9 +6,13 @@ export { droppedByStage as drops, programsSettleAt, settledVigilPrograms, vigilP
 import type { ExperimentContext, ProbeResult } from "../experiment";
 import { probe } from "../experiment";
 
+/** The readiness window every experiment's daemon judges losses over: short, so recovery is quick to see. */
+export const LOSS_WINDOW_SECONDS = 3;
+const lossWindowEnv = { VIGIL_READINESS_DROP_WINDOW_SECONDS: String(LOSS_WINDOW_SECONDS) };
+
 export async function daemonFor(ctx: ExperimentContext, env: Record<string, string> = {}, dataDir = join(ctx.dir, "data")): Promise<Daemon> {
   mkdirSync(dataDir, { recursive: true });
-  const d = await startDaemon(dataDir, { VIGIL_LOG_LEVEL: "warn", ...env });
+  const d = await startDaemon(dataDir, { VIGIL_LOG_LEVEL: "warn", ...lossWindowEnv, ...env });
   ctx.onRollback("stop the daemon", async () => void (await d.stop()));
   return d;
 }
@@ -20,6 +24,21 @@ export async function readiness(d: Daemon): Promise<{ status: number; reasons: s
   } catch (e) {
     return { status: 0, reasons: [(e as Error).message] };
   }
+}
+
+/**
+ * Polls readiness for up to `withinMs`: whether it turned 503 naming lost
+ * events (the drop-ratio bound), and the reason it gave.
+ */
+export async function watchLossReported(d: Daemon, withinMs: number): Promise<{ reported: boolean; reason: string | null }> {
+  const end = Date.now() + withinMs;
+  while (Date.now() < end) {
+    const r = await readiness(d);
+    const reason = r.reasons.find((x) => x.startsWith("lost "));
+    if (r.status === 503 && reason) return { reported: true, reason };
+    await Bun.sleep(100);
+  }
+  return { reported: false, reason: null };
 }
 
 export async function readyProbe(d: Daemon, withinMs: number): Promise<ProbeResult> {

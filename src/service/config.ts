@@ -64,6 +64,19 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    readiness: Type.Object(
+      {
+        /**
+         * Not ready while more than this fraction of the events caused in the
+         * last `dropWindowSeconds` were lost at any stage (1: never).
+         */
+        maxDropRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.2 }),
+        dropWindowSeconds: Type.Integer({ minimum: 2, maximum: 300, default: 10 }),
+        /** Fewer events than this in the window are too few to judge. */
+        minEvents: Type.Integer({ minimum: 1, default: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")], { default: "info" }),
   },
   { additionalProperties: false },
@@ -92,6 +105,8 @@ export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "num
   VIGIL_STREAM_HEARTBEAT_MS: { path: ["streams", "heartbeatMs"], kind: "int" },
   VIGIL_LOG_LEVEL: { path: ["logLevel"], kind: "string" },
   VIGIL_POLICY_DIR: { path: ["policies", "dir"], kind: "string" },
+  VIGIL_READINESS_MAX_DROP_RATIO: { path: ["readiness", "maxDropRatio"], kind: "number" },
+  VIGIL_READINESS_DROP_WINDOW_SECONDS: { path: ["readiness", "dropWindowSeconds"], kind: "int" },
 };
 /** Read by the process, not configuration. */
 const NOT_SETTINGS = new Set(["VIGIL_CONFIG"]);

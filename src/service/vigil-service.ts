@@ -37,6 +37,26 @@ export interface IngestRates {
   storedPerSecond: number;
 }
 
+/** The stages where an event the kernel produced is lost for good (a slow stream subscriber loses only its own copy). */
+const LOSS_STAGES = ["kernel_ring_full", "kernel_firehose_full", "decode_error", "handler_error", "store_queue_full", "store_write_error"] as const;
+
+/** Events lost over events caused in the readiness window; null when too few events to judge. */
+export interface LossWindow {
+  windowSeconds: number;
+  caused: number;
+  lost: number;
+  ratio: number | null;
+}
+
+interface RateSample {
+  t: number;
+  events: number;
+  stored: number;
+  /** decoded by the observer plus lost before decoding */
+  caused: number;
+  lost: number;
+}
+
 export class VigilService {
   readonly tree = new ProcessTree();
   readonly agents = new AgentRegistry(this.tree);
@@ -55,7 +75,7 @@ export class VigilService {
   readonly startedAt = Date.now();
   private stopping = false;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
-  private rateSamples: { t: number; events: number; stored: number }[] = [];
+  private rateSamples: RateSample[] = [];
   private storeWasWritable = true;
 
   constructor(readonly config: Config) {
@@ -252,6 +272,7 @@ export class VigilService {
       }, 1_000),
     );
     this.watchStore();
+    this.sampleRates(); // the baseline, so a loss in the first second is judged too
     log("info", "observing", { seededProcesses: seeded, syscalls: this.config.syscalls, programs: this.observer.stats().attachedPrograms, scope: this.config.cgroups.length ? this.config.cgroups : "machine" });
   }
 
@@ -287,12 +308,33 @@ export class VigilService {
 
   private sampleRates(): void {
     const events = [...this.pipeline.counts.values()].reduce((a, b) => a + b, 0);
-    this.rateSamples.push({ t: Date.now(), events, stored: this.store.stats().written });
-    if (this.rateSamples.length > 11) this.rateSamples.shift();
+    const o = this.observer.stats();
+    const drops = this.dropsByStage(o.dropped);
+    const lost = LOSS_STAGES.reduce((n, k) => n + drops[k]!, 0);
+    const decoded = Object.values(o.received).reduce((a, b) => a + b, 0);
+    const caused = decoded + drops.kernel_ring_full! + drops.kernel_firehose_full!;
+    this.rateSamples.push({ t: Date.now(), events, stored: this.store.stats().written, caused, lost });
+    const keep = Math.max(11, this.config.readiness.dropWindowSeconds + 1);
+    if (this.rateSamples.length > keep) this.rateSamples.shift();
+  }
+
+  /** What was lost in the readiness window (the last `readiness.dropWindowSeconds`). */
+  losses(): LossWindow {
+    const b = this.rateSamples.at(-1);
+    const a = this.rateSamples.at(-1 - this.config.readiness.dropWindowSeconds) ?? this.rateSamples[0];
+    if (!a || !b || a === b) return { windowSeconds: 0, caused: 0, lost: 0, ratio: null };
+    const caused = b.caused - a.caused;
+    const lost = b.lost - a.lost;
+    return {
+      windowSeconds: (b.t - a.t) / 1000,
+      caused,
+      lost,
+      ratio: caused >= this.config.readiness.minEvents ? Math.min(1, lost / caused) : null,
+    };
   }
 
   rates(): IngestRates {
-    const a = this.rateSamples[0];
+    const a = this.rateSamples.at(-11) ?? this.rateSamples[0];
     const b = this.rateSamples.at(-1);
     if (!a || !b || b.t === a.t) return { windowSeconds: 0, eventsPerSecond: 0, storedPerSecond: 0 };
     const dt = (b.t - a.t) / 1000;
@@ -305,6 +347,10 @@ export class VigilService {
     if (!this.observer.running) reasons.push("BPF programs not attached or consumer not running");
     const w = this.store.checkWritable();
     if (!w.ok) reasons.push(w.reason!);
+    const loss = this.losses();
+    const bound = this.config.readiness.maxDropRatio;
+    if (loss.ratio !== null && bound < 1 && loss.ratio > bound)
+      reasons.push(`lost ${pct(loss.ratio)} of ${loss.caused} events in the last ${Math.round(loss.windowSeconds)} s (bound ${pct(bound)}; see vigil_events_dropped_total by stage)`);
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -338,6 +384,10 @@ export class VigilService {
     }
     return problems;
   }
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
 }
 
 /** The cgroup v2 path of a process (relative to the mount), from /proc/<pid>/cgroup. */

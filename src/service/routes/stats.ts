@@ -12,6 +12,8 @@ export function statsRoutes(service: VigilService) {
       return {
         uptimeSeconds: (Date.now() - service.startedAt) / 1000,
         ingest: { ...service.rates(), received: o.received },
+        /** What readiness judges: events lost over events caused in the last readiness.dropWindowSeconds. */
+        loss: service.losses(),
         dropped: drops,
         droppedTotal: Object.values(drops).reduce((a, b) => a + b, 0),
         droppedKernelByType: o.dropped.kernelRingFull,
