@@ -12,11 +12,12 @@ import { diskFull } from "./experiments/disk-full";
 import { kill9 } from "./experiments/kill9";
 import { policyCorrupt } from "./experiments/policy-corrupt";
 import { ringFlood } from "./experiments/ring-flood";
+import { rogueAgent } from "./experiments/rogue-agent";
 import { sigstop } from "./experiments/sigstop";
 import { stress } from "./experiments/stress";
 import { storeFaults } from "./experiments/store-faults";
 
-export const EXPERIMENTS: Experiment[] = [kill9, sigstop, stress, diskFull, storeFaults, ringFlood, policyCorrupt];
+export const EXPERIMENTS: Experiment[] = [kill9, sigstop, stress, diskFull, storeFaults, ringFlood, policyCorrupt, rogueAgent];
 
 export async function runExperiment(x: Experiment, quick: boolean): Promise<JournalEntry> {
   const dir = mkdtempSync(join(tmpdir(), `vigil-chaos-${x.name}-`));

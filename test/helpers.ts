@@ -71,16 +71,7 @@ export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error("eBPF tests must run as root (CI runs as root with BPF available)");
 }
 
-/** Polls fn until it returns a value (not undefined); throws after ms. */
-export async function until<T>(fn: () => Promise<T | undefined> | T | undefined, ms = 1000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
-    await Bun.sleep(20);
-  }
-}
+export { until } from "../lab/until";
 
 /** A service in this process on a free loopback port, with the real observer. */
 export async function startInProcessService(env: Record<string, string>, token: string, tune?: (c: import("../src/service/config").Config) => void) {

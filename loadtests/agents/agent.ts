@@ -46,24 +46,34 @@ async function tool(name: string, args: Record<string, string>, workdir: string)
   }
 }
 
-export async function runAgent(llm: string, workdir: string, maxTurns = 50): Promise<{ turns: number; toolCalls: number; final: string | null }> {
+export interface AgentRun {
+  turns: number;
+  toolCalls: number;
+  /** Tool calls by tool: what the session caused, for counting it independently of Vigil. */
+  byTool: Record<string, number>;
+  final: string | null;
+}
+
+export async function runAgent(llm: string, workdir: string, maxTurns = 50): Promise<AgentRun> {
   mkdirSync(workdir, { recursive: true });
   const messages: Message[] = [
     { role: "system", content: "You are a coding agent. Use the tools." },
     { role: "user", content: "Do the task of the scenario." },
   ];
   let toolCalls = 0;
+  const byTool: Record<string, number> = {};
   for (let turn = 1; turn <= maxTurns; turn++) {
     const r = await fetch(`${llm}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "mock", messages }) });
     const msg = ((await r.json()) as { choices: { message: Message }[] }).choices[0]!.message;
     messages.push(msg);
-    if (!msg.tool_calls?.length) return { turns: turn, toolCalls, final: msg.content };
+    if (!msg.tool_calls?.length) return { turns: turn, toolCalls, byTool, final: msg.content };
     for (const c of msg.tool_calls) {
       toolCalls++;
+      byTool[c.function.name] = (byTool[c.function.name] ?? 0) + 1;
       messages.push({ role: "tool", tool_call_id: c.id, content: await tool(c.function.name, JSON.parse(c.function.arguments), workdir) });
     }
   }
-  return { turns: maxTurns, toolCalls, final: null };
+  return { turns: maxTurns, toolCalls, byTool, final: null };
 }
 
 if (import.meta.main) {
