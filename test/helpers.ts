@@ -88,7 +88,7 @@ export async function startInProcessService(env: Record<string, string>, token: 
     service,
     base: `http://127.0.0.1:${app.server!.port}`,
     async stop() {
-      service.stop();
+      await service.stop();
       await app.stop(true);
     },
   };

@@ -38,10 +38,10 @@ const ev = (i: number, ts: number): ExecEvent => ({
 });
 
 describe("EventStore", () => {
-  test("batched writes, filters, cursor pages", () => {
+  test("batched writes, filters, cursor pages", async () => {
     const s = new EventStore({ dir: newDir(), flushIntervalMs: 100_000 });
     for (let i = 0; i < 250; i++) s.add(ev(i, 1000 + i));
-    expect(s.flush()).toBe(250);
+    expect(await s.flush()).toBe(250);
     const odd = s.query({ agent: "odd", limit: 1000, order: "desc" });
     expect(odd.events.length).toBe(125);
     const p1 = s.query({ limit: 100, order: "asc" });
@@ -51,25 +51,25 @@ describe("EventStore", () => {
     expect([...p1.events, ...p2.events, ...p3.events].map((e) => e.id)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
     expect(s.query({ since: 1100, until: 1110, limit: 100, order: "asc" }).events.length).toBe(10);
     expect(s.countByType("odd")).toEqual({ exec: 125 });
-    s.close();
+    await s.close();
   });
 
-  test("a full queue drops and counts, never blocks", () => {
+  test("a full queue drops and counts, never blocks", async () => {
     const s = new EventStore({ dir: newDir(), queueLimit: 100, flushIntervalMs: 100_000 });
     let accepted = 0;
     for (let i = 0; i < 150; i++) if (s.add(ev(i, i))) accepted++;
     expect(accepted).toBe(100);
     expect(s.stats().droppedQueueFull).toBe(50);
-    s.close();
+    await s.close();
   });
 
-  test("retention by age and by size, deletions counted", () => {
+  test("retention by age and by size, deletions counted", async () => {
     const s = new EventStore({ dir: newDir(), flushIntervalMs: 100_000, retentionIntervalMs: 100_000, maxAgeMs: 1000, maxBytes: 1 << 20 });
     const now = 10_000_000;
     for (let i = 0; i < 100; i++) s.add(ev(i, now - 5000)); // old
     for (let i = 0; i < 6000; i++) s.add(ev(i, now)); // ~2.5 MB of rows
-    s.flush();
-    const r = s.applyRetention(now);
+    await s.flush();
+    const r = await s.applyRetention(now);
     expect(r.byAge).toBe(100);
     expect(r.bySize).toBeGreaterThan(0);
     const st = s.stats();
@@ -77,7 +77,7 @@ describe("EventStore", () => {
     expect(st.deletedBySize).toBe(r.bySize);
     const left = s.query({ limit: 1000, order: "asc" });
     expect(left.events[0]!.id).toBeGreaterThan(100 + r.bySize - 1); // the oldest went first
-    s.close();
+    await s.close();
   });
 });
 

@@ -61,7 +61,7 @@ async function shutdown(signal: string): Promise<void> {
     log("error", "shutdown took longer than 4.5 s; exiting", { signal });
     process.exit(1);
   }, 4500);
-  const problems = service.stop(); // readiness 503, streams closed, BPF detached, store flushed
+  const problems = await service.stop(); // readiness 503, streams closed, BPF detached, store flushed
   await app.stop(true);
   clearTimeout(guard);
   log("info", "stopped", { signal, ms: Math.round(performance.now() - t0), problems });

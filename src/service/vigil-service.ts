@@ -87,6 +87,7 @@ export class VigilService {
       maxAgeMs: config.retention.maxAgeHours * 3_600_000,
       maxBytes: config.retention.maxBytes,
       onCommitted: (events) => this.committed(events),
+      onRecordError: (kind, id, error) => log("error", `${kind} not stored (counted in store_record_write_error)`, { id, error }),
     });
     this.metrics = new ServiceMetrics(
       {
@@ -172,14 +173,14 @@ export class VigilService {
 
   private finding(f: Finding): void {
     this.metrics.findings.inc({ rule: f.rule, action: f.action, severity: f.severity, enforcement: f.enforcement });
-    if (!this.store.addRecord("finding", f, f.rule)) log("error", "finding not stored (counted in store_record_write_error)", { finding: f.id, rule: f.rule });
+    this.store.addRecord("finding", f, f.rule);
     this.hub.publishRecord("finding", f, JSON.stringify(f));
     if (f.kind === "rule" && f.action !== "alert") log("warn", "policy enforced", { rule: f.rule, action: f.action, agent: f.agent, pid: f.pid, outcome: f.outcome });
   }
 
   private audited(a: AuditEntry): void {
     this.metrics.interventions.inc({ action: a.action, result: a.ok ? "ok" : "failed" });
-    if (!this.store.addRecord("audit", a, a.action)) log("error", "audit entry not stored (counted in store_record_write_error)", { audit: a });
+    this.store.addRecord("audit", a, a.action);
     this.hub.publishRecord("audit", a, JSON.stringify(a));
     log(a.ok ? "info" : "error", "intervention", { ...a });
   }
@@ -296,8 +297,9 @@ export class VigilService {
     };
   }
 
-  /** Logs when the store stops or starts accepting writes (readiness says the same). */
+  /** Probes the store's writer, and logs when the store stops or starts accepting writes (readiness says the same). */
   private watchStore(): void {
+    void this.store.probe();
     const w = this.store.checkWritable();
     if (w.ok !== this.storeWasWritable) {
       if (w.ok) log("info", "store writable again", { stats: this.store.stats() });
@@ -359,7 +361,7 @@ export class VigilService {
   }
 
   /** Readiness off, streams closed, store flushed, BPF detached. Returns problems met on the way. */
-  stop(): string[] {
+  async stop(): Promise<string[]> {
     if (this.stopping) return [];
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
@@ -378,7 +380,8 @@ export class VigilService {
     }
     for (const e of this.observer.stop()) problems.push(e.message); // final drain happens inside
     try {
-      this.store.close();
+      const problem = await this.store.close();
+      if (problem) problems.push(`store: ${problem}`);
     } catch (e) {
       problems.push(`store: ${(e as Error).message}`);
     }

@@ -1,14 +1,19 @@
 /**
  * The embedded event store (bun:sqlite, WAL). Events are queued in memory and
- * written in batches inside transactions on a timer, so the ring consumer
- * never waits on the disk; a full queue drops events and counts them, a
- * failing write counts them and marks the store unhealthy. A row a query
- * returns was committed, so it survives kill -9 of the service.
+ * handed in batches to a writer Worker (store-writer.ts) that writes each in
+ * one transaction, so neither the ring consumer nor the API ever waits on the
+ * disk. A full queue (events waiting plus the batch being written) drops
+ * events and counts them; a failing write counts them and marks the store
+ * unhealthy; a batch the disk holds up too long makes it "stalled". Queries
+ * read on this thread through a connection of their own (WAL readers never
+ * wait for the writer). A row a query returns was committed, so it survives
+ * kill -9 of the service.
  */
-import { Database, type Statement } from "bun:sqlite";
+import { Database } from "bun:sqlite";
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { VigilEvent } from "../events/types";
+import type { EventColumns, FromWriter, RetentionCounts, ToWriter } from "./store-protocol";
 
 export interface StoreOptions {
   dir: string;
@@ -17,8 +22,12 @@ export interface StoreOptions {
   maxAgeMs?: number;
   maxBytes?: number;
   retentionIntervalMs?: number;
+  /** A batch the disk has held up this long makes the store not writable (stalled). */
+  stallMs?: number;
   /** Called with each batch once it is committed (ids assigned). */
   onCommitted?: (events: CommittedEvent[]) => void;
+  /** Called when a finding or audit entry could not be written (it is also counted). */
+  onRecordError?: (kind: RecordKind, id: string, error: string) => void;
 }
 
 export type StoredEvent = VigilEvent & { id: number };
@@ -98,14 +107,31 @@ export class StoreUnavailable extends Error {
   override readonly name = "StoreUnavailable";
 }
 
+interface Batch {
+  seq: number;
+  events: VigilEvent[];
+  json: string[];
+  sentAt: number;
+  done: Promise<number>;
+  resolve: (written: number) => void;
+}
+
+/** Within the service's shutdown grace (4.5 s), with room for the rest of shutdown. */
+const CLOSE_TIMEOUT_MS = 3000;
+
 export class EventStore {
-  /** Null when the database could not be opened (corrupt, unreadable): the store is then broken, not absent. */
+  /** This thread's connection, for queries. Null when the database could not be opened (corrupt, unreadable): the store is then broken, not absent. */
   private readonly db: Database | null;
-  private readonly insert: Statement | null;
+  private readonly writer: Worker | null = null;
   private queue: VigilEvent[] = [];
+  /** The batch the writer has and has not answered yet (at most one: the queue absorbs the rest). */
+  private inflight: Batch | null = null;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private readonly queueLimit: number;
+  private readonly stallMs: number;
   private closed = false;
+  private seq = 0;
+  private readonly waiting = new Map<number, (m: FromWriter) => void>();
   readonly path: string;
   private readonly s: Omit<StoreStats, "queued" | "sizeBytes" | "writable"> = {
     written: 0,
@@ -115,39 +141,114 @@ export class EventStore {
     deletedBySize: 0,
     lastError: null,
   };
-  /** Findings or audit entries that could not be written (also logged by the caller). */
+  /** Findings or audit entries that could not be written. */
   recordWriteErrors = 0;
+  /** The last write or probe failed (cleared by the next that succeeds). */
   private failing = false;
 
   constructor(private readonly options: StoreOptions) {
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
     this.path = join(options.dir, "events.db");
+    this.queueLimit = options.queueLimit ?? 100_000;
+    this.stallMs = options.stallMs ?? 5000;
     let db: Database | null = null;
-    let insert: Statement | null = null;
     try {
       db = new Database(this.path, { create: true, strict: true });
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 1000;");
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 1000;");
       db.exec(SCHEMA);
-      insert = db.prepare("INSERT INTO events (ts, type, pid, agent, data) VALUES (?, ?, ?, ?, ?)");
     } catch (e) {
       // A corrupt or unreadable file is left as it is (never deleted): reported, not fatal.
       db?.close();
       db = null;
-      insert = null;
       this.s.lastError = `cannot open ${this.path}: ${(e as Error).message}`;
       this.failing = true;
     }
     this.db = db;
-    this.insert = insert;
-    this.queueLimit = options.queueLimit ?? 100_000;
-    this.timers.push(setInterval(() => this.flush(), options.flushIntervalMs ?? 50));
-    this.timers.push(setInterval(() => this.applyRetention(), options.retentionIntervalMs ?? 10_000));
+    if (db) {
+      this.writer = new Worker(new URL("./store-writer.ts", import.meta.url).href);
+      this.writer.onmessage = (e: MessageEvent<FromWriter>) => this.fromWriter(e.data);
+      this.writer.onerror = (e) => {
+        this.s.lastError = `store writer failed: ${e.message}`;
+        this.failing = true;
+      };
+      this.post({ op: "open", options: { path: this.path, maxAgeMs: options.maxAgeMs, maxBytes: options.maxBytes, retentionIntervalMs: options.retentionIntervalMs ?? 10_000 } });
+    }
+    this.timers.push(setInterval(() => this.inflight === null && void this.flush(), options.flushIntervalMs ?? 50));
+  }
+
+  private post(m: ToWriter): void {
+    this.writer?.postMessage(m);
+  }
+
+  /** Send a request and wait for the answer with the same seq. */
+  private request(m: ToWriter & { seq: number }): Promise<FromWriter> {
+    return new Promise((resolve) => {
+      this.waiting.set(m.seq, resolve);
+      this.post(m);
+    });
+  }
+
+  private fromWriter(m: FromWriter): void {
+    switch (m.op) {
+      case "opened":
+        if (m.error) {
+          this.s.lastError = m.error;
+          this.failing = true;
+        }
+        return;
+      case "written":
+        return this.committed(m.seq, m.ids, m.error);
+      case "record":
+        break;
+      case "probed":
+        if (m.error) {
+          this.s.lastError = m.error;
+          this.failing = true;
+        } else if (this.inflight === null) this.failing = false;
+        break;
+      case "retained":
+        this.s.deletedByAge += m.counts.byAge;
+        this.s.deletedBySize += m.counts.bySize;
+        if (m.error) this.s.lastError = m.error;
+        break;
+      case "closed":
+        break;
+    }
+    if ("seq" in m) {
+      const w = this.waiting.get(m.seq);
+      this.waiting.delete(m.seq);
+      w?.(m);
+    }
+  }
+
+  private committed(seq: number, ids: Float64Array | null, error: string | null): void {
+    const batch = this.inflight;
+    if (!batch || batch.seq !== seq) return; // answered after a close that gave up on it
+    this.inflight = null;
+    if (!ids) {
+      // Disk full, read-only or corrupt: these events are lost, counted, and the store reports unhealthy.
+      this.s.droppedWriteError += batch.events.length;
+      this.s.lastError = error;
+      this.failing = true;
+      batch.resolve(0);
+      return;
+    }
+    this.s.written += ids.length;
+    this.failing = false;
+    const stored: CommittedEvent[] = new Array(ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const event = batch.events[i] as StoredEvent;
+      event.id = ids[i]!;
+      stored[i] = { event, json: `${batch.json[i]!.slice(0, -1)},"id":${ids[i]}}` };
+    }
+    batch.resolve(ids.length);
+    this.options.onCommitted?.(stored);
   }
 
   /** Queue an event for writing; never blocks. Returns false when it was dropped (queue full). */
   add(event: VigilEvent): boolean {
     if (this.closed) return false;
-    if (this.queue.length >= this.queueLimit) {
+    if (this.queue.length + (this.inflight?.events.length ?? 0) >= this.queueLimit) {
       this.s.droppedQueueFull++;
       return false;
     }
@@ -155,45 +256,38 @@ export class EventStore {
     return true;
   }
 
-  /** Write what is queued, in one transaction. Returns the number written. */
-  flush(): number {
-    if (this.queue.length === 0 || this.closed) return 0;
-    const batch = this.queue;
+  /** Hand what is queued to the writer (after the batch in flight). Resolves with the number written. */
+  async flush(): Promise<number> {
+    if (this.inflight) await this.inflight.done;
+    if (this.queue.length === 0) return 0;
+    const events = this.queue;
     this.queue = [];
-    const stored: CommittedEvent[] = [];
-    const { db, insert } = this;
-    if (!db || !insert) {
-      this.s.droppedWriteError += batch.length;
+    if (!this.writer) {
+      this.s.droppedWriteError += events.length;
       return 0;
     }
-    try {
-      db.transaction(() => {
-        for (const e of batch) {
-          const data = JSON.stringify(e);
-          const id = Number(insert.run(e.ts, e.type, e.pid, e.agent ?? null, data).lastInsertRowid);
-          const event = e as StoredEvent;
-          event.id = id;
-          stored.push({ event, json: `${data.slice(0, -1)},"id":${id}}` });
-        }
-      })();
-      this.s.written += batch.length;
-      this.failing = false;
-    } catch (e) {
-      // Disk full, read-only or corrupt: these events are lost, counted, and the store reports unhealthy.
-      this.s.droppedWriteError += batch.length;
-      this.s.lastError = (e as Error).message;
-      this.failing = true;
-      return 0;
+    const n = events.length;
+    const rows: EventColumns = { ts: new Float64Array(n), pid: new Float64Array(n), type: new Array(n), agent: new Array(n), data: new Array(n) };
+    for (let i = 0; i < n; i++) {
+      const e = events[i]!;
+      rows.ts[i] = e.ts;
+      rows.pid[i] = e.pid;
+      rows.type[i] = e.type;
+      rows.agent[i] = e.agent ?? null;
+      rows.data[i] = JSON.stringify(e);
     }
-    this.options.onCommitted?.(stored);
-    return batch.length;
+    let resolve!: (n: number) => void;
+    const done = new Promise<number>((r) => (resolve = r));
+    const seq = ++this.seq;
+    this.inflight = { seq, events, json: rows.data, sentAt: Date.now(), done, resolve };
+    this.writer.postMessage({ op: "write", seq, rows } satisfies ToWriter, { transfer: [rows.ts.buffer as ArrayBuffer, rows.pid.buffer as ArrayBuffer] });
+    return done;
   }
 
   private open(): Database {
     if (!this.db || this.closed) throw new StoreUnavailable(this.s.lastError ?? "store closed");
     return this.db;
   }
-
   query(q: EventQuery): { events: StoredEvent[]; nextCursor: number | null } {
     const db = this.open();
     const where: string[] = [];
@@ -216,16 +310,21 @@ export class EventStore {
     };
   }
 
-  /** Write a finding or an audit entry now. Returns false (counted) when the write failed. */
-  addRecord(kind: RecordKind, rec: { id: string; ts: number; agent?: string | null }, label: string): boolean {
-    try {
-      this.open().run("INSERT INTO records (kind, id, ts, agent, label, data) VALUES (?, ?, ?, ?, ?, ?)", [kind, rec.id, rec.ts, rec.agent ?? null, label, JSON.stringify(rec)]);
-      return true;
-    } catch (e) {
+  /** Write a finding or an audit entry (soon, by the writer); a failure is counted and reported to onRecordError. */
+  addRecord(kind: RecordKind, rec: { id: string; ts: number; agent?: string | null }, label: string): void {
+    if (!this.writer || this.closed) {
       this.recordWriteErrors++;
-      this.s.lastError = (e as Error).message;
-      return false;
+      this.options.onRecordError?.(kind, rec.id, this.s.lastError ?? "store closed");
+      return;
     }
+    const seq = ++this.seq;
+    void this.request({ op: "record", seq, kind, id: rec.id, ts: rec.ts, agent: rec.agent ?? null, label, data: JSON.stringify(rec) }).then((m) => {
+      if (m.op === "record" && m.error) {
+        this.recordWriteErrors++;
+        this.s.lastError = m.error;
+        this.options.onRecordError?.(kind, rec.id, m.error);
+      }
+    });
   }
 
   queryRecords<T>(kind: RecordKind, q: RecordQuery): { records: T[]; nextCursor: number | null } {
@@ -252,37 +351,11 @@ export class EventStore {
     return Object.fromEntries(rows.map((r) => [r.type, r.n]));
   }
 
-  /** Delete events older than maxAge, then the oldest until the database is under maxBytes. */
-  applyRetention(now = Date.now()): { byAge: number; bySize: number } {
-    if (this.closed || !this.db) return { byAge: 0, bySize: 0 };
-    const db = this.db;
-    let byAge = 0;
-    let bySize = 0;
-    try {
-      if (this.options.maxAgeMs) byAge = db.run("DELETE FROM events WHERE ts < ?", [now - this.options.maxAgeMs]).changes;
-      const maxBytes = this.options.maxBytes;
-      if (maxBytes) {
-        for (let round = 0; round < 100 && this.usedBytes() > maxBytes; round++) {
-          const total = (db.query("SELECT count(*) AS n FROM events").get() as { n: number }).n;
-          if (total === 0) break;
-          const n = Math.max(1, Math.ceil(total * 0.1));
-          bySize += db.run("DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id ASC LIMIT ?)", [n]).changes;
-        }
-      }
-      if (byAge + bySize > 0) db.exec("PRAGMA wal_checkpoint(PASSIVE)");
-    } catch (e) {
-      this.s.lastError = (e as Error).message;
-    }
-    this.s.deletedByAge += byAge;
-    this.s.deletedBySize += bySize;
-    return { byAge, bySize };
-  }
-
-  /** Bytes the rows occupy (pages in use, free pages excluded): what retention by size bounds. */
-  private usedBytes(): number {
-    const db = this.open();
-    const q = (p: string) => Object.values(db.query(`PRAGMA ${p}`).get() as Record<string, number>)[0]!;
-    return (q("page_count") - q("freelist_count")) * q("page_size");
+  /** Run retention now (the writer also runs it on its own timer): events older than maxAge, then the oldest beyond maxBytes. */
+  async applyRetention(now = Date.now()): Promise<RetentionCounts> {
+    if (!this.writer || this.closed) return { byAge: 0, bySize: 0 };
+    const m = await this.request({ op: "retention", seq: ++this.seq, now });
+    return m.op === "retained" ? m.counts : { byAge: 0, bySize: 0 };
   }
 
   /** On-disk size: database plus WAL. */
@@ -298,34 +371,51 @@ export class EventStore {
     return n;
   }
 
-  /** Whether a write works right now (readiness). */
-  checkWritable(): { ok: boolean; reason?: string } {
+  /** Ask the writer whether a write transaction can start (answers update checkWritable). */
+  async probe(): Promise<void> {
+    if (!this.writer || this.closed) return;
+    await this.request({ op: "probe", seq: ++this.seq });
+  }
+
+  /** Whether writes work (readiness): the last write and probe succeeded and no batch is held up by the disk. */
+  checkWritable(now = Date.now()): { ok: boolean; reason?: string } {
     if (this.closed) return { ok: false, reason: "store closed" };
     if (!this.db) return { ok: false, reason: `store unavailable: ${this.s.lastError}` };
+    if (this.inflight && now - this.inflight.sentAt > this.stallMs)
+      return { ok: false, reason: `store writes stalled: a batch of ${this.inflight.events.length} events has waited ${((now - this.inflight.sentAt) / 1000).toFixed(1)} s for the disk` };
     if (this.failing) return { ok: false, reason: `store writes failing: ${this.s.lastError}` };
-    try {
-      this.db.exec("BEGIN IMMEDIATE; ROLLBACK;");
-      return { ok: true };
-    } catch (e) {
-      return { ok: false, reason: `store not writable: ${(e as Error).message}` };
-    }
+    return { ok: true };
   }
 
   stats(): StoreStats {
-    return { ...this.s, queued: this.queue.length, sizeBytes: this.sizeBytes(), writable: !this.failing && !this.closed };
+    return { ...this.s, queued: this.queue.length + (this.inflight?.events.length ?? 0), sizeBytes: this.sizeBytes(), writable: !this.failing && !this.closed };
   }
 
-  /** Flush what is queued and close. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Write what is queued, then close the writer. Bounded: events the disk
+   * holds up longer are counted lost, and the problem is returned.
+   */
+  async close(): Promise<string | null> {
+    if (this.closed) return null;
+    let problem: string | null = null;
     for (const t of this.timers) clearInterval(t);
-    this.flush();
-    this.closed = true;
-    try {
-      this.db?.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    } catch {
-      /* best effort */
+    const writer = this.writer;
+    if (writer) {
+      const finished = (async () => {
+        await this.flush();
+        await this.request({ op: "close", seq: ++this.seq });
+        return true;
+      })();
+      const inTime = await Promise.race([finished, Bun.sleep(CLOSE_TIMEOUT_MS).then(() => false)]);
+      if (!inTime) {
+        this.s.droppedWriteError += this.queue.length + (this.inflight?.events.length ?? 0);
+        problem = `store writer did not finish within ${CLOSE_TIMEOUT_MS} ms; ${this.queue.length + (this.inflight?.events.length ?? 0)} events lost (counted)`;
+        this.s.lastError = problem;
+      }
+      writer.terminate();
     }
+    this.closed = true;
     this.db?.close();
+    return problem;
   }
 }
