@@ -281,12 +281,21 @@ export const CHECKLIST: ChecklistItem[] = [
   },
   {
     id: "readiness-on-drop-ratio",
-    title: "Readiness turns 503 when the drop ratio stays above a bound",
+    title: "Readiness turns 503 when the share of events lost stays above a bound",
     why: "a daemon that loses most events should not count as healthy",
-    severity: "warning",
-    how: "not implemented yet: readiness covers attach, consumer and store only (drops are counted and alerted on)",
-    async check() {
-      return fail("not implemented: drop ratio is exported and alerted (VigilEventLoss*), not part of readiness");
+    severity: "blocking",
+    how: "GET /v1/stats reports the loss window readiness judges (readiness.maxDropRatio, dropWindowSeconds); the chaos journal's ring-flood and sigstop-sigcont experiments saw readiness turn 503 naming the loss, then recover",
+    async check({ daemon }) {
+      const stats = (await (await daemon.api("/v1/stats")).json()) as { loss?: { windowSeconds: number; caused: number; lost: number } };
+      if (!stats.loss || typeof stats.loss.caused !== "number") return fail("GET /v1/stats has no loss window");
+      const j = report<{ experiments: JournalEntry[] }>("chaos-journal.json");
+      if (!j) return fail("no reports/chaos-journal.json: run `bun run chaos` first");
+      const seen = ["ring-flood", "sigstop-sigcont"].map((name) => {
+        const p = j.experiments.find((e) => e.name === name)?.steadyStateAfter.find((x) => x.name === "readiness reported the loss");
+        return { name, ok: p?.ok === true, value: p?.value };
+      });
+      const missing = seen.filter((x) => !x.ok);
+      return missing.length === 0 ? pass(seen.map((x) => `${x.name}: ${String(x.value)}`).join("; ")) : fail(`readiness did not report the loss in: ${missing.map((x) => x.name).join(", ")}`);
     },
   },
   {
