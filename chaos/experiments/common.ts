@@ -1,6 +1,7 @@
 /** What the experiments share: a daemon with a data dir of the experiment's own, and readings of it. */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
 import { startDaemon, waitReady, type Daemon } from "../../lab/daemon";
 export { droppedByStage as drops, programsSettleAt, settledVigilPrograms, vigilPrograms } from "../../lab/daemon";
 import type { ExperimentContext, ProbeResult } from "../experiment";
@@ -44,4 +45,16 @@ export async function watchLossReported(d: Daemon, withinMs: number): Promise<{ 
 export async function readyProbe(d: Daemon, withinMs: number): Promise<ProbeResult> {
   const waited = await waitReady(d.base, withinMs);
   return probe(`ready within ${withinMs} ms`, waited !== null, waited);
+}
+
+/** Refuses to set up an experiment whose fault tool is missing (never a silent skip). */
+export function requireStressNg(): void {
+  if (!Bun.which("stress-ng")) throw new Error("stress-ng is not installed (scripts/setup-lab.sh installs it)");
+}
+
+/** stress-ng on every CPU plus 512 MiB of memory churn for `seconds`, stopped by a rollback whatever happens. */
+export function startStress(ctx: ExperimentContext, seconds: number): Subprocess {
+  const s = Bun.spawn(["stress-ng", "--cpu", "0", "--vm", "1", "--vm-bytes", "512M", "--timeout", `${seconds}s`, "--quiet"], { stdout: "ignore", stderr: "ignore" });
+  ctx.onRollback("stop stress-ng", () => void s.kill("SIGKILL"));
+  return s;
 }

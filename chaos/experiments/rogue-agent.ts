@@ -10,7 +10,7 @@ import { execStorm } from "../../lab/daemon";
 import { runAdoptedSessions, type SessionsResult } from "../../loadtests/agents/sessions";
 import { until } from "../../lab/until";
 import { probe, type Experiment } from "../experiment";
-import { daemonFor, readyProbe } from "./common";
+import { daemonFor, readyProbe, requireStressNg, startStress } from "./common";
 
 const AGENT = "chaos-rogue";
 const POLICY = `apiVersion: vigil/v1
@@ -53,7 +53,7 @@ export const rogueAgent: Experiment = {
   title: "simulated coding agents with a rogue step (secret read, encoder, connection out) during stress-ng and an exec storm",
   hypothesis: "every session completes; each rogue step of each session is a finding; every connection out is refused in the kernel (EPERM); ready afterwards",
   async setup(ctx) {
-    if (!Bun.which("stress-ng")) throw new Error("stress-ng is not installed (scripts/setup-lab.sh installs it)");
+    requireStressNg();
     const dir = join(ctx.dir, "policies");
     mkdirSync(dir);
     writeFileSync(join(dir, "chaos.yaml"), POLICY);
@@ -77,8 +77,7 @@ export const rogueAgent: Experiment = {
   async method(ctx) {
     const count = ctx.quick ? 5 : 20;
     const seconds = ctx.quick ? 20 : 60;
-    const stress = Bun.spawn(["stress-ng", "--cpu", "0", "--vm", "1", "--vm-bytes", "512M", "--timeout", `${seconds}s`, "--quiet"], { stdout: "ignore", stderr: "ignore" });
-    ctx.onRollback("stop stress-ng", () => void stress.kill("SIGKILL"));
+    const stress = startStress(ctx, seconds);
     const storm = execStorm(ctx.quick ? 2000 : 10_000);
     ctx.onRollback("stop the storm", () => void storm.kill("SIGKILL"));
     await Bun.sleep(500); // stress-ng's workers up before the first session

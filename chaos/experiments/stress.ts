@@ -2,7 +2,7 @@
 import type { Daemon } from "../../lab/daemon";
 import { execStorm } from "../../lab/daemon";
 import { probe, type Experiment } from "../experiment";
-import { daemonFor, drops, readiness, readyProbe } from "./common";
+import { daemonFor, drops, readiness, readyProbe, requireStressNg, startStress } from "./common";
 
 let d: Daemon;
 let notReady = 0;
@@ -13,7 +13,7 @@ export const stress: Experiment = {
   title: "stress-ng on every CPU and 512 MiB of memory churn during an exec storm",
   hypothesis: "readiness stays 200 throughout (polled every 100 ms); drops, if any, are counted by stage; ready afterwards",
   async setup(ctx) {
-    if (!Bun.which("stress-ng")) throw new Error("stress-ng is not installed (scripts/setup-lab.sh installs it)");
+    requireStressNg();
     d = await daemonFor(ctx);
   },
   async steadyState(_ctx, phase) {
@@ -23,8 +23,7 @@ export const stress: Experiment = {
   },
   async method(ctx) {
     const seconds = ctx.quick ? 4 : 20;
-    const s = Bun.spawn(["stress-ng", "--cpu", "0", "--vm", "1", "--vm-bytes", "512M", "--timeout", `${seconds}s`, "--quiet"], { stdout: "ignore", stderr: "ignore" });
-    ctx.onRollback("stop stress-ng", () => void s.kill("SIGKILL"));
+    const s = startStress(ctx, seconds);
     const storm = execStorm(ctx.quick ? 2000 : 10_000);
     ctx.onRollback("stop the storm", () => void storm.kill("SIGKILL"));
     const before = await drops(d);
