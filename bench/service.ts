@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fmt, table, writeReport } from "./lib";
 import { startDaemon } from "../lab/daemon";
+import { forEachDelimited } from "../lab/delimited";
 
 function pct(xs: number[], p: number): number {
   if (!xs.length) return Number.NaN;
@@ -36,23 +37,12 @@ export async function benchService(quick: boolean): Promise<Record<string, unkno
   // SSE subscriber: latency from the event's kernel time (wall clock) to its arrival here.
   const sseLat: number[] = [];
   const ctrl = new AbortController();
-  const sse = fetch(`${base}/v1/events/stream?type=exec`, { headers, signal: ctrl.signal }).then(async (r) => {
-    const rd = r.body!.getReader();
-    const dec = new TextDecoder();
-    let b = "";
-    for (;;) {
-      const { value, done } = await rd.read().catch(() => ({ value: undefined, done: true }));
-      if (done) return;
-      b += dec.decode(value);
-      let i: number;
-      while ((i = b.indexOf("\n\n")) >= 0) {
-        const msg = b.slice(0, i);
-        b = b.slice(i + 2);
-        const data = /^data: (.*)$/m.exec(msg);
-        if (data && msg.includes("event: exec")) sseLat.push(Date.now() - (JSON.parse(data[1]!) as { ts: number }).ts);
-      }
-    }
-  });
+  const sse = fetch(`${base}/v1/events/stream?type=exec`, { headers, signal: ctrl.signal }).then((r) =>
+    forEachDelimited(r.body!, "\n\n", (msg) => {
+      const data = /^data: (.*)$/m.exec(msg);
+      if (data && msg.includes("event: exec")) sseLat.push(Date.now() - (JSON.parse(data[1]!) as { ts: number }).ts);
+    }),
+  );
 
   const qLat: number[] = [];
   const mLat: number[] = [];

@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { PROGRAMS } from "../src/observer/programs";
+import { forEachDelimited } from "./delimited";
 
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -42,22 +43,7 @@ export async function startDaemon(dataDir: string, extraEnv: Record<string, stri
   });
   const logs: string[] = [];
   // Collect the JSON logs in the background for the whole life of the daemon.
-  void (async () => {
-    const reader = proc.stderr.getReader();
-    const dec = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-      if (done) break;
-      buf += dec.decode(value);
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        logs.push(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
-    }
-    if (buf) logs.push(buf);
-  })();
+  void forEachDelimited(proc.stderr, "\n", (line) => logs.push(line)).then((rest) => rest && logs.push(rest));
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + timeoutMs;
   let up = false;
