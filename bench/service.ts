@@ -41,7 +41,7 @@ export async function benchService(quick: boolean): Promise<Record<string, unkno
     forEachDelimited(r.body!, "\n\n", (msg) => {
       const data = /^data: (.*)$/m.exec(msg);
       if (data && msg.includes("event: exec")) sseLat.push(Date.now() - (JSON.parse(data[1]!) as { ts: number }).ts);
-    }),
+    }, true),
   );
 
   const qLat: number[] = [];

@@ -43,7 +43,7 @@ export async function startDaemon(dataDir: string, extraEnv: Record<string, stri
   });
   const logs: string[] = [];
   // Collect the JSON logs in the background for the whole life of the daemon.
-  void forEachDelimited(proc.stderr, "\n", (line) => logs.push(line)).then((rest) => rest && logs.push(rest));
+  void forEachDelimited(proc.stderr, "\n", (line) => logs.push(line), true).then((rest) => rest && logs.push(rest));
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + timeoutMs;
   let up = false;

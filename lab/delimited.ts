@@ -3,14 +3,21 @@
  * separators (log lines on "\n", SSE frames on "\n\n"), however the chunks
  * fall. Resolves with the unterminated rest (a last log line without its
  * newline, or a frame cut off by an abort), for the caller to keep or not.
- * A read error ends the stream, as an abort does.
+ * A read error rejects, unless `endOnError`: then it ends the stream as its
+ * end would (for readers that only collect, like a daemon's logs).
  */
-export async function forEachDelimited(stream: ReadableStream<Uint8Array>, separator: string, onPiece: (piece: string) => void): Promise<string> {
+export async function forEachDelimited(
+  stream: ReadableStream<Uint8Array>,
+  separator: string,
+  onPiece: (piece: string) => void,
+  endOnError = false,
+): Promise<string> {
   const reader = stream.getReader();
   const dec = new TextDecoder();
   let buf = "";
   for (;;) {
-    const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
+    const read = reader.read();
+    const { value, done } = await (endOnError ? read.catch(() => ({ value: undefined, done: true as const })) : read);
     if (done) break;
     buf += dec.decode(value, { stream: true });
     let at: number;

@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { droppedByStage, execStorm, ROOT, startDaemon, type Daemon } from "../../lab/daemon";
+import { forEachDelimited } from "../../lab/delimited";
 import type { ScenarioSpec, Slo } from "../slo-types";
 import { evaluate, parseMetricName, type MetricValue, type ThresholdResult } from "./thresholds";
 import { runStorms, type StormResult } from "./storms";
@@ -87,13 +88,8 @@ async function streams(s: ScenarioSpec, target: { base: string; token: string },
           return;
         }
         out.ok++;
-        const reader = r.body!.getReader();
-        const dec = new TextDecoder();
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          out.sseEvents += (dec.decode(value).match(/^event: /gm) ?? []).length;
-        }
+        // Whole frames, however the chunks fall: a frame cut between two reads is counted once.
+        await forEachDelimited(r.body!, "\n\n", (frame) => void (/^event: /m.test(frame) && out.sseEvents++));
       } catch (e) {
         if ((e as Error).name !== "AbortError") out.failed++;
       } finally {
