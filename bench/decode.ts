@@ -9,7 +9,7 @@ import { bootToWallOffsetNs } from "../src/kernel/libc";
 import { RingBufferConsumer } from "../src/ring/ring-buffer-consumer";
 import { runIn, table, writeReport } from "./lib";
 import { DEFAULT_OBJECT_PATH } from "../src/observer/observer";
-import { PROGRAMS } from "../src/observer/programs";
+import { attachExitHook, chooseExitHook, PROGRAMS, selectExitHook } from "../src/observer/programs";
 
 export async function benchDecode(quick: boolean): Promise<Record<string, unknown>> {
   const cg = OwnedCgroup.create(`bench-decode-${process.pid}`);
@@ -20,6 +20,8 @@ export async function benchDecode(quick: boolean): Promise<Record<string, unknow
     obj.setConstant("filter_cgroups", 1);
     obj.setConstant("syscall_mode", 0);
     obj.map("events").setMaxEntries(64 << 20);
+    const exitHook = chooseExitHook().form;
+    selectExitHook(obj, exitHook);
     obj.load();
     const key = new Uint8Array(8);
     new DataView(key.buffer).setBigUint64(0, BigInt(cg.id), true);
@@ -30,6 +32,7 @@ export async function benchDecode(quick: boolean): Promise<Record<string, unknow
     new DataView(k.buffer).setUint32(0, syscallNumber("openat")!, true);
     obj.map("syscall_class").update(k, new Uint8Array([2]));
     for (const p of PROGRAMS) obj.program(p).attach();
+    attachExitHook(obj, exitHook);
     const ring = new RingBufferConsumer(obj.map("events").fd(), obj.map("events").maxEntries);
     await runIn(cg, ["/bin/sh", "-c", `i=0; while [ $i -lt ${quick ? 200 : 1000} ]; do cat /etc/hostname > /dev/null; i=$((i+1)); done`]);
     ring.drain((_v, bytes, off, len) => void records.push(bytes.slice(off, off + len)));

@@ -125,16 +125,8 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
+static __always_inline int dispatch_exit(long nr, long ret)
 {
-#if defined(__TARGET_ARCH_x86)
-	long nr = regs->orig_ax;
-#elif defined(__TARGET_ARCH_arm64)
-	long nr = regs->syscallno;
-#else
-#error "syscall number register unknown for this architecture"
-#endif
 	switch (class_of(nr)) {
 	case VIGIL_SC_OPEN:
 	case VIGIL_SC_OPENAT:
@@ -147,4 +139,31 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 		return vigil_setid_exit(ret);
 	}
 	return 0;
+}
+
+/*
+ * Exits, preferred form: one program attached to the syscalls:sys_exit_<name>
+ * trace event of each classified syscall. Every other syscall then pays only
+ * the kernel's bitmap test in its syscall-event probe, not a BPF run; the
+ * price is a slow detach (a grace period per event), which userspace pays
+ * in parallel.
+ */
+SEC("tracepoint")
+int vigil_sys_exit_event(struct syscall_trace_exit *ctx)
+{
+	return dispatch_exit(ctx->nr, ctx->ret);
+}
+
+/* Exits, fallback form (no tracefs, or no syscall trace events): every syscall runs it. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
+{
+#if defined(__TARGET_ARCH_x86)
+	long nr = regs->orig_ax;
+#elif defined(__TARGET_ARCH_arm64)
+	long nr = regs->syscallno;
+#else
+#error "syscall number register unknown for this architecture"
+#endif
+	return dispatch_exit(nr, ret);
 }

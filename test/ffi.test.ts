@@ -3,8 +3,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BpfObject } from "../src/kernel/bpf-object";
+import { BpfLink, BpfObject } from "../src/kernel/bpf-object";
 import { BpfError } from "../src/kernel/errors";
+import { classifiedSyscalls, EXIT_HOOK, selectExitHook } from "../src/observer/programs";
 import { ROOT, requireRoot } from "./helpers";
 
 requireRoot();
@@ -70,5 +71,24 @@ char LICENSE[] SEC("license") = "GPL";
     expect(link.attached).toBe(false);
     const after = JSON.parse(listed()) as { prog_id: number }[];
     expect(after.length).toBe(before.length - 1);
+  });
+
+  test("one program on many trace events; all detached at once, in parallel, leave no link", () => {
+    const o = BpfObject.open(`${ROOT}/build/vigil.bpf.o`);
+    selectExitHook(o, "perSyscall");
+    o.load();
+    const listed = () => (JSON.parse(Bun.spawnSync(["bpftool", "-j", "link", "list"]).stdout.toString()) as unknown[]).length;
+    const before = listed();
+    try {
+      const links = classifiedSyscalls().map(({ name }) => o.program(EXIT_HOOK.perSyscall).attachTracepoint("syscalls", `sys_exit_${name}`));
+      expect(links.length).toBeGreaterThan(8);
+      expect(listed()).toBe(before + links.length);
+      expect(BpfLink.detachAll(links)).toEqual([]);
+      expect(links.every((l) => !l.attached)).toBe(true);
+      expect(listed()).toBe(before);
+      expect(() => o.program(EXIT_HOOK.perSyscall).attachTracepoint("syscalls", "sys_exit_no_such_call")).toThrow(/sys_exit_no_such_call/);
+    } finally {
+      o.close();
+    }
   });
 });

@@ -124,6 +124,24 @@ describe("observer (scoped to a cgroup)", () => {
   });
 });
 
+describe("syscall exits, in both hook forms", () => {
+  for (const form of ["perSyscall", "generic"] as const) {
+    test(`${form}: an open is reported with its result`, async () => {
+      const oc = new ObservedCgroup({ syscalls: "off", exitHook: form });
+      try {
+        expect(oc.observer.stats().exitHook).toBe(form);
+        const path = `/tmp/${unique("exit-form")}`;
+        const r = await oc.run(`cat ${path} 2>/dev/null; true`);
+        const open = await oc.waitFor((e): e is OpenEvent => e.type === "open" && e.path === path);
+        expect(open.ret).toBe(-2); // ENOENT
+        expect(r.exitCode).toBe(0);
+      } finally {
+        await oc.close();
+      }
+    });
+  }
+});
+
 describe("syscall counts of short-lived processes", () => {
   test("are moved out of a small kernel map before it fills: no aggregate drops, counts kept", async () => {
     const oc = new ObservedCgroup({ syscalls: "aggregate", aggregateEntries: 1024, harvestIntervalMs: 20 });

@@ -9,6 +9,7 @@ import { BpfError } from "./errors";
 import { closeFd, lastErrno, openDirectory } from "./libc";
 import { libbpf } from "./libbpf";
 import { str, toPtr } from "./ffi-values";
+import { callInParallel, nativeFunction } from "./native-threads";
 
 /* struct bpf_object_open_opts in libbpf 1.1 (x86-64 offsets). */
 const OPEN_OPTS_SIZE = 80;
@@ -201,6 +202,22 @@ export class BpfProgram {
   }
 
   /**
+   * Attach a `SEC("tracepoint")` program to the trace event category:name
+   * (e.g. syscalls:sys_exit_openat); one program may be attached to many.
+   * Needs tracefs (libbpf reads the event's id there).
+   */
+  attachTracepoint(category: string, event: string): BpfLink {
+    this.owner.assertLoaded(`attach ${this.name} to ${category}:${event}`);
+    const link = checkPtr(
+      `attach ${this.name} to trace event ${category}:${event}`,
+      libbpf.bpf_program__attach_tracepoint(this.handle, Buffer.from(`${category}\0`), Buffer.from(`${event}\0`)),
+    );
+    const l = new BpfLink(link, `${this.name}@${category}:${event}`);
+    this.owner.track(l);
+    return l;
+  }
+
+  /**
    * Attach a cgroup program (cgroup/connect4 ...) to the cgroup v2 directory
    * `dir`; it then runs for every process in that cgroup and its descendants.
    */
@@ -215,6 +232,11 @@ export class BpfProgram {
     } finally {
       closeFd(fd); // the link holds its own reference to the cgroup
     }
+  }
+
+  /** Whether this program is (to be) loaded: false after setAutoload(false). */
+  get autoload(): boolean {
+    return libbpf.bpf_program__autoload(this.handle);
   }
 
   /** Runs the kernel skipped because the program was already running on that CPU. */
@@ -249,6 +271,45 @@ export class BpfLink {
     this.handle = null;
     check(`detach ${this.programName}`, rc);
   }
+
+  /**
+   * Detach many links at once, each on a native thread of its own: a
+   * perf-event tracepoint link waits out a grace period when it goes (~70 ms
+   * here), and parallel waiters share one. Returns the failures.
+   */
+  static detachAll(links: readonly BpfLink[]): Error[] {
+    const live = links.filter((l) => l.handle !== null);
+    if (live.length < 2) return detachEach(live);
+    const handles = live.map((l) => l.handle!);
+    for (const l of live) l.handle = null;
+    const rcs = callInParallel(linkDestroy(), handles, (h) => libbpf.bpf_link__destroy(h));
+    const errors: Error[] = [];
+    rcs.forEach((rc, i) => {
+      try {
+        check(`detach ${live[i]!.programName}`, rc);
+      } catch (e) {
+        errors.push(e as Error);
+      }
+    });
+    return errors;
+  }
+}
+
+function detachEach(links: readonly BpfLink[]): Error[] {
+  const errors: Error[] = [];
+  for (const l of links) {
+    try {
+      l.detach();
+    } catch (e) {
+      errors.push(e as Error);
+    }
+  }
+  return errors;
+}
+
+let linkDestroyFn: Pointer | null = null;
+function linkDestroy(): Pointer {
+  return (linkDestroyFn ??= nativeFunction("libbpf.so.1", "bpf_link__destroy"));
 }
 
 export interface OpenOptions {
@@ -400,14 +461,7 @@ export class BpfObject {
 
   /** Detach every link and close the object; safe to call twice. Returns the detach errors, if any. */
   close(): Error[] {
-    const errors: Error[] = [];
-    for (const l of this.links.splice(0)) {
-      try {
-        l.detach();
-      } catch (e) {
-        errors.push(e as Error);
-      }
-    }
+    const errors = BpfLink.detachAll(this.links.splice(0));
     if (this.handle) {
       libbpf.bpf_object__close(this.handle);
       this.handle = null;

@@ -11,8 +11,7 @@ import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, SyscallMode, type Ev
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
-import { CLASSIFIED_SYSCALLS, MAX_SYSCALLS, PROGRAMS } from "./programs";
-import { syscallNumber } from "../events/syscall-names";
+import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, type ExitHookForm } from "./programs";
 import { SyscallCountHarvester } from "./syscall-counts";
 import { KernelEnforcer } from "../enforce/kernel-enforcer";
 
@@ -37,6 +36,8 @@ export interface ObserverOptions {
    * counts or records) remain, and every syscall costs one hook instead of two.
    */
   fileNetEvents?: boolean;
+  /** Force a form of the syscall exit hook (default: per-syscall where tracefs has the events). */
+  exitHook?: ExitHookForm;
   /** How often the rings are drained, in ms. */
   drainIntervalMs?: number;
   onEvent: (event: ProcessEvent) => void;
@@ -74,6 +75,10 @@ export interface ObserverStats {
   ringFill: number;
   firehoseFill: number;
   attachedPrograms: number;
+  /** How syscall exits are hooked: per classified syscall (preferred) or generic; null when not hooked. */
+  exitHook: ExitHookForm | null;
+  /** Why the preferred per-syscall exit hook is not used, when it is not. */
+  exitHookReason?: string;
 }
 
 export class Observer {
@@ -86,6 +91,7 @@ export class Observer {
   private decodeErrors = 0;
   private handlerErrors = 0;
   private attached = 0;
+  private exitHook: { form: ExitHookForm; reason?: string } | null = null;
   private readonly mode: SyscallModeName;
   private cgroupMap: BpfMap | null = null;
   private harvester: SyscallCountHarvester | null = null;
@@ -150,14 +156,14 @@ export class Observer {
       // Unused maps shrink to one entry so they cost no memory.
       obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
       obj.map("syscall_counts").setMaxEntries(this.mode === "aggregate" ? (this.options.aggregateEntries ?? 16384) : 1);
+      const fileNet = this.options.fileNetEvents ?? true;
+      const exitHook = fileNet ? (this.options.exitHook ? { form: this.options.exitHook } : chooseExitHook()) : null;
+      selectExitHook(obj, exitHook?.form ?? "generic");
       obj.load();
 
-      const fileNet = this.options.fileNetEvents ?? true;
       const classes = obj.map("syscall_class");
       const key = new Uint8Array(4);
-      for (const [name, cls] of fileNet ? Object.entries(CLASSIFIED_SYSCALLS) : []) {
-        const nr = syscallNumber(name);
-        if (nr === undefined || nr >= MAX_SYSCALLS) continue; // e.g. open/creat do not exist on arm64
+      for (const { nr, cls } of fileNet ? classifiedSyscalls() : []) {
         new DataView(key.buffer).setUint32(0, nr, true);
         classes.update(key, new Uint8Array([cls]));
       }
@@ -171,10 +177,14 @@ export class Observer {
 
       if (this.mode === "aggregate") this.harvester = new SyscallCountHarvester(obj.map("syscall_counts"));
       for (const name of PROGRAMS) {
-        if (name === "vigil_sys_exit" && !fileNet) continue;
         if (name === "vigil_sys_enter" && !fileNet && this.mode === "off") continue;
         obj.program(name).attach();
         this.attached++;
+      }
+      if (exitHook) {
+        attachExitHook(obj, exitHook.form);
+        this.attached++;
+        this.exitHook = exitHook;
       }
     } catch (err) {
       this.stop();
@@ -252,7 +262,8 @@ export class Observer {
         else if (slot === DropSlot.agentFull) agentFull = total;
       }
       for (const name of this.obj.programNames()) {
-        recursionMisses += this.obj.program(name).recursionMisses();
+        const prog = this.obj.program(name);
+        if (prog.autoload) recursionMisses += prog.recursionMisses();
       }
     }
     const kernelRingFullTotal = Object.values(kernelRingFull).reduce((a, b) => a + b, 0);
@@ -271,7 +282,16 @@ export class Observer {
     const received: Record<string, number> = { ...this.received };
     if (this.mode === "firehose") received.syscall = this.firehoseCount;
     const fill = this.fill();
-    return { received, dropped, droppedTotal, ringFill: fill.ring, firehoseFill: fill.firehose, attachedPrograms: this.attached };
+    return {
+      received,
+      dropped,
+      droppedTotal,
+      ringFill: fill.ring,
+      firehoseFill: fill.firehose,
+      attachedPrograms: this.attached,
+      exitHook: this.exitHook?.form ?? null,
+      ...(this.exitHook?.reason ? { exitHookReason: this.exitHook.reason } : {}),
+    };
   }
 
   /** Stop draining (the rings keep filling in the kernel): used to test counted drops. */
@@ -304,6 +324,7 @@ export class Observer {
     this.harvester = null;
     this.kernelEnforcer = null;
     this.attached = 0;
+    this.exitHook = null;
     return errors;
   }
 }

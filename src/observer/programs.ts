@@ -1,9 +1,26 @@
 /**
- * The kernel programs Vigil attaches (each auto-attached by its SEC name),
- * and the syscall classes the sys_enter/sys_exit dispatchers act on, by name:
- * numbers come from this architecture's UAPI header at load time.
+ * The kernel programs Vigil attaches, and the syscall classes the
+ * sys_enter/sys_exit dispatchers act on, by name: numbers come from this
+ * architecture's UAPI header at load time.
  */
-export const PROGRAMS = ["vigil_exec", "vigil_fork", "vigil_exit", "vigil_sys_enter", "vigil_sys_exit"] as const;
+import type { BpfObject } from "../kernel/bpf-object";
+import { traceEventAvailable } from "../kernel/tracefs";
+import { syscallNumber } from "../events/syscall-names";
+
+/** Hooks attached by their SEC name. */
+export const PROGRAMS = ["vigil_exec", "vigil_fork", "vigil_exit", "vigil_sys_enter"] as const;
+
+/**
+ * The syscall exit hook, in one of two forms (bpf/syscalls.bpf.c): one
+ * program on the trace event of each classified syscall (other syscalls pay
+ * no BPF run at exit), or, where those events are missing, one program on
+ * the generic sys_exit that every syscall runs.
+ */
+export const EXIT_HOOK = { perSyscall: "vigil_sys_exit_event", generic: "vigil_sys_exit" } as const;
+export type ExitHookForm = keyof typeof EXIT_HOOK;
+
+/** Programs one observer loads: PROGRAMS and one form of the exit hook. */
+export const HOOK_PROGRAMS = PROGRAMS.length + 1;
 
 /** enum vigil_syscall_class in bpf/vigil.h */
 export const SyscallClass = { open: 1, openat: 2, openat2: 3, creat: 4, connect: 5, setid: 6 } as const;
@@ -24,3 +41,41 @@ export const CLASSIFIED_SYSCALLS: Record<string, number> = {
   setfsuid: SyscallClass.setid,
   setfsgid: SyscallClass.setid,
 };
+
+/** The classified syscalls this architecture has, with their numbers. */
+export function classifiedSyscalls(): { name: string; nr: number; cls: number }[] {
+  const out: { name: string; nr: number; cls: number }[] = [];
+  for (const [name, cls] of Object.entries(CLASSIFIED_SYSCALLS)) {
+    const nr = syscallNumber(name);
+    if (nr === undefined || nr >= MAX_SYSCALLS) continue; // e.g. open/creat do not exist on arm64
+    out.push({ name, nr, cls });
+  }
+  return out;
+}
+
+/** Which exit hook form this machine allows, and why not the preferred one. Call before load. */
+export function chooseExitHook(): { form: ExitHookForm; reason?: string } {
+  for (const { name } of classifiedSyscalls()) {
+    const available = traceEventAvailable("syscalls", `sys_exit_${name}`);
+    if (!available.ok) return { form: "generic", reason: available.reason };
+  }
+  return { form: "perSyscall" };
+}
+
+/** Load only the chosen form (the other costs nothing). Before load. */
+export function selectExitHook(obj: BpfObject, form: ExitHookForm): void {
+  obj.program(EXIT_HOOK.perSyscall).setAutoload(form === "perSyscall");
+  obj.program(EXIT_HOOK.generic).setAutoload(form === "generic");
+}
+
+/** Attach the exit hook in its chosen form; returns the number of links made. */
+export function attachExitHook(obj: BpfObject, form: ExitHookForm): number {
+  if (form === "generic") {
+    obj.program(EXIT_HOOK.generic).attach();
+    return 1;
+  }
+  const prog = obj.program(EXIT_HOOK.perSyscall);
+  const syscalls = classifiedSyscalls();
+  for (const { name } of syscalls) prog.attachTracepoint("syscalls", `sys_exit_${name}`);
+  return syscalls.length;
+}

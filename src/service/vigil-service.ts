@@ -274,7 +274,7 @@ export class VigilService {
     );
     this.watchStore();
     this.sampleRates(); // the baseline, so a loss in the first second is judged too
-    log("info", "observing", { seededProcesses: seeded, syscalls: this.config.syscalls, programs: this.observer.stats().attachedPrograms, scope: this.config.cgroups.length ? this.config.cgroups : "machine" });
+    log("info", "observing", { seededProcesses: seeded, syscalls: this.config.syscalls, programs: this.observer.stats().attachedPrograms, exitHook: this.observer.stats().exitHook, scope: this.config.cgroups.length ? this.config.cgroups : "machine" });
   }
 
   /** Every place an event can be lost, with its cumulative count. */
