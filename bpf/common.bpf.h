@@ -18,6 +18,7 @@
 extern const volatile __u32 observer_tgid;
 extern const volatile __u8 filter_cgroups;
 extern const volatile __u8 syscall_mode; /* enum vigil_syscall_mode */
+extern const volatile __u8 firehose_clock; /* enum vigil_firehose_clock */
 
 /* Maps every program shares. */
 struct vigil_events_map {
@@ -30,6 +31,14 @@ struct vigil_cgroup_set {
 	__uint(max_entries, 1024);
 	__type(key, __u64);
 	__type(value, __u8);
+};
+
+struct vigil_scope_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_scope);
 };
 
 struct vigil_drop_counters {
@@ -63,6 +72,7 @@ struct vigil_events_map events SEC(".maps") __weak;
 struct vigil_agent_by_tgid agent_by_tgid SEC(".maps") __weak;
 struct vigil_agent_by_cgroup agent_by_cgroup SEC(".maps") __weak;
 struct vigil_cgroup_set observed_cgroups SEC(".maps") __weak;
+struct vigil_scope_map observed_scope SEC(".maps") __weak;
 struct vigil_drop_counters drops SEC(".maps") __weak;
 
 /*
@@ -105,18 +115,41 @@ static __always_inline void vigil_count_drop(__u32 reason)
 		*n += 1; /* per-CPU slot: no atomic needed */
 }
 
-/* True when the current task is in scope: not the observer, and in an observed cgroup. */
-static __always_inline bool vigil_in_scope(__u32 tgid)
+/*
+ * Whether the current task's cgroup is observed. Runs on every syscall of a
+ * scoped observer, so: the cgroup id is read through the task (what
+ * bpf_get_current_cgroup_id() does, without the call) and a small set is
+ * compared inline (an array lookup is inlined by the verifier; a hash lookup
+ * costs ~15 ns). See struct vigil_scope for the update protocol.
+ */
+static __always_inline bool vigil_cgroup_observed(struct task_struct *task)
 {
-	if (tgid == observer_tgid)
-		return false;
-	if (filter_cgroups) {
-		__u64 cg = bpf_get_current_cgroup_id();
+	__u64 cg = task->cgroups->dfl_cgrp->kn->id;
+	__u32 zero = 0;
+	struct vigil_scope *scope = bpf_map_lookup_elem(&observed_scope, &zero);
+	__u64 n;
 
-		if (!bpf_map_lookup_elem(&observed_cgroups, &cg))
-			return false;
+	if (!scope)
+		return false;
+	if (*(volatile __u64 *)&scope->use_hash)
+		return bpf_map_lookup_elem(&observed_cgroups, &cg) != NULL;
+	n = *(volatile __u64 *)&scope->count;
+#pragma unroll
+	for (int i = 0; i < VIGIL_SCOPE_INLINE; i++) {
+		if (i >= n)
+			break;
+		if (*(volatile __u64 *)&scope->ids[i] == cg)
+			return true;
 	}
-	return true;
+	return false;
+}
+
+/* True when `task` (the current one) is in scope: not the observer, and in an observed cgroup. */
+static __always_inline bool vigil_task_in_scope(struct task_struct *task)
+{
+	if (task->tgid == observer_tgid)
+		return false;
+	return !filter_cgroups || vigil_cgroup_observed(task);
 }
 
 /* The agent of a process (0: none): its own identity first, then its cgroup's. */
@@ -134,7 +167,7 @@ static __always_inline __u32 vigil_agent_of(__u32 tgid)
 
 static __always_inline bool vigil_current_in_scope(void)
 {
-	return vigil_in_scope(bpf_get_current_pid_tgid() >> 32);
+	return vigil_task_in_scope(bpf_get_current_task_btf());
 }
 
 /* Reserve a record, counting the failure per CPU and per type (never silent). */

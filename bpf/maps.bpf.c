@@ -5,6 +5,7 @@
 const volatile __u32 observer_tgid = 0;
 const volatile __u8 filter_cgroups = 0;
 const volatile __u8 syscall_mode = VIGIL_SYSCALLS_AGGREGATE;
+const volatile __u8 firehose_clock = VIGIL_CLOCK_TICK;
 
 /*
  * Not used by the programs: names every record type so that clang emits it
@@ -15,6 +16,8 @@ struct vigil_btf_anchor {
 	enum vigil_event_type type;
 	enum vigil_drop_reason drop;
 	enum vigil_syscall_mode mode;
+	enum vigil_firehose_clock clock;
+	struct vigil_scope scope;
 	enum vigil_syscall_class cls;
 	struct vigil_header header;
 	struct vigil_exec_event exec;

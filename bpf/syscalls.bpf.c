@@ -5,7 +5,8 @@
  * about, nothing else. Per-syscall work depends on `syscall_mode`:
  *  - aggregate: per-process, per-syscall counts in a per-CPU hash;
  *  - firehose: one 24-byte record per syscall entry written straight into a
- *    per-CPU SPSC ring in an mmap-able array (no ringbuf helper, no wakeup).
+ *    per-CPU SPSC ring in an mmap-able array (no ringbuf helper, no wakeup),
+ *    stamped by the tick-bounded clock unless the exact one is asked for.
  * Syscalls with a class (opens, connect, setuid family) go to their concern's
  * handler at entry (to keep arguments) and at exit (to report with the result).
  * One pair of tp_btf links instead of a perf tracepoint per syscall: those
@@ -63,12 +64,41 @@ static __always_inline void count_syscall(__u32 pid, long nr)
 	}
 }
 
-static __always_inline void record_syscall(__u64 pid_tgid, long nr)
+/*
+ * The stamp of a firehose record. Reading the clock costs as much as the rest
+ * of the record together, so in tick mode a CPU reads it once per scheduler
+ * tick (jiffies: one load, inlined by the verifier) and at least every
+ * VIGIL_FIREHOSE_CLOCK_REUSE records, and stamps the records in between
+ * with that reading.
+ */
+static __always_inline __u64 firehose_stamp(struct vigil_firehose_ring *ring, __u32 *flags)
+{
+	__u64 tick;
+
+	if (firehose_clock == VIGIL_CLOCK_EXACT) {
+		*flags = VIGIL_SYSCALL_TS_EXACT;
+		return bpf_ktime_get_boot_ns();
+	}
+	tick = bpf_jiffies64();
+	if (tick != ring->clock_tick || ring->clock_uses >= VIGIL_FIREHOSE_CLOCK_REUSE) {
+		ring->clock_tick = tick;
+		ring->clock_ns = bpf_ktime_get_boot_ns();
+		ring->clock_uses = 0;
+		*flags = VIGIL_SYSCALL_TS_EXACT;
+	} else {
+		*flags = 0;
+	}
+	ring->clock_uses++;
+	return ring->clock_ns;
+}
+
+static __always_inline void record_syscall(struct task_struct *task, long nr)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct vigil_firehose_ring *ring = bpf_map_lookup_elem(&firehose, &cpu);
 	struct vigil_syscall_record *r;
 	__u64 head;
+	__u32 flags;
 
 	if (!ring)
 		return;
@@ -78,10 +108,11 @@ static __always_inline void record_syscall(__u64 pid_tgid, long nr)
 		return;
 	}
 	r = &ring->recs[head & (VIGIL_FIREHOSE_SLOTS - 1)];
-	r->ts_ns = bpf_ktime_get_boot_ns();
-	r->pid = pid_tgid >> 32;
-	r->tid = (__u32)pid_tgid;
+	r->ts_ns = firehose_stamp(ring, &flags);
+	r->pid = task->tgid;
+	r->tid = task->pid;
 	r->nr = (__u32)nr;
+	r->flags = flags;
 	/*
 	 * Publish: the record must be written before head moves. Programs do not
 	 * nest on one CPU on this hook (the kernel's per-program recursion guard
@@ -97,17 +128,18 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 {
 	__u32 cls = class_of(id);
-	__u64 pid_tgid;
+	struct task_struct *task;
 
 	if (syscall_mode == VIGIL_SYSCALLS_OFF && cls == VIGIL_SC_NONE)
 		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	if (!vigil_in_scope(pid_tgid >> 32))
+	/* The task gives tgid, tid and cgroup without a helper call each. */
+	task = bpf_get_current_task_btf();
+	if (!vigil_task_in_scope(task))
 		return 0;
 	if (syscall_mode == VIGIL_SYSCALLS_AGGREGATE)
-		count_syscall(pid_tgid >> 32, id);
+		count_syscall(task->tgid, id);
 	else if (syscall_mode == VIGIL_SYSCALLS_FIREHOSE)
-		record_syscall(pid_tgid, id);
+		record_syscall(task, id);
 
 	switch (cls) {
 	case VIGIL_SC_OPEN:

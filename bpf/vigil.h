@@ -14,6 +14,10 @@
 #define VIGIL_ARGS_MAX 2048
 /* Per-CPU slots of the syscall firehose ring (power of two). */
 #define VIGIL_FIREHOSE_SLOTS 131072
+/* Tick-bounded firehose clock: a stamp read from the clock serves at most this many records. */
+#define VIGIL_FIREHOSE_CLOCK_REUSE 32
+/* Observed cgroups compared inline, without a map lookup, when there are at most this many. */
+#define VIGIL_SCOPE_INLINE 8
 
 enum vigil_event_type {
 	VIGIL_EV_EXEC = 1,
@@ -41,6 +45,20 @@ enum vigil_syscall_mode {
 	VIGIL_SYSCALLS_AGGREGATE = 1,
 	VIGIL_SYSCALLS_FIREHOSE = 2,
 };
+
+/*
+ * How firehose records are stamped (knob `firehose_clock`):
+ *  - tick: the clock is read for the first record of each scheduler tick on
+ *    a CPU and then every VIGIL_FIREHOSE_CLOCK_REUSE records; the records in
+ *    between carry that stamp. A record's true time is at most one tick
+ *    after its stamp and never before it; order within a CPU is exact.
+ *  - exact: the clock is read for every record (costs ~25 ns per syscall here).
+ */
+enum vigil_firehose_clock {
+	VIGIL_CLOCK_TICK = 0,
+	VIGIL_CLOCK_EXACT = 1,
+};
+#define VIGIL_SYSCALL_TS_EXACT 0x1 /* vigil_syscall_record.flags: the stamp was read for this record */
 
 /* What the sys_enter/sys_exit dispatchers do for a syscall number (array `syscall_class`). */
 enum vigil_syscall_class {
@@ -139,7 +157,7 @@ struct vigil_syscall_record {
 	__u32 pid;
 	__u32 tid;
 	__u32 nr;
-	__u32 _pad;
+	__u32 flags; /* VIGIL_SYSCALL_TS_EXACT */
 };
 
 /*
@@ -149,11 +167,28 @@ struct vigil_syscall_record {
  * No helper call per record, no wakeups: userspace drains on a timer.
  */
 struct vigil_firehose_ring {
-	__u64 head; /* written by the kernel only */
-	__u64 _pad0[7];
+	__u64 head; /* written by the kernel only, like the clock below (same cache line) */
+	__u64 clock_tick; /* jiffies when clock_ns was read */
+	__u64 clock_ns; /* the last stamp read from the clock */
+	__u64 clock_uses; /* records stamped with clock_ns so far */
+	__u64 _pad0[4];
 	__u64 tail; /* written by userspace only */
 	__u64 _pad1[7];
 	struct vigil_syscall_record recs[VIGIL_FIREHOSE_SLOTS];
+};
+
+/*
+ * The observed cgroups as the per-syscall scope test reads them: one element
+ * of an mmap-able array that userspace writes in place (no syscall). Up to
+ * VIGIL_SCOPE_INLINE ids are compared inline; beyond that `use_hash` sends
+ * the test to the `observed_cgroups` hash, which always holds the whole set.
+ * Userspace orders its stores so that a concurrent reader sees the old set
+ * or the new one, never a set missing an id that is in both.
+ */
+struct vigil_scope {
+	__u64 use_hash;
+	__u64 count; /* ids[0, count) when !use_hash */
+	__u64 ids[VIGIL_SCOPE_INLINE];
 };
 
 /*

@@ -4,6 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cgroup2Mount } from "../src/cgroup/cgroup";
+import { syscallNumber } from "../src/events/syscall-names";
+import { buildStorm, STORM } from "../bench/lib";
 import { ROOT, requireRoot, unique } from "./helpers";
 
 requireRoot();
@@ -91,6 +93,39 @@ describe("vigil run", () => {
     const s = JSON.parse(readFileSync(summary, "utf8"));
     expect(s.events.syscall).toBe(sys.length);
     expect(s.dropped.firehoseFull).toBe(0);
+  });
+
+  test("firehose clocks: exact stamps every record; tick reuses a stamp read earlier on that CPU, and counts every syscall", () => {
+    buildStorm();
+    const n = 20_000;
+    const getppid = syscallNumber("getppid")!;
+    const run = (clock: string) => {
+      const events = join(dir, `clock-${clock}.jsonl`);
+      const r = vigil(["run", "--quiet", "--syscalls", "firehose", "--firehose-clock", clock, "--events", events, "--", STORM, String(n)]);
+      expect(r.code).toBe(0);
+      return lines(events).filter((e) => e.type === "syscall") as { ktimeNs: number; tsExact: boolean; tid: number; nr: number }[];
+    };
+    const exact = run("exact");
+    expect(exact.filter((e) => e.nr === getppid).length).toBe(n);
+    expect(exact.every((e) => e.tsExact)).toBe(true);
+    const byTid = new Map<number, number>();
+    for (const e of exact.filter((x) => x.nr === getppid)) {
+      expect(e.ktimeNs).toBeGreaterThanOrEqual(byTid.get(e.tid) ?? 0); // one thread: its stamps never go back
+      byTid.set(e.tid, e.ktimeNs);
+    }
+    const tick = run("tick");
+    expect(tick.filter((e) => e.nr === getppid).length).toBe(n);
+    const read = new Set<number>();
+    let reused = 0;
+    for (const e of tick) {
+      if (e.tsExact) read.add(e.ktimeNs);
+      else {
+        expect(read.has(e.ktimeNs)).toBe(true); // the stamp of an earlier record of the same CPU ring
+        reused++;
+      }
+    }
+    expect(reused).toBeGreaterThan(0);
+    expect(read.size).toBeGreaterThanOrEqual(Math.ceil(tick.length / 32)); // read at least every 32 records
   });
 
   test("leaves no cgroup behind", () => {

@@ -4,7 +4,8 @@
  * the BTF clang emitted into the compiled object.
  */
 import { describe, expect, test } from "bun:test";
-import { LAYOUTS } from "../src/events/layout";
+import { readFileSync } from "node:fs";
+import { FirehoseClock, LAYOUTS, SYSCALL_TS_EXACT } from "../src/events/layout";
 import { ROOT } from "./helpers";
 
 interface BtfMember {
@@ -58,6 +59,13 @@ describe("event layouts: C (BTF) == TypeScript", () => {
       expect(fromBtf).toEqual(layout.fields as unknown as Record<string, [number, number]>);
     });
   }
+
+  test("the firehose clock knob and record flag match", () => {
+    const e = types.find((t) => t.kind === "ENUM" && t.name === "vigil_firehose_clock") as BtfType & { values: { name: string; val: number }[] };
+    expect(Object.fromEntries(e.values.map((v) => [v.name, v.val]))).toEqual({ VIGIL_CLOCK_TICK: FirehoseClock.tick, VIGIL_CLOCK_EXACT: FirehoseClock.exact });
+    const header = readFileSync(`${ROOT}/bpf/vigil.h`, "utf8");
+    expect(header).toContain(`#define VIGIL_SYSCALL_TS_EXACT 0x${SYSCALL_TS_EXACT.toString(16)} `);
+  });
 
   test("enum values match", () => {
     const e = types.find((t) => t.kind === "ENUM" && t.name === "vigil_event_type") as BtfType & { values: { name: string; val: number }[] };

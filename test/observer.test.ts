@@ -8,6 +8,7 @@ import type { ConnectEvent, CredEvent, ExecEvent, ExitEvent, ForkEvent, OpenEven
 import { Observer } from "../src/observer/observer";
 import { syscallNumber } from "../src/events/syscall-names";
 import { ObservedCgroup, requireRoot, unique } from "./helpers";
+import { OwnedCgroup } from "../src/cgroup/cgroup";
 
 requireRoot();
 
@@ -140,6 +141,50 @@ describe("syscall exits, in both hook forms", () => {
       }
     });
   }
+});
+
+describe("the observed cgroup set, inline and in the hash", () => {
+  test("cgroups added past the inline bound and removed again are observed exactly while in the set", async () => {
+    const oc = new ObservedCgroup({ syscalls: "off" });
+    const extra = Array.from({ length: 9 }, (_, i) => OwnedCgroup.create(unique(`scope${i}`)));
+    const execIn = async (cg: OwnedCgroup): Promise<string> => {
+      const token = unique("scoped");
+      const p = Bun.spawn(cg.shellArgv(`/bin/echo ${token} > /dev/null`), { stdout: "ignore", stderr: "ignore" });
+      await p.exited;
+      return token;
+    };
+    const seen = async (token: string, expected: boolean): Promise<void> => {
+      const pred = (e: ProcessEvent) => e.type === "exec" && e.argv.includes(token);
+      if (expected) await oc.waitFor(pred);
+      else {
+        await Bun.sleep(50);
+        oc.observer.drain();
+        expect(oc.events.some(pred)).toBe(false);
+      }
+    };
+    try {
+      for (const cg of extra) oc.observer.addCgroup(cg.id); // 10 in all: past the 8 kept inline
+      await seen(await execIn(extra[8]!), true);
+      await seen(await execIn(extra[0]!), true);
+      oc.observer.removeCgroup(extra[0]!.id);
+      oc.observer.removeCgroup(extra[1]!.id); // 8 left: back to inline
+      await seen(await execIn(extra[0]!), false);
+      await seen(await execIn(extra[8]!), true);
+      await seen(await execIn(extra[2]!), true);
+      oc.observer.removeCgroup(extra[8]!.id); // inline removal of the last one
+      oc.observer.removeCgroup(extra[2]!.id); // inline removal from the middle
+      await seen(await execIn(extra[8]!), false);
+      await seen(await execIn(extra[2]!), false);
+      await seen(await execIn(extra[5]!), true);
+      await seen(await execIn(extra[7]!), true);
+      const token = unique("first");
+      await oc.run(`/bin/echo ${token} > /dev/null`); // the first cgroup was never removed
+      await seen(token, true);
+    } finally {
+      await oc.close();
+      for (const cg of extra) await cg.remove();
+    }
+  });
 });
 
 describe("syscall counts of short-lived processes", () => {

@@ -10,7 +10,7 @@ import { AgentRegistry } from "../agents/agent-registry";
 import { JOIN_FAILED_EXIT, OwnedCgroup } from "../cgroup/cgroup";
 import { syscallName } from "../events/syscall-names";
 import type { ProcessEvent } from "../events/types";
-import { Observer, DEFAULT_OBJECT_PATH, type SyscallModeName } from "../observer/observer";
+import { Observer, DEFAULT_OBJECT_PATH, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
 import { checkRequirements, missing } from "../observer/requirements";
 import { EventPipeline } from "../pipeline/event-pipeline";
 import { ProcessTree } from "../proc/process-tree";
@@ -36,7 +36,8 @@ function summarizeFinding(f: Finding): FindingSummary {
 }
 
 export const RUN_USAGE = `usage: vigil run [--name N] [--events FILE] [--summary-json FILE]
-                 [--syscalls off|aggregate|firehose] [--backend auto|ebpf|proc]
+                 [--syscalls off|aggregate|firehose] [--firehose-clock tick|exact]
+                 [--backend auto|ebpf|proc]
                  [--ring-size SIZE] [--policy FILE]... [--quiet] -- CMD [ARGS...]`;
 
 const SPEC = {
@@ -44,6 +45,7 @@ const SPEC = {
   events: { value: true },
   "summary-json": { value: true },
   syscalls: { value: true, choices: ["off", "aggregate", "firehose"] },
+  "firehose-clock": { value: true, choices: ["tick", "exact"] },
   backend: { value: true, choices: ["auto", "ebpf", "proc"] },
   "ring-size": { value: true },
   policy: { value: true, repeat: true },
@@ -159,13 +161,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       const wantFirehoseEvents = syscallMode === "firehose" && eventsFile !== null;
       observer = new Observer({
         syscalls: syscallMode,
+        firehoseClock: options["firehose-clock"] as FirehoseClockName | undefined,
         ringBytes,
         cgroupIds: [cgroup.id],
         onEvent,
         syscallSink: {
           onSyscall: wantFirehoseEvents
-            ? (pid, tid, nr, ktimeNs) =>
-                pipeline.handleSyscall({ type: "syscall", ts: observer!.eventDecoder.wallMs(ktimeNs), ktimeNs, pid, tid, nr, name: syscallName(nr) })
+            ? (pid, tid, nr, ktimeNs, tsExact) =>
+                pipeline.handleSyscall({ type: "syscall", ts: observer!.eventDecoder.wallMs(ktimeNs), ktimeNs, tsExact, pid, tid, nr, name: syscallName(nr) })
             : (_pid, _tid, nr) => summary.addSyscalls(nr, 1),
         },
       });

@@ -11,6 +11,7 @@ export const COMM_LEN = 16;
 export const PATH_MAX = 512;
 export const ARGS_MAX = 2048;
 export const FIREHOSE_SLOTS = 131072;
+export const SCOPE_INLINE = 8;
 
 export const EventType = {
   exec: 1,
@@ -44,6 +45,9 @@ export const RULE_PORTS = 8;
 export const ConnectRuleFlag = { cidr: 0x1, notCidr: 0x2, ports: 0x4 } as const;
 
 export const SyscallMode = { off: 0, aggregate: 1, firehose: 2 } as const;
+/** enum vigil_firehose_clock, and vigil_syscall_record.flags. */
+export const FirehoseClock = { tick: 0, exact: 1 } as const;
+export const SYSCALL_TS_EXACT = 0x1;
 
 export const Flag = { filenameTruncated: 0x1, argsTruncated: 0x2, pathTruncated: 0x4 } as const;
 
@@ -130,11 +134,24 @@ export const LAYOUTS = {
   },
   vigil_syscall_record: {
     size: 24,
-    fields: { ts_ns: [0, 8], pid: [8, 4], tid: [12, 4], nr: [16, 4], _pad: [20, 4] },
+    fields: { ts_ns: [0, 8], pid: [8, 4], tid: [12, 4], nr: [16, 4], flags: [20, 4] },
   },
   vigil_firehose_ring: {
     size: 128 + 24 * FIREHOSE_SLOTS,
-    fields: { head: [0, 8], _pad0: [8, 56], tail: [64, 8], _pad1: [72, 56], recs: [128, 24 * FIREHOSE_SLOTS] },
+    fields: {
+      head: [0, 8],
+      clock_tick: [8, 8],
+      clock_ns: [16, 8],
+      clock_uses: [24, 8],
+      _pad0: [32, 32],
+      tail: [64, 8],
+      _pad1: [72, 56],
+      recs: [128, 24 * FIREHOSE_SLOTS],
+    },
+  },
+  vigil_scope: {
+    size: 16 + 8 * SCOPE_INLINE,
+    fields: { use_hash: [0, 8], count: [8, 8], ids: [16, 8 * SCOPE_INLINE] },
   },
   vigil_syscall_key: {
     size: 8,

@@ -89,6 +89,12 @@ export interface SyscallEvent {
   type: "syscall";
   ts: number;
   ktimeNs: number;
+  /**
+   * Whether the stamp was read for this record. False with the tick-bounded
+   * firehose clock: it was read for an earlier record of the same CPU in the
+   * same scheduler tick, so the syscall happened at most one tick later.
+   */
+  tsExact: boolean;
   pid: number;
   tid: number;
   nr: number;

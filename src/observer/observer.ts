@@ -7,15 +7,17 @@ import { resolve } from "node:path";
 import { BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
 import { bootToWallOffsetNs } from "../kernel/libc";
 import { DecodeError, EventDecoder } from "../events/decoder";
-import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, SyscallMode, type EventTypeName } from "../events/layout";
+import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, FirehoseClock, SyscallMode, type EventTypeName } from "../events/layout";
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
 import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, type ExitHookForm } from "./programs";
 import { SyscallCountHarvester } from "./syscall-counts";
 import { KernelEnforcer } from "../enforce/kernel-enforcer";
+import { CgroupScope } from "./cgroup-scope";
 
 export type SyscallModeName = keyof typeof SyscallMode;
+export type FirehoseClockName = keyof typeof FirehoseClock;
 
 export const DEFAULT_OBJECT_PATH = resolve(import.meta.dir, "../../build/vigil.bpf.o");
 
@@ -38,6 +40,13 @@ export interface ObserverOptions {
   fileNetEvents?: boolean;
   /** Force a form of the syscall exit hook (default: per-syscall where tracefs has the events). */
   exitHook?: ExitHookForm;
+  /**
+   * How firehose records are stamped: "tick" (default) reads the clock once
+   * per scheduler tick and every 32 records on each CPU, so a record's time
+   * is at most one tick after its stamp; "exact" reads it for every record,
+   * at about 25 ns more per syscall.
+   */
+  firehoseClock?: FirehoseClockName;
   /** How often the rings are drained, in ms. */
   drainIntervalMs?: number;
   onEvent: (event: ProcessEvent) => void;
@@ -93,7 +102,7 @@ export class Observer {
   private attached = 0;
   private exitHook: { form: ExitHookForm; reason?: string } | null = null;
   private readonly mode: SyscallModeName;
-  private cgroupMap: BpfMap | null = null;
+  private scope: CgroupScope | null = null;
   private harvester: SyscallCountHarvester | null = null;
   private kernelEnforcer: KernelEnforcer | null = null;
   private harvestTimer: ReturnType<typeof setInterval> | null = null;
@@ -125,9 +134,9 @@ export class Observer {
     this.decoder = new EventDecoder(Number(bootToWallOffsetNs()));
     const sink = options.syscallSink;
     this.countingSink = {
-      onSyscall: (pid, tid, nr, ts) => {
+      onSyscall: (pid, tid, nr, ts, exact) => {
         this.firehoseCount++;
-        sink?.onSyscall(pid, tid, nr, ts);
+        sink?.onSyscall(pid, tid, nr, ts, exact);
       },
     };
   }
@@ -152,6 +161,7 @@ export class Observer {
       obj.setConstant("observer_tgid", process.pid);
       obj.setConstant("filter_cgroups", this.options.cgroupIds ? 1 : 0);
       obj.setConstant("syscall_mode", SyscallMode[this.mode]);
+      obj.setConstant("firehose_clock", FirehoseClock[this.options.firehoseClock ?? "tick"]);
       obj.map("events").setMaxEntries(ringSize(this.options.ringBytes ?? 16 * 1024 * 1024));
       // Unused maps shrink to one entry so they cost no memory.
       obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
@@ -168,7 +178,7 @@ export class Observer {
         classes.update(key, new Uint8Array([cls]));
       }
       this.kernelEnforcer = new KernelEnforcer(obj);
-      this.cgroupMap = obj.map("observed_cgroups");
+      this.scope = new CgroupScope(obj.map("observed_cgroups"), obj.map("observed_scope"));
       for (const id of this.options.cgroupIds ?? []) this.addCgroup(id);
 
       const events = obj.map("events");
@@ -202,12 +212,12 @@ export class Observer {
 
   /** Observe one more cgroup (scoped observers only). */
   addCgroup(id: number): void {
-    if (!this.cgroupMap) throw new Error("observer not started");
-    this.cgroupMap.update(cgroupKey(id), new Uint8Array([1]));
+    if (!this.scope) throw new Error("observer not started");
+    this.scope.add(id);
   }
 
   removeCgroup(id: number): void {
-    this.cgroupMap?.delete(cgroupKey(id));
+    this.scope?.remove(id);
   }
 
   /** Drain both rings now; returns the number of records handled. */
@@ -316,23 +326,18 @@ export class Observer {
     }
     this.ring?.close();
     this.firehose?.close();
+    this.scope?.close();
     this.ring = null;
     this.firehose = null;
     const errors = this.obj?.close() ?? [];
     this.obj = null;
-    this.cgroupMap = null;
+    this.scope = null;
     this.harvester = null;
     this.kernelEnforcer = null;
     this.attached = 0;
     this.exitHook = null;
     return errors;
   }
-}
-
-function cgroupKey(id: number): Uint8Array {
-  const key = new Uint8Array(8);
-  new DataView(key.buffer).setBigUint64(0, BigInt(id), true);
-  return key;
 }
 
 /** The kernel wants a power-of-two multiple of the page size. */

@@ -6,15 +6,17 @@
  */
 import { MappedRegion } from "../kernel/mmap";
 import { PAGE_SIZE } from "../kernel/libc";
-import { FIREHOSE_SLOTS, LAYOUTS } from "../events/layout";
+import { FIREHOSE_SLOTS, LAYOUTS, SYSCALL_TS_EXACT } from "../events/layout";
 
 const RING = LAYOUTS.vigil_firehose_ring;
 const REC = LAYOUTS.vigil_syscall_record;
 const REC_WORDS = REC.size / 4;
+const [TS, PID, TID, NR, FLAGS] = (["ts_ns", "pid", "tid", "nr", "flags"] as const).map((f) => REC.fields[f][0] / 4) as [number, number, number, number, number];
 const ELEM_SIZE = Math.ceil(RING.size / 8) * 8;
 
 export interface SyscallSink {
-  onSyscall(pid: number, tid: number, nr: number, ktimeNs: number): void;
+  /** `exact`: the stamp was read for this record; else it was read earlier in the same tick on this CPU. */
+  onSyscall(pid: number, tid: number, nr: number, ktimeNs: number, exact: boolean): void;
 }
 
 export class FirehoseConsumer {
@@ -62,7 +64,7 @@ export class FirehoseConsumer {
       const recBase = (base + RING.fields.recs[0]) / 4;
       for (; tail < head; tail++) {
         const i = recBase + (tail & (FIREHOSE_SLOTS - 1)) * REC_WORDS;
-        sink.onSyscall(w[i + 2]!, w[i + 3]!, w[i + 4]!, w[i]! + w[i + 1]! * 0x1_0000_0000);
+        sink.onSyscall(w[i + PID]!, w[i + TID]!, w[i + NR]!, w[i + TS]! + w[i + TS + 1]! * 0x1_0000_0000, (w[i + FLAGS]! & SYSCALL_TS_EXACT) !== 0);
       }
       total += head - this.tails[cpu]!;
       this.tails[cpu] = tail;
