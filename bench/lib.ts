@@ -18,13 +18,15 @@ export function median(xs: number[]): number {
 }
 
 /** Run argv inside the cgroup (async, so the observer's drain timer keeps running); returns stdout and pid. */
-export async function runIn(cg: OwnedCgroup, argv: string[]): Promise<{ stdout: string; pid: number; ms: number }> {
+/** Runs argv inside the cgroup: wall ms, and CPU ms of it and the descendants it waited for (kernel time included). */
+export async function runIn(cg: OwnedCgroup, argv: string[]): Promise<{ stdout: string; pid: number; ms: number; cpuMs: number }> {
   const t = performance.now();
   const p = Bun.spawn(cg.shellArgv('exec "$@"', ...argv), { stdout: "pipe", stderr: "inherit" });
   const stdout = await new Response(p.stdout).text();
   await p.exited;
   if (p.exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${p.exitCode}`);
-  return { stdout, pid: p.pid, ms: performance.now() - t };
+  const cpu = p.resourceUsage()?.cpuTime;
+  return { stdout, pid: p.pid, ms: performance.now() - t, cpuMs: cpu ? Number(cpu.user + cpu.system) / 1000 : Number.NaN };
 }
 
 /** Resets this process's peak RSS (VmHWM) so the next reading covers one run only. */

@@ -5,7 +5,7 @@
  * runs, on the same machine in the same run: read the ratios, not the ns.
  */
 import { OwnedCgroup } from "../src/cgroup/cgroup";
-import { Observer, type SyscallModeName } from "../src/observer/observer";
+import { Observer, type FirehoseClockName, type SyscallModeName } from "../src/observer/observer";
 import { syscallNumber } from "../src/events/syscall-names";
 import { buildStorm, median, peakRssMiB, resetPeakRss, STORM, table, writeReport } from "./lib";
 
@@ -20,6 +20,16 @@ export interface StormRow {
 }
 
 /**
+ * The storm runs pinned to the last CPU, in every setup alike (baseline, Vigil, peers): this VM's
+ * scheduler otherwise moves it between the two CPUs and the ratios swing by ±0.2x run to run.
+ * The consumers stay free to run on the other CPU, as they would on a machine with spare cores.
+ */
+export const STORM_CPU = navigator.hardwareConcurrency - 1;
+function stormArgv(n: number): string[] {
+  return Bun.which("taskset") ? ["taskset", "-c", String(STORM_CPU), STORM, String(n)] : [STORM, String(n)];
+}
+
+/**
  * Runs the storm `reps` times inside the cgroup; median ns/syscall. Each storm's pid is added to
  * `pids` (when given) before it makes a single syscall, so a sink can count exactly its records.
  */
@@ -28,7 +38,7 @@ export async function stormRuns(cg: OwnedCgroup, n: number, reps: number, pids?:
   const all: number[] = [];
   for (let i = 0; i < reps; i++) {
     // The shell joins the cgroup, then waits for a go line before exec'ing the storm.
-    const p = Bun.spawn(cg.shellArgv('read go; exec "$@"', STORM, String(n)), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    const p = Bun.spawn(cg.shellArgv('read go; exec "$@"', ...stormArgv(n)), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
     pids?.add(p.pid);
     p.stdin.write("go\n");
     p.stdin.end();
@@ -66,19 +76,21 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
     const baselines: number[] = [];
     const baseline = async () => baselines.push((await stormRuns(cg, n, reps)).ns);
     await baseline();
-    const setups: [SyscallModeName, boolean][] = [
+    const setups: [SyscallModeName, boolean, FirehoseClockName?][] = [
       ["firehose", true],
+      ["firehose", true, "exact"],
       ["firehose", false],
       ["aggregate", true],
       ["aggregate", false],
       ["off", true],
     ];
-    for (const [mode, fileNetEvents] of setups) {
+    for (const [mode, fileNetEvents, firehoseClock] of setups) {
       let captured = 0;
       const stormPids = new Set<number>();
       const o = new Observer({
         syscalls: mode,
         fileNetEvents,
+        firehoseClock,
         cgroupIds: [cg.id],
         onEvent: () => {},
         syscallSink: { onSyscall: (pid, _tid, nr) => void (stormPids.has(pid) && nr === getppid && captured++) },
@@ -102,7 +114,7 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
           for (const pid of res.pids) got += counts.get(pid)?.get(getppid) ?? 0;
         }
         rows.push({
-          setup: `vigil ${mode}${fileNetEvents ? "" : ", no open/connect/cred (1 hook)"}`,
+          setup: `vigil ${mode}${mode === "firehose" ? `, ${firehoseClock ?? "tick"} clock` : ""}${fileNetEvents ? "" : ", no open/connect/cred"}`,
           nsPerSyscall: res.ns,
           ratio: 0,
           captured: got,
@@ -133,7 +145,9 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
     const base = median(baselines);
     rows.unshift({ setup: "baseline (unobserved)", nsPerSyscall: base, ratio: 1, captured: null, expected: null, dropped: null, peakRssMiB: null });
     for (const r of rows) r.ratio = r.nsPerSyscall / base;
-    console.log(`\n## getppid() storm: ${n.toLocaleString()} syscalls x ${reps} runs per setup (median); baselines ${baselines.map((b) => b.toFixed(0)).join(", ")} ns\n`);
+    console.log(
+      `\n## getppid() storm: ${n.toLocaleString()} syscalls x ${reps} runs per setup (median), storm pinned to CPU ${STORM_CPU}; baselines ${baselines.map((b) => b.toFixed(0)).join(", ")} ns\n`,
+    );
     console.log(
       table(
         ["setup", "ns/syscall", "vs baseline", "getppid captured", "expected", "dropped", "peak RSS MiB"],

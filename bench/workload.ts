@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { AgentRegistry } from "../src/agents/agent-registry";
 import { OwnedCgroup } from "../src/cgroup/cgroup";
 import { Observer } from "../src/observer/observer";
+import { enableRunTimeStats } from "../src/kernel/bpf-object";
 import { EventPipeline } from "../src/pipeline/event-pipeline";
 import { ProcessTree } from "../src/proc/process-tree";
 import { RunSummaryBuilder } from "../src/cli/run-summary";
@@ -37,12 +38,16 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
   try {
     const base: number[] = [];
     const observed: number[] = [];
+    const baseCpu: number[] = [];
+    const observedCpu: number[] = [];
     let execs = 0;
     let shellOpens = 0;
     let dropped = 0;
     let rss = 0;
     for (let r = 0; r < reps; r++) {
-      base.push((await runIn(cg, ["/bin/sh", "-c", script])).ms);
+      const unobserved = await runIn(cg, ["/bin/sh", "-c", script]);
+      base.push(unobserved.ms);
+      baseCpu.push(unobserved.cpuMs);
       const tree = new ProcessTree();
       const agents = new AgentRegistry(tree);
       agents.register({ name: "bench", cgroupId: cg.id });
@@ -64,6 +69,7 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
       try {
         const run = await runIn(cg, ["/bin/sh", "-c", script]);
         observed.push(run.ms);
+        observedCpu.push(run.cpuMs);
         o.drain();
         dropped += o.stats().droppedTotal;
       } finally {
@@ -76,23 +82,81 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
     const b = median(base);
     const ob = median(observed);
     const overheadPct = ((ob - b) / b) * 100;
+    const cpuOverheadPct = ((median(observedCpu) - median(baseCpu)) / median(baseCpu)) * 100;
     const expectedExecs = 3 * iterations + 1; // + the sh exec'd by runIn's wrapper
     const expectedShellOpens = 5 * iterations;
     console.log(`\n## exec/open workload: ${iterations} iterations (${3 * iterations} tool execs, ${expectedShellOpens} shell opens + the tools' own), ${reps} runs each (median)\n`);
     console.log(
       table(
-        ["setup", "wall ms", "overhead", "execs captured/caused", "shell opens captured/caused", "dropped", "peak RSS MiB"],
+        ["setup", "wall ms", "overhead", "workload CPU ms", "CPU overhead", "execs captured/caused", "shell opens captured/caused", "dropped", "peak RSS MiB"],
         [
-          ["baseline (unobserved)", b, "-", "-", "-", "-", "-"],
-          ["vigil (aggregate, full pipeline)", ob, `${overheadPct.toFixed(1)}%`, `${execs}/${expectedExecs}`, `${shellOpens}/${expectedShellOpens}`, dropped, rss],
+          ["baseline (unobserved)", b, "-", median(baseCpu), "-", "-", "-", "-", "-"],
+          ["vigil (aggregate, full pipeline)", ob, `${overheadPct.toFixed(1)}%`, median(observedCpu), `${cpuOverheadPct.toFixed(1)}%`, `${execs}/${expectedExecs}`, `${shellOpens}/${expectedShellOpens}`, dropped, rss],
         ],
       ),
     );
-    const result = { iterations, reps, baselineMs: base, observedMs: observed, overheadPct, execs, expectedExecs, shellOpens, expectedShellOpens, dropped, peakRssMiB: rss };
+    const attribution = await attributeKernelTime(cg, script, median(baseCpu));
+    const result = {
+      iterations,
+      reps,
+      baselineMs: base,
+      observedMs: observed,
+      overheadPct,
+      baselineCpuMs: baseCpu,
+      observedCpuMs: observedCpu,
+      cpuOverheadPct,
+      execs,
+      expectedExecs,
+      shellOpens,
+      expectedShellOpens,
+      dropped,
+      peakRssMiB: rss,
+      attribution,
+    };
     writeReport("workload", result);
     return result;
   } finally {
     await cg.remove();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where the kernel-side cost goes: one more observed run, untimed, with the
+ * kernel's per-program run-time accounting on (it adds two clock reads per
+ * run, so it is never on during the timed runs). Time in the programs only:
+ * the tracepoint machinery around them and the syscall slow path are not in it.
+ */
+async function attributeKernelTime(cg: OwnedCgroup, script: string, baseCpuMs: number): Promise<{ program: string; runs: number; nsPerRun: number; ms: number }[]> {
+  const o = new Observer({ syscalls: "aggregate", cgroupIds: [cg.id], onEvent: () => {} });
+  o.start();
+  let rows: { program: string; runs: number; nsPerRun: number; ms: number }[] = [];
+  try {
+    const before = o.programRunStats();
+    const stats = enableRunTimeStats();
+    try {
+      await runIn(cg, ["/bin/sh", "-c", script]);
+    } finally {
+      stats.close();
+    }
+    const after = o.programRunStats();
+    rows = Object.entries(after)
+      .map(([program, a]) => {
+        const runs = a.runs - (before[program]?.runs ?? 0);
+        const ns = a.runTimeNs - (before[program]?.runTimeNs ?? 0);
+        return { program, runs, nsPerRun: runs ? ns / runs : 0, ms: ns / 1e6 };
+      })
+      .filter((r) => r.runs > 0);
+  } finally {
+    o.stop();
+  }
+  const total = rows.reduce((a, r) => a + r.ms, 0);
+  console.log(`\nKernel time in Vigil's programs during one more observed run (run-time stats on, untimed; programs run for every process on the machine, the out-of-scope ones return early):\n`);
+  console.log(
+    table(
+      ["program", "runs", "ns/run", "ms", "of the baseline workload CPU"],
+      [...rows.map((r) => [r.program, r.runs, r.nsPerRun, r.ms, `${((r.ms / baseCpuMs) * 100).toFixed(1)}%`]), ["all", "-", "-", total, `${((total / baseCpuMs) * 100).toFixed(1)}%`]],
+    ),
+  );
+  return rows;
 }

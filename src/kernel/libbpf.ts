@@ -44,6 +44,7 @@ const lib = dlopen("libbpf.so.1", {
   bpf_map_lookup_batch: { args: ["i32", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
   bpf_map_delete_batch: { args: ["i32", "ptr", "ptr", "ptr"], returns: "i32" },
   bpf_obj_get_info_by_fd: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  bpf_enable_stats: { args: ["i32"], returns: "i32" },
 });
 
 export const libbpf = lib.symbols;

@@ -304,6 +304,16 @@ export class Observer {
     };
   }
 
+  /** Runs and run time of each loaded program (run time counts only while enableRunTimeStats is on). */
+  programRunStats(): Record<string, { runs: number; runTimeNs: number }> {
+    const out: Record<string, { runs: number; runTimeNs: number }> = {};
+    for (const name of this.obj?.programNames() ?? []) {
+      const prog = this.obj!.program(name);
+      if (prog.autoload) out[name] = prog.runStats();
+    }
+    return out;
+  }
+
   /** Stop draining (the rings keep filling in the kernel): used to test counted drops. */
   pause(): void {
     if (this.timer) clearInterval(this.timer);
