@@ -74,8 +74,7 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
   const getppid = syscallNumber("getppid")!;
   try {
     const baselines: number[] = [];
-    const baseline = async () => baselines.push((await stormRuns(cg, n, reps)).ns);
-    await baseline();
+    const baseline = async (runs = reps) => baselines.push((await stormRuns(cg, n, runs)).ns);
     const setups: [SyscallModeName, boolean, FirehoseClockName?][] = [
       ["firehose", true],
       ["firehose", true, "exact"],
@@ -84,48 +83,61 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
       ["aggregate", false],
       ["off", true],
     ];
-    for (const [mode, fileNetEvents, firehoseClock] of setups) {
-      let captured = 0;
-      const stormPids = new Set<number>();
-      const o = new Observer({
-        syscalls: mode,
-        fileNetEvents,
-        firehoseClock,
-        cgroupIds: [cg.id],
-        onEvent: () => {},
-        syscallSink: { onSyscall: (pid, _tid, nr) => void (stormPids.has(pid) && nr === getppid && captured++) },
-      });
-      resetPeakRss();
-      o.start();
-      try {
-        // Each storm pid is added to stormPids before it starts, so the sink counts exactly its getppid records.
-        const res = await stormRuns(cg, n, reps, stormPids);
-        o.drain();
-        const stats = o.stats();
-        let expected: number | null = null;
-        let got: number | null = null;
-        if (mode === "firehose") {
-          expected = n * reps;
-          got = captured;
-        } else if (mode === "aggregate") {
-          expected = n * reps;
-          got = 0;
-          const counts = o.syscallCounts();
-          for (const pid of res.pids) got += counts.get(pid)?.get(getppid) ?? 0;
-        }
-        rows.push({
-          setup: `vigil ${mode}${mode === "firehose" ? `, ${firehoseClock ?? "tick"} clock` : ""}${fileNetEvents ? "" : ", no open/connect/cred"}`,
-          nsPerSyscall: res.ns,
-          ratio: 0,
-          captured: got,
-          expected,
-          dropped: stats.droppedTotal,
-          peakRssMiB: peakRssMiB(),
+    // Round-robin: each round runs the baseline once and every setup once, starting one setup later
+    // each round, so slow spells of this shared VM's host fall on all setups alike instead of on
+    // whichever block they hit. After each stop the kernel frees the programs and maps in the
+    // background (RCU): a pause keeps that work out of the next run.
+    const acc = setups.map(() => ({ ns: [] as number[], captured: 0, dropped: 0, rss: 0 }));
+    const settle = () => Bun.sleep(quick ? 300 : 1000);
+    for (let round = 0; round < reps; round++) {
+      await baseline(1);
+      for (let k = 0; k < setups.length; k++) {
+        const i = (round + k) % setups.length;
+        const [mode, fileNetEvents, firehoseClock] = setups[i]!;
+        const stormPids = new Set<number>();
+        let captured = 0;
+        const o = new Observer({
+          syscalls: mode,
+          fileNetEvents,
+          firehoseClock,
+          cgroupIds: [cg.id],
+          onEvent: () => {},
+          syscallSink: { onSyscall: (pid, _tid, nr) => void (stormPids.has(pid) && nr === getppid && captured++) },
         });
-      } finally {
-        o.stop();
+        resetPeakRss();
+        o.start();
+        try {
+          // Each storm pid is added to stormPids before it starts, so the sink counts exactly its getppid records.
+          const res = await stormRuns(cg, n, 1, stormPids);
+          o.drain();
+          const a = acc[i]!;
+          a.ns.push(res.ns);
+          a.dropped += o.stats().droppedTotal;
+          if (mode === "aggregate") {
+            const counts = o.syscallCounts();
+            for (const pid of res.pids) captured += counts.get(pid)?.get(getppid) ?? 0;
+          }
+          a.captured += captured;
+          a.rss = Math.max(a.rss, peakRssMiB());
+        } finally {
+          o.stop();
+        }
+        await settle();
       }
-      await baseline();
+    }
+    await baseline(1);
+    for (const [i, [mode, fileNetEvents, firehoseClock]] of setups.entries()) {
+      const a = acc[i]!;
+      const counted = mode !== "off";
+      rows.push({
+        setup: `vigil ${mode}${mode === "firehose" ? `, ${firehoseClock ?? "tick"} clock` : ""}${fileNetEvents ? "" : ", no open/connect/cred"}`,
+        nsPerSyscall: median(a.ns),
+        ratio: 0,
+        captured: counted ? a.captured : null,
+        expected: counted ? n * reps : null,
+        dropped: a.dropped,
+        peakRssMiB: a.rss,
+      });
     }
     const cgPath = cg.dir;
     const peers: [string, string[]][] = [
@@ -146,7 +158,7 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
     rows.unshift({ setup: "baseline (unobserved)", nsPerSyscall: base, ratio: 1, captured: null, expected: null, dropped: null, peakRssMiB: null });
     for (const r of rows) r.ratio = r.nsPerSyscall / base;
     console.log(
-      `\n## getppid() storm: ${n.toLocaleString()} syscalls x ${reps} runs per setup (median), storm pinned to CPU ${STORM_CPU}; baselines ${baselines.map((b) => b.toFixed(0)).join(", ")} ns\n`,
+      `\n## getppid() storm: ${n.toLocaleString()} syscalls x ${reps} runs per setup (median; Vigil setups round-robin, peers in blocks), storm pinned to CPU ${STORM_CPU}; baselines ${baselines.map((b) => b.toFixed(0)).join(", ")} ns\n`,
     );
     console.log(
       table(
