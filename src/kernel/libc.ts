@@ -18,6 +18,12 @@ const lib = dlopen("libc.so.6", {
   sysconf: { args: ["i32"], returns: "i64" },
   open: { args: ["ptr", "i32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
+  mount: { args: ["cstring", "cstring", "cstring", "u64", "ptr"], returns: "i32" },
+  dlopen: { args: ["cstring", "i32"], returns: "ptr" },
+  dlsym: { args: ["ptr", "cstring"], returns: "ptr" },
+  dlerror: { args: [], returns: "cstring" },
+  pthread_create: { args: ["ptr", "ptr", "ptr", "ptr"], returns: "i32" },
+  pthread_join: { args: ["u64", "ptr"], returns: "i32" }, // pthread_t by value
 });
 
 export const libc = lib.symbols;

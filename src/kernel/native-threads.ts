@@ -10,27 +10,20 @@
  * the pointer argument and the return value travel in the same registers as
  * a `void *(*)(void *)`; the low 32 bits of the thread's result are the int.
  */
-import { dlopen, ptr, type Pointer } from "bun:ffi";
+import { ptr, type Pointer } from "bun:ffi";
 import { str, toPtr } from "./ffi-values";
 import { BpfError } from "./errors";
-
-const lib = dlopen("libc.so.6", {
-  dlopen: { args: ["cstring", "i32"], returns: "ptr" },
-  dlsym: { args: ["ptr", "cstring"], returns: "ptr" },
-  dlerror: { args: [], returns: "cstring" },
-  pthread_create: { args: ["ptr", "ptr", "ptr", "ptr"], returns: "i32" },
-  pthread_join: { args: ["u64", "ptr"], returns: "i32" }, // pthread_t by value
-});
+import { libc } from "./libc";
 
 const RTLD_NOW = 2;
 const RTLD_NOLOAD = 4;
 
 /** The address of `symbol` in the already-loaded shared library `library`. */
 export function nativeFunction(library: string, symbol: string): Pointer {
-  const handle = lib.symbols.dlopen(Buffer.from(`${library}\0`), RTLD_NOW | RTLD_NOLOAD);
-  if (!handle) throw new BpfError(`find ${symbol}: ${library} is not loaded`, 0, str(lib.symbols.dlerror()));
-  const fn = toPtr(lib.symbols.dlsym(handle, Buffer.from(`${symbol}\0`)));
-  if (!fn) throw new BpfError(`find ${symbol} in ${library}`, 0, str(lib.symbols.dlerror()));
+  const handle = libc.dlopen(Buffer.from(`${library}\0`), RTLD_NOW | RTLD_NOLOAD);
+  if (!handle) throw new BpfError(`find ${symbol}: ${library} is not loaded`, 0, str(libc.dlerror()));
+  const fn = toPtr(libc.dlsym(handle, Buffer.from(`${symbol}\0`)));
+  if (!fn) throw new BpfError(`find ${symbol} in ${library}`, 0, str(libc.dlerror()));
   return fn;
 }
 
@@ -44,14 +37,14 @@ export function callInParallel(fn: Pointer, args: readonly Pointer[], fallback: 
   const started: boolean[] = [];
   const results: number[] = new Array<number>(args.length).fill(0);
   args.forEach((arg, i) => {
-    const rc = lib.symbols.pthread_create(ptr(ids, i * 8), null, fn, arg);
+    const rc = libc.pthread_create(ptr(ids, i * 8), null, fn, arg);
     started[i] = rc === 0;
     if (rc !== 0) results[i] = fallback(arg);
   });
   const retval = new BigInt64Array(1);
   args.forEach((_, i) => {
     if (!started[i]) return;
-    const rc = lib.symbols.pthread_join(ids[i]!, ptr(retval));
+    const rc = libc.pthread_join(ids[i]!, ptr(retval));
     if (rc !== 0) throw new BpfError(`join the thread of call ${i}`, rc);
     results[i] = Number(BigInt.asIntN(32, retval[0]!));
   });

@@ -5,12 +5,7 @@
  * we mount it at its standard place, as bpftrace and perf expect it.
  */
 import { existsSync } from "node:fs";
-import { dlopen } from "bun:ffi";
-import { lastErrno, strerror } from "./libc";
-
-const lib = dlopen("libc.so.6", {
-  mount: { args: ["cstring", "cstring", "cstring", "u64", "ptr"], returns: "i32" },
-});
+import { lastErrno, libc, strerror } from "./libc";
 
 const DEBUGFS_TRACING = "/sys/kernel/debug/tracing";
 const TRACEFS = "/sys/kernel/tracing";
@@ -26,7 +21,7 @@ export function tracefsDir(): string {
 export function traceEventAvailable(category: string, event: string): { ok: true } | { ok: false; reason: string } {
   let dir = tracefsDir();
   if (!existsSync(`${dir}/events`) && dir === TRACEFS && existsSync(TRACEFS)) {
-    const rc = lib.symbols.mount(Buffer.from("tracefs\0"), Buffer.from(`${TRACEFS}\0`), Buffer.from("tracefs\0"), 0, null);
+    const rc = libc.mount(Buffer.from("tracefs\0"), Buffer.from(`${TRACEFS}\0`), Buffer.from("tracefs\0"), 0, null);
     if (rc !== 0) return { ok: false, reason: `tracefs is not mounted and mounting it at ${TRACEFS} failed: ${strerror(lastErrno())}` };
     dir = TRACEFS;
   }
