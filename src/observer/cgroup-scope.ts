@@ -32,10 +32,6 @@ export class CgroupScope {
     this.words = new BigUint64Array(this.region.buffer, 0, LAYOUTS.vigil_scope.size / 8);
   }
 
-  get size(): number {
-    return this.ids.length;
-  }
-
   add(id: number): void {
     if (this.ids.includes(id)) return;
     this.hash.update(key(id), new Uint8Array([1]));
@@ -53,7 +49,8 @@ export class CgroupScope {
     const last = this.ids.pop()!;
     if (i < this.ids.length) this.ids[i] = last;
     const n = this.ids.length;
-    if (this.load(USE_HASH) === 0) {
+    if (n + 1 <= SCOPE_INLINE) {
+      // It was inline (the reader compares ids[0, count)).
       this.store(IDS + i, last); // the hole takes the last id (a no-op when it was the last)...
       this.store(COUNT, n); // ...then the set shrinks
     } else if (n <= SCOPE_INLINE) {
@@ -72,10 +69,6 @@ export class CgroupScope {
 
   private store(word: number, value: number): void {
     Atomics.store(this.words, word, BigInt(value));
-  }
-
-  private load(word: number): number {
-    return Number(Atomics.load(this.words, word));
   }
 }
 
