@@ -76,9 +76,11 @@ struct vigil_scope_map observed_scope SEC(".maps") __weak;
 struct vigil_drop_counters drops SEC(".maps") __weak;
 
 /*
- * Arguments kept from a syscall's entry until its exit, keyed by thread id
- * (a thread is in one syscall at a time). LRU so that an entry whose exit
- * never came (a thread killed in between) is recycled, not leaked.
+ * Credentials kept from a setuid-family syscall's entry until its exit (the
+ * old ones are gone by then), keyed by thread id (a thread is in one syscall
+ * at a time). LRU so that an entry whose exit never came (a thread killed in
+ * between) is recycled, not leaked. Opens and connects need no such entry:
+ * their arguments are still in the task's saved registers at exit.
  */
 struct vigil_pending_syscall {
 	__u64 args[4];
@@ -93,15 +95,19 @@ struct vigil_pending_map {
 
 struct vigil_pending_map pending SEC(".maps") __weak;
 
+/* A syscall's first four arguments, as the kernel saved them at entry. */
+struct vigil_syscall_args {
+	__u64 arg[4];
+};
+
 /*
- * Handlers called by the syscall dispatchers (syscalls.bpf.c) for the
- * classes of bpf/vigil.h, one unit per concern. Global functions: the
- * verifier checks each on its own, so their arguments are plain scalars.
+ * Handlers called at syscall exit by the dispatchers (syscalls.bpf.c) for
+ * the classes of bpf/vigil.h, one unit per concern, for in-scope tasks only.
+ * Global functions: the verifier checks each on its own, so their arguments
+ * are scalars or a pointer to plain memory (which may be NULL to the verifier).
  */
-int vigil_open_enter(__u32 cls, __u64 a0, __u64 a1, __u64 a2, __u64 a3);
-int vigil_open_exit(long ret);
-int vigil_connect_enter(__u64 fd, __u64 addr, __u64 len);
-int vigil_connect_exit(long ret);
+int vigil_open_exit(__u32 cls, const struct vigil_syscall_args *a, long ret);
+int vigil_connect_exit(const struct vigil_syscall_args *a, long ret);
 int vigil_setid_enter(void);
 int vigil_setid_exit(long ret);
 /* enforce.bpf.c: the verdict on an exec by `agent` of the binary (dev, ino); acts and reports it. */
@@ -115,6 +121,12 @@ static __always_inline void vigil_count_drop(__u32 reason)
 		*n += 1; /* per-CPU slot: no atomic needed */
 }
 
+/* What bpf_get_current_cgroup_id() returns for `task`, read without the call. */
+static __always_inline __u64 vigil_task_cgroup_id(struct task_struct *task)
+{
+	return task->cgroups->dfl_cgrp->kn->id;
+}
+
 /*
  * Whether the current task's cgroup is observed. Runs on every syscall of a
  * scoped observer, so: the cgroup id is read through the task (what
@@ -124,7 +136,7 @@ static __always_inline void vigil_count_drop(__u32 reason)
  */
 static __always_inline bool vigil_cgroup_observed(struct task_struct *task)
 {
-	__u64 cg = task->cgroups->dfl_cgrp->kn->id;
+	__u64 cg = vigil_task_cgroup_id(task);
 	__u32 zero = 0;
 	struct vigil_scope *scope = bpf_map_lookup_elem(&observed_scope, &zero);
 	__u64 n;
@@ -152,17 +164,21 @@ static __always_inline bool vigil_task_in_scope(struct task_struct *task)
 	return !filter_cgroups || vigil_cgroup_observed(task);
 }
 
-/* The agent of a process (0: none): its own identity first, then its cgroup's. */
-static __always_inline __u32 vigil_agent_of(__u32 tgid)
+/* The agent of process `tgid` in cgroup `cgroup_id` (0: none): its own identity first, then its cgroup's. */
+static __always_inline __u32 vigil_agent_lookup(__u32 tgid, __u64 cgroup_id)
 {
 	__u32 *a = bpf_map_lookup_elem(&agent_by_tgid, &tgid);
-	__u64 cg;
 
 	if (a)
 		return *a;
-	cg = bpf_get_current_cgroup_id();
-	a = bpf_map_lookup_elem(&agent_by_cgroup, &cg);
+	a = bpf_map_lookup_elem(&agent_by_cgroup, &cgroup_id);
 	return a ? *a : 0;
+}
+
+/* The agent of `task`'s process. */
+static __always_inline __u32 vigil_agent_of(struct task_struct *task)
+{
+	return vigil_agent_lookup(task->tgid, vigil_task_cgroup_id(task));
 }
 
 static __always_inline bool vigil_current_in_scope(void)
@@ -186,23 +202,30 @@ static __always_inline void vigil_submit(void *e)
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
+/*
+ * Every record's header. Runs for every reported event, so the task's
+ * fields are read through its BTF pointer (plain loads the verifier makes
+ * fault-safe) instead of a helper call each; only the clock is a call.
+ */
 static __always_inline void vigil_fill_header(struct vigil_header *h, __u32 type)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct task_struct *task = bpf_get_current_task_btf();
+	const struct cred *cred = task->cred;
+	__u64 cg = vigil_task_cgroup_id(task);
 
 	h->ts_ns = bpf_ktime_get_boot_ns();
-	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->cgroup_id = cg;
 	h->type = type;
-	h->pid = pid_tgid >> 32;
-	h->tid = (__u32)pid_tgid;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	h->uid = (__u32)uid_gid;
-	h->gid = uid_gid >> 32;
-	h->agent_id = vigil_agent_of(h->pid);
+	h->pid = task->tgid;
+	h->tid = task->pid;
+	h->ppid = task->real_parent->tgid;
+	h->uid = cred->uid.val; /* the subjective credentials, as bpf_get_current_uid_gid() */
+	h->gid = cred->gid.val;
+	h->agent_id = vigil_agent_lookup(h->pid, cg);
 	h->_hpad = 0;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	/* comm is 16 bytes at an 8-byte offset: two loads instead of bpf_get_current_comm(). */
+	((__u64 *)h->comm)[0] = ((const __u64 *)task->comm)[0];
+	((__u64 *)h->comm)[1] = ((const __u64 *)task->comm)[1];
 }
 
 #endif /* VIGIL_COMMON_BPF_H */

@@ -144,12 +144,11 @@ static long match_rule(__u32 i, struct match_ctx *m)
 
 static __always_inline int check_connect(__u16 family, __u16 port, const __u32 *addr6)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct match_ctx m = {};
 	struct vigil_enforce_event *e;
 	__u32 *count;
 
-	m.agent = vigil_agent_of(tgid);
+	m.agent = vigil_agent_of(bpf_get_current_task_btf());
 	if (!m.agent)
 		return 1;
 	m.gen = current_gen();

@@ -14,7 +14,7 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	long n;
 
 	/* Enforcement first, whatever the observation scope: the new image has not run yet. */
-	agent = vigil_agent_of(bpf_get_current_pid_tgid() >> 32);
+	agent = vigil_agent_of(bpf_get_current_task_btf());
 	if (agent)
 		vigil_enforce_exec(agent, ino, dev);
 	if (!vigil_current_in_scope())
@@ -62,7 +62,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	if (child->pid != child->tgid)
 		return 0;
 	/* The child inherits its parent's agent before it runs its first instruction. */
-	agent = vigil_agent_of(parent->tgid);
+	agent = vigil_agent_of(parent); /* parent is the current task */
 	if (agent) {
 		child_tgid = child->tgid;
 		if (bpf_map_update_elem(&agent_by_tgid, &child_tgid, &agent, BPF_ANY) < 0)

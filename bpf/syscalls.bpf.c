@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The two syscall hooks. Every syscall passes here, so the fast path is an
- * inlined array lookup of the syscall's class and, for syscalls nobody asked
- * about, nothing else. Per-syscall work depends on `syscall_mode`:
+ * The syscall hooks. Every syscall passes the entry hook, so its fast path is
+ * an inlined array lookup of the syscall's class and, for syscalls nobody
+ * asked about, nothing else. Per-syscall work depends on `syscall_mode`:
  *  - aggregate: per-process, per-syscall counts in a per-CPU hash;
  *  - firehose: one 24-byte record per syscall entry written straight into a
  *    per-CPU SPSC ring in an mmap-able array (no ringbuf helper, no wakeup),
  *    stamped by the tick-bounded clock unless the exact one is asked for.
- * Syscalls with a class (opens, connect, setuid family) go to their concern's
- * handler at entry (to keep arguments) and at exit (to report with the result).
- * One pair of tp_btf links instead of a perf tracepoint per syscall: those
- * put their own probe on every syscall anyway and take ~70 ms each to detach.
+ * Syscalls with a class (opens, connect, setuid family) are reported at exit,
+ * with their result, by their concern's handler; only the setuid family has
+ * work at entry. The exit hook is on the per-syscall trace events of the
+ * classified syscalls where tracefs has them, or on every syscall otherwise.
  */
 #include "common.bpf.h"
 
@@ -130,7 +130,7 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 	__u32 cls = class_of(id);
 	struct task_struct *task;
 
-	if (syscall_mode == VIGIL_SYSCALLS_OFF && cls == VIGIL_SC_NONE)
+	if (syscall_mode == VIGIL_SYSCALLS_OFF && cls != VIGIL_SC_SETID)
 		return 0;
 	/* The task gives tgid, tid and cgroup without a helper call each. */
 	task = bpf_get_current_task_btf();
@@ -141,36 +141,36 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 	else if (syscall_mode == VIGIL_SYSCALLS_FIREHOSE)
 		record_syscall(task, id);
 
-	switch (cls) {
-	case VIGIL_SC_OPEN:
-	case VIGIL_SC_OPENAT:
-	case VIGIL_SC_OPENAT2:
-	case VIGIL_SC_CREAT:
-		return vigil_open_enter(cls, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
-					PT_REGS_PARM3_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs));
-	case VIGIL_SC_CONNECT:
-		return vigil_connect_enter(PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
-					   PT_REGS_PARM3_SYSCALL(regs));
-	case VIGIL_SC_SETID:
+	/* Only a credential change needs its entry: the old credentials are gone at exit. */
+	if (cls == VIGIL_SC_SETID)
 		return vigil_setid_enter();
-	}
 	return 0;
 }
 
-static __always_inline int dispatch_exit(long nr, long ret)
+/*
+ * Reports a classified syscall at its exit. The arguments are read from the
+ * registers the kernel saved at entry: the syscall ran on them (whatever
+ * seccomp or a tracer did at entry is already in them), and nothing writes
+ * them back before the exit tracepoint (ptrace's exit stop and syscall
+ * restart come after it). So opens and connects cost nothing at entry and
+ * need no map to carry their arguments.
+ */
+static __always_inline int dispatch_exit(struct pt_regs *regs, long nr, long ret)
 {
-	switch (class_of(nr)) {
-	case VIGIL_SC_OPEN:
-	case VIGIL_SC_OPENAT:
-	case VIGIL_SC_OPENAT2:
-	case VIGIL_SC_CREAT:
-		return vigil_open_exit(ret);
-	case VIGIL_SC_CONNECT:
-		return vigil_connect_exit(ret);
-	case VIGIL_SC_SETID:
+	__u32 cls = class_of(nr);
+	struct vigil_syscall_args a;
+
+	if (cls == VIGIL_SC_NONE || !vigil_task_in_scope(bpf_get_current_task_btf()))
+		return 0;
+	if (cls == VIGIL_SC_SETID)
 		return vigil_setid_exit(ret);
-	}
-	return 0;
+	a.arg[0] = PT_REGS_PARM1_SYSCALL(regs);
+	a.arg[1] = PT_REGS_PARM2_SYSCALL(regs);
+	a.arg[2] = PT_REGS_PARM3_SYSCALL(regs);
+	a.arg[3] = PT_REGS_PARM4_SYSCALL(regs);
+	if (cls == VIGIL_SC_CONNECT)
+		return vigil_connect_exit(&a, ret);
+	return vigil_open_exit(cls, &a, ret);
 }
 
 /*
@@ -183,7 +183,9 @@ static __always_inline int dispatch_exit(long nr, long ret)
 SEC("tracepoint")
 int vigil_sys_exit_event(struct syscall_trace_exit *ctx)
 {
-	return dispatch_exit(ctx->nr, ctx->ret);
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return dispatch_exit(regs, ctx->nr, ctx->ret);
 }
 
 /* Exits, fallback form (no tracefs, or no syscall trace events): every syscall runs it. */
@@ -197,5 +199,5 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 #else
 #error "syscall number register unknown for this architecture"
 #endif
-	return dispatch_exit(nr, ret);
+	return dispatch_exit(regs, nr, ret);
 }
