@@ -1,13 +1,14 @@
 /** Helpers shared by the benchmarks: medians, cgroup-scoped runs, peak RSS. */
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, mkdirSync, statSync } from "node:fs";
 import { OwnedCgroup } from "../src/cgroup/cgroup";
 
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 export const STORM = `${ROOT}/build/storm`;
 
 export function buildStorm(): void {
-  if (existsSync(STORM)) return;
-  const r = Bun.spawnSync(["cc", "-O2", "-o", STORM, `${ROOT}/bench/storm.c`]);
+  const src = `${ROOT}/bench/storm.c`;
+  if (existsSync(STORM) && statSync(STORM).mtimeMs >= statSync(src).mtimeMs) return;
+  const r = Bun.spawnSync(["cc", "-O2", "-pthread", "-o", STORM, src]);
   if (r.exitCode !== 0) throw new Error(`cannot build the storm program: ${r.stderr.toString()}`);
 }
 

@@ -19,6 +19,7 @@ extern const volatile __u32 observer_tgid;
 extern const volatile __u8 filter_cgroups;
 extern const volatile __u8 syscall_mode; /* enum vigil_syscall_mode */
 extern const volatile __u8 firehose_clock; /* enum vigil_firehose_clock */
+extern const volatile __u32 tally_carry_at; /* a tally count is sent on its own when it reaches this (0: 2^32) */
 
 /* Maps every program shares. */
 struct vigil_events_map {
@@ -67,6 +68,14 @@ struct vigil_agent_by_cgroup {
 	__type(value, __u32);
 };
 
+/* Aggregate mode: each observed thread's syscall counts (see struct vigil_syscall_tally). */
+struct vigil_tally_map {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct vigil_syscall_tally);
+};
+
 /* Weak: every unit carries the same definition and the BPF linker keeps one. */
 struct vigil_events_map events SEC(".maps") __weak;
 struct vigil_agent_by_tgid agent_by_tgid SEC(".maps") __weak;
@@ -74,6 +83,7 @@ struct vigil_agent_by_cgroup agent_by_cgroup SEC(".maps") __weak;
 struct vigil_cgroup_set observed_cgroups SEC(".maps") __weak;
 struct vigil_scope_map observed_scope SEC(".maps") __weak;
 struct vigil_drop_counters drops SEC(".maps") __weak;
+struct vigil_tally_map syscall_tally SEC(".maps") __weak;
 
 /*
  * Credentials kept from a setuid-family syscall's entry until its exit (the
@@ -110,6 +120,10 @@ int vigil_open_exit(__u32 cls, const struct vigil_syscall_args *a, long ret);
 int vigil_connect_exit(const struct vigil_syscall_args *a, long ret);
 int vigil_setid_enter(void);
 int vigil_setid_exit(long ret);
+/* tally.bpf.c: sends the current thread's syscall tally, if it has one, and frees it. */
+int vigil_tally_flush(void);
+/* tally.bpf.c: sends one count of the current thread that reached the carry point (slot: syscall nr or VIGIL_TALLY_SLOTS). */
+int vigil_tally_carry(__u32 slot);
 /* enforce.bpf.c: the verdict on an exec by `agent` of the binary (dev, ino); acts and reports it. */
 int vigil_enforce_exec(__u32 agent, __u64 ino, __u32 dev);
 

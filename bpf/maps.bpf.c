@@ -6,6 +6,7 @@ const volatile __u32 observer_tgid = 0;
 const volatile __u8 filter_cgroups = 0;
 const volatile __u8 syscall_mode = VIGIL_SYSCALLS_AGGREGATE;
 const volatile __u8 firehose_clock = VIGIL_CLOCK_TICK;
+const volatile __u32 tally_carry_at = 0; /* 0: when a count wraps (at 2^32) */
 
 /*
  * Not used by the programs: names every record type so that clang emits it
@@ -28,7 +29,8 @@ struct vigil_btf_anchor {
 	struct vigil_cred_event cred;
 	struct vigil_syscall_record syscall;
 	struct vigil_firehose_ring ring;
-	struct vigil_syscall_key key;
+	struct vigil_syscall_tally syscall_tally;
+	struct vigil_tally_event tally_event;
 	enum vigil_action action;
 	enum vigil_enforce_op op;
 	struct vigil_exec_rule_key exec_rule_key;

@@ -86,6 +86,9 @@ int BPF_PROG(vigil_exit, struct task_struct *task, bool group_dead)
 	struct vigil_exit_event *e;
 	__u32 tgid = task->tgid;
 
+	/* Every thread's syscall counts leave with it, before its process's exit record. */
+	if (syscall_mode == VIGIL_SYSCALLS_AGGREGATE)
+		vigil_tally_flush();
 	/* Report the process once, when its last thread is gone. */
 	if (!group_dead)
 		return 0;

@@ -3,7 +3,7 @@
  * The syscall hooks. Every syscall passes the entry hook, so its fast path is
  * an inlined array lookup of the syscall's class and, for syscalls nobody
  * asked about, nothing else. Per-syscall work depends on `syscall_mode`:
- *  - aggregate: per-process, per-syscall counts in a per-CPU hash;
+ *  - aggregate: per-thread, per-syscall counts in the thread's own storage;
  *  - firehose: one 24-byte record per syscall entry written straight into a
  *    per-CPU SPSC ring in an mmap-able array (no ringbuf helper, no wakeup),
  *    stamped by the tick-bounded clock unless the exact one is asked for.
@@ -22,13 +22,6 @@ struct {
 } syscall_class SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct vigil_syscall_key);
-	__type(value, __u64);
-} syscall_counts SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1); /* set to the number of possible CPUs before load */
@@ -44,23 +37,26 @@ static __always_inline __u32 class_of(long nr)
 	return cls ? *cls : VIGIL_SC_NONE;
 }
 
-static __always_inline void count_syscall(__u32 pid, long nr)
+/*
+ * Aggregate mode: one increment in the thread's own tally. The tally is
+ * created at the thread's first observed syscall (the only allocation) and
+ * leaves the kernel when the thread exits (tally.bpf.c); a count that
+ * reaches the carry point leaves on its own, so none ever wraps.
+ */
+static __always_inline void count_syscall(struct task_struct *task, long nr)
 {
-	struct vigil_syscall_key key = { .pid = pid, .nr = (__u32)nr };
-	__u64 *n, one = 1;
+	struct vigil_syscall_tally *t = bpf_task_storage_get(&syscall_tally, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u32 slot = (unsigned long)nr < VIGIL_TALLY_SLOTS ? (__u32)nr : VIGIL_TALLY_SLOTS;
+	__u32 *c;
 
-	n = bpf_map_lookup_elem(&syscall_counts, &key);
-	if (n) {
-		*n += 1;
+	if (!t) {
+		vigil_count_drop(VIGIL_DROP_AGGREGATE_FULL);
 		return;
 	}
-	if (bpf_map_update_elem(&syscall_counts, &key, &one, BPF_NOEXIST) < 0) {
-		/* EEXIST: another CPU created it first; count on that entry. */
-		n = bpf_map_lookup_elem(&syscall_counts, &key);
-		if (n)
-			*n += 1;
-		else
-			vigil_count_drop(VIGIL_DROP_AGGREGATE_FULL);
+	c = slot < VIGIL_TALLY_SLOTS ? &t->counts[slot] : &t->other;
+	if (++*c == tally_carry_at) {
+		*c = 0;
+		vigil_tally_carry(slot);
 	}
 }
 
@@ -137,7 +133,7 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 	if (!vigil_task_in_scope(task))
 		return 0;
 	if (syscall_mode == VIGIL_SYSCALLS_AGGREGATE)
-		count_syscall(task->tgid, id);
+		count_syscall(task, id);
 	else if (syscall_mode == VIGIL_SYSCALLS_FIREHOSE)
 		record_syscall(task, id);
 

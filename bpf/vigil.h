@@ -18,6 +18,8 @@
 #define VIGIL_FIREHOSE_CLOCK_REUSE 32
 /* Observed cgroups compared inline, without a map lookup, when there are at most this many. */
 #define VIGIL_SCOPE_INLINE 8
+/* Aggregate mode: syscall numbers below this are counted one by one, the rest together. */
+#define VIGIL_TALLY_SLOTS 512
 
 enum vigil_event_type {
 	VIGIL_EV_EXEC = 1,
@@ -28,16 +30,17 @@ enum vigil_event_type {
 	VIGIL_EV_CRED = 6,
 	VIGIL_EV_SYSCALL = 7,
 	VIGIL_EV_ENFORCE = 8, /* the kernel acted on a policy rule */
-	VIGIL_EV_MAX = 9,
+	VIGIL_EV_TALLY = 9, /* a thread's syscall counts, sent when it exits (aggregate mode) */
+	VIGIL_EV_MAX = 10,
 };
 
 /* Indexes of the per-CPU `drops` counter array (one slot per event type, then the rest). */
 enum vigil_drop_reason {
 	/* 1..VIGIL_EV_MAX-1: ringbuf reserve failed for that event type */
-	VIGIL_DROP_FIREHOSE_FULL = 9, /* firehose per-CPU ring full */
-	VIGIL_DROP_AGGREGATE_FULL = 10, /* syscall count map full */
-	VIGIL_DROP_AGENT_FULL = 11, /* agent identity map full: a child lost its agent */
-	VIGIL_DROP_MAX = 12,
+	VIGIL_DROP_FIREHOSE_FULL = VIGIL_EV_MAX, /* firehose per-CPU ring full */
+	VIGIL_DROP_AGGREGATE_FULL = VIGIL_EV_MAX + 1, /* a thread's syscall tally could not be allocated */
+	VIGIL_DROP_AGENT_FULL = VIGIL_EV_MAX + 2, /* agent identity map full: a child lost its agent */
+	VIGIL_DROP_MAX = VIGIL_EV_MAX + 3,
 };
 
 enum vigil_syscall_mode {
@@ -262,9 +265,38 @@ struct vigil_enforce_event {
 	__u8 addr[16]; /* connect: destination */
 };
 
-struct vigil_syscall_key {
-	__u32 pid;
-	__u32 nr;
+/*
+ * A thread's syscall counts in aggregate mode: task-local storage, written
+ * only by the thread itself (so no atomics, and nothing shared between CPUs),
+ * created at its first observed syscall and sent as a vigil_tally_event when
+ * it exits. Live threads' counts are read by the `iter/task` dump. A count
+ * that reaches the carry point (2^32, knob `tally_carry_at`) is sent on its
+ * own as a one-entry tally record and starts again from zero.
+ */
+struct vigil_syscall_tally {
+	__u32 counts[VIGIL_TALLY_SLOTS]; /* by syscall number */
+	__u32 other; /* numbers >= VIGIL_TALLY_SLOTS, together */
+};
+
+struct vigil_syscall_count {
+	__u32 nr; /* VIGIL_TALLY_SLOTS: every number at or above it */
+	__u32 _pad;
+	__u64 count;
+};
+
+/* A thread's non-zero counts, compacted: the exit record's body and the dump's unit. */
+struct vigil_tally {
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u32 n; /* entries of counts[] used */
+	__u32 _pad;
+	struct vigil_syscall_count counts[VIGIL_TALLY_SLOTS + 1];
+};
+
+/* Sent with only the n used entries of tally.counts (bpf_ringbuf_output of a variable size). */
+struct vigil_tally_event {
+	struct vigil_header hdr;
+	struct vigil_tally tally;
 };
 
 #endif /* VIGIL_H */

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { HOOK_PROGRAMS } from "../src/observer/programs";
+import { OBSERVER_PROGRAMS } from "../src/observer/programs";
 import { forEachDelimited } from "./delimited";
 
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -99,8 +99,8 @@ export function execStorm(count: number, cgroupShell?: string[]): Subprocess {
   return Bun.spawn(cgroupShell ? [...cgroupShell, script] : ["/bin/sh", "-c", script], { stdout: "ignore", stderr: "ignore" });
 }
 
-/** Programs one daemon loads: the hooks (HOOK_PROGRAMS) and the two cgroup connect guards. */
-export const LOADED_PROGRAMS = HOOK_PROGRAMS + 2;
+/** Programs one daemon loads: the observer's (OBSERVER_PROGRAMS) and the two cgroup connect guards. */
+export const LOADED_PROGRAMS = OBSERVER_PROGRAMS + 2;
 
 /** Events lost so far, by stage (GET /v1/stats). */
 export async function droppedByStage(d: Daemon): Promise<Record<string, number>> {

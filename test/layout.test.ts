@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { FirehoseClock, LAYOUTS, SYSCALL_TS_EXACT } from "../src/events/layout";
+import { DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SYSCALL_TS_EXACT } from "../src/events/layout";
 import { ROOT } from "./helpers";
 
 interface BtfMember {
@@ -67,9 +67,23 @@ describe("event layouts: C (BTF) == TypeScript", () => {
     expect(header).toContain(`#define VIGIL_SYSCALL_TS_EXACT 0x${SYSCALL_TS_EXACT.toString(16)} `);
   });
 
-  test("enum values match", () => {
-    const e = types.find((t) => t.kind === "ENUM" && t.name === "vigil_event_type") as BtfType & { values: { name: string; val: number }[] };
-    const vals = Object.fromEntries(e.values.map((v) => [v.name, v.val]));
-    expect(vals).toMatchObject({ VIGIL_EV_EXEC: 1, VIGIL_EV_FORK: 2, VIGIL_EV_EXIT: 3, VIGIL_EV_OPEN: 4, VIGIL_EV_CONNECT: 5, VIGIL_EV_CRED: 6, VIGIL_EV_SYSCALL: 7 });
+  const enumValues = (name: string): Record<string, number> => {
+    const e = types.find((t) => t.kind === "ENUM" && t.name === name) as BtfType & { values: { name: string; val: number }[] };
+    return Object.fromEntries(e.values.map((v) => [v.name, v.val]));
+  };
+
+  test("event types match", () => {
+    const expected: Record<string, number> = { VIGIL_EV_MAX: Math.max(...Object.values(EventType)) + 1 };
+    for (const [name, v] of Object.entries(EventType)) expected[`VIGIL_EV_${name.toUpperCase()}`] = v;
+    expect(enumValues("vigil_event_type")).toEqual(expected);
+  });
+
+  test("drop counter slots match", () => {
+    expect(enumValues("vigil_drop_reason")).toEqual({
+      VIGIL_DROP_FIREHOSE_FULL: DropSlot.firehoseFull,
+      VIGIL_DROP_AGGREGATE_FULL: DropSlot.aggregateFull,
+      VIGIL_DROP_AGENT_FULL: DropSlot.agentFull,
+      VIGIL_DROP_MAX: DROP_SLOTS,
+    });
   });
 });

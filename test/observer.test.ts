@@ -9,6 +9,7 @@ import { Observer } from "../src/observer/observer";
 import { syscallNumber } from "../src/events/syscall-names";
 import { ObservedCgroup, requireRoot, unique } from "./helpers";
 import { OwnedCgroup } from "../src/cgroup/cgroup";
+import { buildStorm, STORM } from "../bench/lib";
 
 requireRoot();
 
@@ -187,11 +188,10 @@ describe("the observed cgroup set, inline and in the hash", () => {
   });
 });
 
-describe("syscall counts of short-lived processes", () => {
-  test("are moved out of a small kernel map before it fills: no aggregate drops, counts kept", async () => {
-    const oc = new ObservedCgroup({ syscalls: "aggregate", aggregateEntries: 1024, harvestIntervalMs: 20 });
+describe("syscall counts (aggregate mode)", () => {
+  test("short-lived processes' counts arrive with their exits: exact, none dropped", async () => {
+    const oc = new ObservedCgroup({ syscalls: "aggregate" });
     try {
-      // 400 processes x ~25 distinct syscalls each is ~10x the map's capacity.
       const r = await oc.run("i=0; while [ $i -lt 400 ]; do /bin/true; i=$((i+1)); done");
       expect(r.exitCode).toBe(0);
       await oc.waitFor((e) => e.type === "exit" && e.pid === r.pid, 5000);
@@ -200,7 +200,50 @@ describe("syscall counts of short-lived processes", () => {
       expect(trues.length).toBe(400);
       const exitGroup = syscallNumber("exit_group")!;
       expect(trues.filter((pid) => counts.get(pid)?.get(exitGroup) === 1).length).toBe(400);
-      expect(oc.observer.stats().dropped.aggregateFull).toBe(0);
+      const st = oc.observer.stats();
+      expect(st.dropped.aggregateFull).toBe(0);
+      expect(st.dropped.kernelRingFull.tally ?? 0).toBe(0);
+      expect(st.received.tally).toBeGreaterThanOrEqual(401); // one per thread: 400 trues, their shell
+    } finally {
+      await oc.close();
+    }
+  });
+
+  /** A held storm of `threads` x `perThread` getppid calls: its counts live, then after exit. */
+  async function stormCounts(oc: ObservedCgroup, perThread: number, threads: number): Promise<{ live: number; tallyWhileLive: number; after: number; tallyAfter: number }> {
+    buildStorm();
+    const getppid = syscallNumber("getppid")!;
+    const p = Bun.spawn(oc.cgroup.shellArgv('exec "$@"', STORM, String(perThread), String(threads), "--hold"), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    await p.stdout.getReader().read(); // printed once every thread has made its syscalls; they are all still alive
+    const live = oc.observer.syscallCounts().get(p.pid)?.get(getppid) ?? 0;
+    const tallyWhileLive = oc.observer.stats().received.tally ?? 0;
+    p.stdin.end();
+    expect(await p.exited).toBe(0);
+    await oc.waitFor((e) => e.type === "exit" && e.pid === p.pid, 5000);
+    return { live, tallyWhileLive, after: oc.observer.syscallCounts().get(p.pid)?.get(getppid) ?? 0, tallyAfter: oc.observer.stats().received.tally ?? 0 };
+  }
+
+  test("a live multi-threaded process is read from the kernel, and its exit adds nothing twice", async () => {
+    const oc = new ObservedCgroup({ syscalls: "aggregate" });
+    try {
+      const r = await stormCounts(oc, 20_000, 3);
+      expect(r.live).toBe(60_000);
+      expect(r.tallyWhileLive).toBe(0); // nothing had exited: the live counts came from the dump
+      expect(r.after).toBe(60_000);
+      expect(r.tallyAfter).toBe(3); // one record per thread at its exit
+    } finally {
+      await oc.close();
+    }
+  });
+
+  test("counts that reach the carry point leave on their own and are never lost or counted twice", async () => {
+    const oc = new ObservedCgroup({ syscalls: "aggregate", tallyCarryAt: 1000 });
+    try {
+      const r = await stormCounts(oc, 20_500, 3);
+      expect(r.live).toBe(61_500);
+      expect(r.tallyWhileLive).toBeGreaterThanOrEqual(60); // 20 carries of getppid per thread, at least
+      expect(r.after).toBe(61_500);
+      expect(oc.observer.stats().dropped.kernelRingFull.tally ?? 0).toBe(0);
     } finally {
       await oc.close();
     }
@@ -237,7 +280,10 @@ describe("drops are counted, never silent", () => {
     const oc = new ObservedCgroup({ syscalls: "aggregate", ringBytes: 4096 });
     try {
       oc.observer.pause();
-      const r = await oc.run("for i in $(seq 300); do : < /dev/null; done");
+      // Builtins only: every open is the shell's own, and it stays alive so that its syscall
+      // counts are read live from the kernel, not from its exit record (which the full ring would lose).
+      const p = Bun.spawn(oc.cgroup.shellArgv("i=0; while [ $i -lt 300 ]; do : < /dev/null; i=$((i+1)); done; echo ready; read x"), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+      await p.stdout.getReader().read();
       oc.observer.drain();
       const stats = oc.observer.stats();
       const dropped = stats.dropped.kernelRingFull.open!;
@@ -246,12 +292,14 @@ describe("drops are counted, never silent", () => {
       expect(stats.dropped.kernelRingFullPerCpu.reduce((a, b) => a + b, 0)).toBe(Object.values(stats.dropped.kernelRingFull).reduce((a, b) => a + b, 0));
       // Independent count of the same syscalls from the in-kernel aggregation.
       const openNrs = ["open", "openat", "openat2", "creat"].map(syscallNumber).filter((n): n is number => n !== undefined);
-      let openSyscalls = 0;
-      for (const per of oc.observer.syscallCounts().values()) for (const nr of openNrs) openSyscalls += per.get(nr) ?? 0;
-      const received = oc.events.filter((e) => e.type === "open").length;
+      const per = oc.observer.syscallCounts().get(p.pid);
+      const openSyscalls = openNrs.reduce((a, nr) => a + (per?.get(nr) ?? 0), 0);
+      const received = oc.events.filter((e) => e.type === "open" && e.pid === p.pid).length;
       expect(openSyscalls).toBeGreaterThanOrEqual(300);
       expect(received + dropped).toBe(openSyscalls);
-      expect(r.exitCode).toBe(0);
+      p.stdin.write("\n");
+      p.stdin.end();
+      expect(await p.exited).toBe(0);
     } finally {
       await oc.close();
     }

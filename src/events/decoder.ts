@@ -13,6 +13,9 @@ const OPEN = LAYOUTS.vigil_open_event.fields;
 const CONN = LAYOUTS.vigil_connect_event.fields;
 const CRED = LAYOUTS.vigil_cred_event.fields;
 const ENF = LAYOUTS.vigil_enforce_event.fields;
+const TALLY = LAYOUTS.vigil_tally.fields;
+const COUNT = LAYOUTS.vigil_syscall_count;
+const TALLY_FIXED = TALLY.counts[0];
 
 const MIN_SIZE = [0, LAYOUTS.vigil_exec_event.size, LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, LAYOUTS.vigil_open_event.size, LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size];
 
@@ -97,6 +100,29 @@ export function splitWaitStatus(raw: number): { exitCode: number | null; signal:
 
 export class DecodeError extends Error {
   override readonly name = "DecodeError";
+}
+
+/** One thread's syscall counts (struct vigil_tally): pid, tid and [nr, count] pairs. */
+export interface ThreadTally {
+  pid: number;
+  tid: number;
+  counts: [nr: number, count: number][];
+}
+
+/**
+ * Decodes the struct vigil_tally at `off` (the body of a tally record, or one
+ * unit of the tally dump); returns it with the bytes it took. Throws
+ * DecodeError when it does not fit in `len`.
+ */
+export function decodeTally(v: DataView, off: number, len: number): { tally: ThreadTally; size: number } {
+  if (len < TALLY_FIXED) throw new DecodeError(`tally of ${len} bytes is shorter than its ${TALLY_FIXED}-byte head`);
+  const n = v.getUint32(off + TALLY.n[0], true);
+  const size = TALLY_FIXED + n * COUNT.size;
+  if (n > TALLY.counts[1] / COUNT.size || size > len) throw new DecodeError(`tally of ${n} counts does not fit in ${len} bytes`);
+  const counts: [number, number][] = [];
+  for (let i = 0, at = off + TALLY_FIXED; i < n; i++, at += COUNT.size)
+    counts.push([v.getUint32(at + COUNT.fields.nr[0], true), u64(v, at + COUNT.fields.count[0])]);
+  return { tally: { pid: v.getUint32(off + TALLY.pid[0], true), tid: v.getUint32(off + TALLY.tid[0], true), counts }, size };
 }
 
 export class EventDecoder {

@@ -12,6 +12,7 @@ export const PATH_MAX = 512;
 export const ARGS_MAX = 2048;
 export const FIREHOSE_SLOTS = 131072;
 export const SCOPE_INLINE = 8;
+export const TALLY_SLOTS = 512;
 
 export const EventType = {
   exec: 1,
@@ -22,6 +23,8 @@ export const EventType = {
   cred: 6,
   syscall: 7,
   enforce: 8,
+  /** A thread's syscall counts (aggregate mode): consumed by the observer, never passed up as an event. */
+  tally: 9,
 } as const;
 export type EventTypeName = keyof typeof EventType;
 export const EVENT_TYPE_NAMES: readonly (EventTypeName | undefined)[] = (() => {
@@ -31,8 +34,8 @@ export const EVENT_TYPE_NAMES: readonly (EventTypeName | undefined)[] = (() => {
 })();
 
 /** Slots of the per-CPU `drops` array beyond the per-type reserve failures. */
-export const DropSlot = { firehoseFull: 9, aggregateFull: 10, agentFull: 11 } as const;
-export const DROP_SLOTS = 12;
+export const DropSlot = { firehoseFull: 10, aggregateFull: 11, agentFull: 12 } as const;
+export const DROP_SLOTS = 13;
 
 /** enum vigil_action, enum vigil_enforce_op and the enforcement bounds in bpf/vigil.h. */
 export const Action = { alert: 0, deny: 1, kill: 2, freeze: 3, "kill-tree": 4 } as const;
@@ -153,9 +156,21 @@ export const LAYOUTS = {
     size: 16 + 8 * SCOPE_INLINE,
     fields: { use_hash: [0, 8], count: [8, 8], ids: [16, 8 * SCOPE_INLINE] },
   },
-  vigil_syscall_key: {
-    size: 8,
-    fields: { pid: [0, 4], nr: [4, 4] },
+  vigil_syscall_tally: {
+    size: 4 * TALLY_SLOTS + 4,
+    fields: { counts: [0, 4 * TALLY_SLOTS], other: [4 * TALLY_SLOTS, 4] },
+  },
+  vigil_syscall_count: {
+    size: 16,
+    fields: { nr: [0, 4], _pad: [4, 4], count: [8, 8] },
+  },
+  vigil_tally: {
+    size: 16 + 16 * (TALLY_SLOTS + 1),
+    fields: { pid: [0, 4], tid: [4, 4], n: [8, 4], _pad: [12, 4], counts: [16, 16 * (TALLY_SLOTS + 1)] },
+  },
+  vigil_tally_event: {
+    size: HEADER + 16 + 16 * (TALLY_SLOTS + 1),
+    fields: { hdr: [0, HEADER], tally: [HEADER, 16 + 16 * (TALLY_SLOTS + 1)] },
   },
   vigil_exec_rule_key: {
     size: 24,

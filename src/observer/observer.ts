@@ -6,18 +6,21 @@
 import { resolve } from "node:path";
 import { BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
 import { bootToWallOffsetNs } from "../kernel/libc";
-import { DecodeError, EventDecoder } from "../events/decoder";
-import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, FirehoseClock, SyscallMode, type EventTypeName } from "../events/layout";
+import { DecodeError, decodeTally, EventDecoder } from "../events/decoder";
+import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, FirehoseClock, LAYOUTS, SyscallMode, type EventTypeName } from "../events/layout";
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
-import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, type ExitHookForm } from "./programs";
-import { SyscallCountHarvester } from "./syscall-counts";
+import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, TALLY_DUMP, type ExitHookForm } from "./programs";
+import { SyscallTally, type SyscallCounts } from "./syscall-tally";
 import { KernelEnforcer } from "../enforce/kernel-enforcer";
 import { CgroupScope } from "./cgroup-scope";
 
 export type SyscallModeName = keyof typeof SyscallMode;
 export type FirehoseClockName = keyof typeof FirehoseClock;
+
+const TYPE_OFFSET = LAYOUTS.vigil_header.fields.type[0];
+const TALLY_HEAD = LAYOUTS.vigil_tally_event.fields.tally[0];
 
 export const DEFAULT_OBJECT_PATH = resolve(import.meta.dir, "../../build/vigil.bpf.o");
 
@@ -28,10 +31,14 @@ export interface ObserverOptions {
   ringBytes?: number;
   /** Observe only these cgroup v2 ids; omit to observe the whole machine. */
   cgroupIds?: readonly number[];
-  /** Capacity of the in-kernel per-process syscall count map. */
-  aggregateEntries?: number;
-  /** How often exited processes' syscall counts are moved out of the kernel map, in ms. */
-  harvestIntervalMs?: number;
+  /** How many exited processes' syscall counts are kept (aggregate mode; oldest let go first). */
+  exitedCountsKept?: number;
+  /**
+   * Where a thread's count of one syscall is sent on its own and restarts
+   * from zero (aggregate mode). Default: when the 32-bit count would wrap.
+   * Tests set it low to exercise the path.
+   */
+  tallyCarryAt?: number;
   /**
    * Report opens, connects and credential changes (default true). Off, the
    * sys_exit hook is not attached at all: only process events (and syscall
@@ -103,12 +110,18 @@ export class Observer {
   private exitHook: { form: ExitHookForm; reason?: string } | null = null;
   private readonly mode: SyscallModeName;
   private scope: CgroupScope | null = null;
-  private harvester: SyscallCountHarvester | null = null;
+  private tally: SyscallTally | null = null;
   private kernelEnforcer: KernelEnforcer | null = null;
-  private harvestTimer: ReturnType<typeof setInterval> | null = null;
   private readonly handleRecord = (view: DataView, bytes: Uint8Array, off: number, len: number): void => {
     let e: ProcessEvent;
     try {
+      if (len >= TALLY_HEAD && view.getUint32(off + TYPE_OFFSET, true) === EventType.tally) {
+        // Syscall counts of an exited thread, or a carried one: aggregate data, not an event of its own.
+        const { tally } = decodeTally(view, off + TALLY_HEAD, len - TALLY_HEAD);
+        this.received.tally = (this.received.tally ?? 0) + 1;
+        this.tally?.received(tally);
+        return;
+      }
       e = this.decoder.decode(view, bytes, off, len);
     } catch (err) {
       if (err instanceof DecodeError) {
@@ -118,7 +131,8 @@ export class Observer {
       throw err;
     }
     this.received[e.type] = (this.received[e.type] ?? 0) + 1;
-    if (e.type === "exit") this.harvester?.processExited(e.pid);
+    if (e.type === "exit") this.tally?.processExited(e.pid);
+    else if (e.type === "fork") this.tally?.processStarted(e.childPid);
     try {
       this.options.onEvent(e);
     } catch (err) {
@@ -162,10 +176,11 @@ export class Observer {
       obj.setConstant("filter_cgroups", this.options.cgroupIds ? 1 : 0);
       obj.setConstant("syscall_mode", SyscallMode[this.mode]);
       obj.setConstant("firehose_clock", FirehoseClock[this.options.firehoseClock ?? "tick"]);
+      obj.setConstant("tally_carry_at", this.options.tallyCarryAt ?? 0);
       obj.map("events").setMaxEntries(ringSize(this.options.ringBytes ?? 16 * 1024 * 1024));
       // Unused maps shrink to one entry so they cost no memory.
       obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
-      obj.map("syscall_counts").setMaxEntries(this.mode === "aggregate" ? (this.options.aggregateEntries ?? 16384) : 1);
+      obj.program(TALLY_DUMP).setAutoload(this.mode === "aggregate");
       const fileNet = this.options.fileNetEvents ?? true;
       const exitHook = fileNet ? (this.options.exitHook ? { form: this.options.exitHook } : chooseExitHook()) : null;
       selectExitHook(obj, exitHook?.form ?? "generic");
@@ -185,7 +200,10 @@ export class Observer {
       this.ring = new RingBufferConsumer(events.fd(), events.maxEntries);
       if (this.mode === "firehose") this.firehose = new FirehoseConsumer(obj.map("firehose").fd(), possibleCpus());
 
-      if (this.mode === "aggregate") this.harvester = new SyscallCountHarvester(obj.map("syscall_counts"));
+      if (this.mode === "aggregate") {
+        const dump = obj.program(TALLY_DUMP).attachIterator();
+        this.tally = new SyscallTally(() => dump.read(), this.options.exitedCountsKept);
+      }
       for (const name of PROGRAMS) {
         if (name === "vigil_sys_enter" && !fileNet && this.mode === "off") continue;
         obj.program(name).attach();
@@ -206,8 +224,6 @@ export class Observer {
   private startTimers(): void {
     const interval = this.options.drainIntervalMs ?? (this.mode === "firehose" ? 1 : 5);
     if (!this.timer) this.timer = setInterval(() => this.tick(), interval);
-    // Move exited processes' counts out of the kernel map before it fills.
-    if (!this.harvestTimer && this.harvester) this.harvestTimer = setInterval(() => this.harvester?.harvest(), this.options.harvestIntervalMs ?? 250);
   }
 
   /** Observe one more cgroup (scoped observers only). */
@@ -243,10 +259,10 @@ export class Observer {
   }
 
   /** Per-process syscall counts (aggregate mode): pid -> nr -> count, for live and exited processes. */
-  syscallCounts(): Map<number, Map<number, number>> {
-    if (!this.harvester) return new Map();
-    this.drain(); // exits seen so far let their entries be moved out
-    return this.harvester.counts();
+  syscallCounts(): SyscallCounts {
+    if (!this.tally) return new Map();
+    this.drain(); // threads that exited so far have sent their counts
+    return this.tally.counts();
   }
 
   stats(): ObserverStats {
@@ -317,9 +333,7 @@ export class Observer {
   /** Stop draining (the rings keep filling in the kernel): used to test counted drops. */
   pause(): void {
     if (this.timer) clearInterval(this.timer);
-    if (this.harvestTimer) clearInterval(this.harvestTimer);
     this.timer = null;
-    this.harvestTimer = null;
   }
 
   resume(): void {
@@ -342,7 +356,7 @@ export class Observer {
     const errors = this.obj?.close() ?? [];
     this.obj = null;
     this.scope = null;
-    this.harvester = null;
+    this.tally = null;
     this.kernelEnforcer = null;
     this.attached = 0;
     this.exitHook = null;

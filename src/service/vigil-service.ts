@@ -144,10 +144,6 @@ export class VigilService {
     this.observer = new Observer({
       syscalls: config.syscalls,
       ringBytes: config.ringBytes,
-      // A whole machine creates (pid, syscall) keys far faster than one `vigil run` tree:
-      // ~25 k/s under an exec storm here. Room for a few seconds of them, harvested often.
-      aggregateEntries: 131_072,
-      harvestIntervalMs: 100,
       cgroupIds,
       onEvent: (e) => this.pipeline.handle(e),
       onError: (e) => log("warn", "event handler failed", { error: e.message }),

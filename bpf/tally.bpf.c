@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Aggregate mode's syscall counts on their way out of the kernel. Each
+ * observed thread counts into its own task-local tally (syscalls.bpf.c);
+ * here a tally is sent, compacted to the syscalls the thread made, when the
+ * thread exits, and the tallies of live threads are dumped on request by a
+ * task iterator. Nothing is harvested on a timer, so counting costs the
+ * observed tree nothing but its increments and one record per thread.
+ */
+#include "common.bpf.h"
+
+#define TALLY_SLOT_EXIT 0 /* the exit hook's slot (runs with preemption off) */
+#define TALLY_SLOT_DUMP 1 /* the iterator's slot (may be preempted by an exit on its CPU) */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct vigil_tally_event);
+} tally_scratch SEC(".maps");
+
+struct compact_ctx {
+	const struct vigil_syscall_tally *src;
+	struct vigil_tally *dst;
+};
+
+static __always_inline void append(struct vigil_tally *dst, __u32 nr, __u64 count)
+{
+	__u32 n = dst->n;
+
+	if (!count || n > VIGIL_TALLY_SLOTS)
+		return;
+	dst->counts[n].nr = nr;
+	dst->counts[n]._pad = 0;
+	dst->counts[n].count = count;
+	dst->n = n + 1;
+}
+
+/* Counts read two at a time, COMPACT_WORDS words a step: a thread uses a few dozen of 512 numbers. */
+#define COMPACT_WORDS 8
+#define COMPACT_STEPS (VIGIL_TALLY_SLOTS / 2 / COMPACT_WORDS)
+
+static long compact_step(__u64 step, struct compact_ctx *c)
+{
+	const __u64 *words = (const __u64 *)c->src->counts;
+
+	/* Bounded before any address is formed from it (clang hoists the base address). */
+	if (step >= COMPACT_STEPS)
+		return 1;
+	words += step * COMPACT_WORDS;
+	for (__u32 i = 0; i < COMPACT_WORDS; i++) {
+		__u32 w = (__u32)step * COMPACT_WORDS + i;
+		__u64 v = words[i];
+
+		if (!v)
+			continue;
+		append(c->dst, 2 * w, (__u32)v); /* little-endian: the even number is the low half */
+		append(c->dst, 2 * w + 1, v >> 32);
+	}
+	return 0;
+}
+
+/* Fills dst with task's non-zero counts from src; returns how many bytes of dst that uses. */
+static __always_inline __u64 compact(struct task_struct *task, const struct vigil_syscall_tally *src,
+				     struct vigil_tally *dst)
+{
+	struct compact_ctx c = { .src = src, .dst = dst };
+	__u64 n; /* 64-bit: the bound checked below is the one the size is computed from */
+
+	dst->pid = task->tgid;
+	dst->tid = task->pid;
+	dst->n = 0;
+	dst->_pad = 0;
+	bpf_loop(COMPACT_STEPS, compact_step, &c, 0);
+	append(dst, VIGIL_TALLY_SLOTS, src->other);
+	n = dst->n;
+	/* Never true (append() stops there), but the verifier must see the size bounded. */
+	barrier_var(n);
+	if (n > VIGIL_TALLY_SLOTS + 1)
+		return offsetof(struct vigil_tally, counts);
+	return offsetof(struct vigil_tally, counts) + n * sizeof(struct vigil_syscall_count);
+}
+
+/* What a carried count stands for: the carry point, or 2^32 when the count wrapped. */
+static __always_inline __u64 carried(void)
+{
+	return tally_carry_at ? tally_carry_at : 1ULL << 32;
+}
+
+#define CARRY_SIZE (sizeof(struct vigil_header) + offsetof(struct vigil_tally, counts) + sizeof(struct vigil_syscall_count))
+
+__noinline int vigil_tally_carry(__u32 slot)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vigil_tally_event *e = vigil_reserve(CARRY_SIZE, VIGIL_EV_TALLY);
+
+	if (!e)
+		return 0;
+	vigil_fill_header(&e->hdr, VIGIL_EV_TALLY);
+	e->tally.pid = task->tgid;
+	e->tally.tid = task->pid;
+	e->tally.n = 1;
+	e->tally._pad = 0;
+	e->tally.counts[0].nr = slot;
+	e->tally.counts[0]._pad = 0;
+	e->tally.counts[0].count = carried();
+	vigil_submit(e);
+	return 0;
+}
+
+__noinline int vigil_tally_flush(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vigil_syscall_tally *t = bpf_task_storage_get(&syscall_tally, task, 0, 0);
+	__u32 slot = TALLY_SLOT_EXIT;
+	struct vigil_tally_event *e;
+	__u64 size;
+
+	if (!t)
+		return 0;
+	e = bpf_map_lookup_elem(&tally_scratch, &slot);
+	if (e) {
+		vigil_fill_header(&e->hdr, VIGIL_EV_TALLY);
+		size = sizeof(e->hdr) + compact(task, t, &e->tally);
+		/* Built in scratch and copied, so the record is only as long as the syscalls it names. */
+		if (bpf_ringbuf_output(&events, e, size, BPF_RB_NO_WAKEUP) < 0)
+			vigil_count_drop(VIGIL_EV_TALLY);
+	}
+	bpf_task_storage_delete(&syscall_tally, task);
+	return 0;
+}
+
+/* One struct vigil_tally per live thread that has counted something, back to back. */
+SEC("iter/task")
+int vigil_tally_dump(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct vigil_syscall_tally *t;
+	struct vigil_tally_event *e;
+	__u32 slot = TALLY_SLOT_DUMP;
+
+	if (!task)
+		return 0;
+	t = bpf_task_storage_get(&syscall_tally, task, 0, 0);
+	if (!t)
+		return 0;
+	e = bpf_map_lookup_elem(&tally_scratch, &slot);
+	if (!e)
+		return 0;
+	bpf_seq_write(ctx->meta->seq, &e->tally, compact(task, t, &e->tally));
+	return 0;
+}
