@@ -13,9 +13,16 @@ export function buildStorm(): void {
 }
 
 export function median(xs: number[]): number {
+  return quantile(xs, 0.5);
+}
+
+/** The q-quantile of xs, interpolated between the nearest ranks. */
+export function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  if (!s.length) return Number.NaN;
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
 }
 
 /** Run argv inside the cgroup (async, so the observer's drain timer keeps running); returns stdout and pid. */

@@ -14,7 +14,7 @@ import { enableRunTimeStats } from "../src/kernel/bpf-object";
 import { EventPipeline } from "../src/pipeline/event-pipeline";
 import { ProcessTree } from "../src/proc/process-tree";
 import { RunSummaryBuilder } from "../src/cli/run-summary";
-import { median, peakRssMiB, resetPeakRss, runIn, table, writeReport } from "./lib";
+import { median, peakRssMiB, quantile, resetPeakRss, runIn, table, writeReport } from "./lib";
 
 /** The agent-like workload: a shell script over files in a temp dir (removed by the caller). */
 export function makeWorkload(iterations: number): { dir: string; script: string } {
@@ -31,8 +31,8 @@ export function makeWorkload(iterations: number): { dir: string; script: string 
 }
 
 export async function benchWorkload(quick: boolean): Promise<Record<string, unknown>> {
-  const iterations = quick ? 300 : 1500;
-  const reps = quick ? 3 : 5;
+  const iterations = quick ? 300 : 600;
+  const reps = quick ? 4 : 12;
   const { dir, script } = makeWorkload(iterations);
   const cg = OwnedCgroup.create(`bench-work-${process.pid}`);
   try {
@@ -44,10 +44,16 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
     let shellOpens = 0;
     let dropped = 0;
     let rss = 0;
-    for (let r = 0; r < reps; r++) {
+    const runBaseline = async (): Promise<void> => {
       const unobserved = await runIn(cg, ["/bin/sh", "-c", script]);
       base.push(unobserved.ms);
       baseCpu.push(unobserved.cpuMs);
+    };
+    // Runs come in pairs, baseline and observed back to back, in alternating order
+    // (ABBA): this host's speed drifts by tens of percent over a minute, and a ratio
+    // within a pair cancels most of that drift where medians of separate runs do not.
+    for (let r = 0; r < reps; r++) {
+      if (r % 2 === 0) await runBaseline();
       const tree = new ProcessTree();
       const agents = new AgentRegistry(tree);
       agents.register({ name: "bench", cgroupId: cg.id });
@@ -75,23 +81,29 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
       } finally {
         o.stop();
       }
+      await Bun.sleep(500); // the kernel frees the last observer's programs and maps in the background
       rss = Math.max(rss, peakRssMiB());
       execs = myExecs;
       shellOpens = myOpens;
+      if (r % 2 === 1) await runBaseline();
     }
     const b = median(base);
     const ob = median(observed);
-    const overheadPct = ((ob - b) / b) * 100;
-    const cpuOverheadPct = ((median(observedCpu) - median(baseCpu)) / median(baseCpu)) * 100;
+    const pairs = (obs: number[], bas: number[]): number[] => obs.map((o, i) => (o / bas[i]! - 1) * 100);
+    const wallPairs = pairs(observed, base);
+    const cpuPairs = pairs(observedCpu, baseCpu);
+    const overheadPct = median(wallPairs);
+    const cpuOverheadPct = median(cpuPairs);
+    const spread = (xs: number[]): string => `${quantile(xs, 0.25).toFixed(1)} .. ${quantile(xs, 0.75).toFixed(1)}%`;
     const expectedExecs = 3 * iterations + 1; // + the sh exec'd by runIn's wrapper
     const expectedShellOpens = 5 * iterations;
-    console.log(`\n## exec/open workload: ${iterations} iterations (${3 * iterations} tool execs, ${expectedShellOpens} shell opens + the tools' own), ${reps} runs each (median)\n`);
+    console.log(`\n## exec/open workload: ${iterations} iterations (${3 * iterations} tool execs, ${expectedShellOpens} shell opens + the tools' own), ${reps} pairs of runs (baseline and observed back to back, order alternating); overheads are the median of the pairs' ratios, with the middle half of them\n`);
     console.log(
       table(
-        ["setup", "wall ms", "overhead", "workload CPU ms", "CPU overhead", "execs captured/caused", "shell opens captured/caused", "dropped", "peak RSS MiB"],
+        ["setup", "wall ms", "overhead", "middle half", "workload CPU ms", "CPU overhead", "middle half", "execs captured/caused", "shell opens captured/caused", "dropped", "peak RSS MiB"],
         [
-          ["baseline (unobserved)", b, "-", median(baseCpu), "-", "-", "-", "-", "-"],
-          ["vigil (aggregate, full pipeline)", ob, `${overheadPct.toFixed(1)}%`, median(observedCpu), `${cpuOverheadPct.toFixed(1)}%`, `${execs}/${expectedExecs}`, `${shellOpens}/${expectedShellOpens}`, dropped, rss],
+          ["baseline (unobserved)", b, "-", "-", median(baseCpu), "-", "-", "-", "-", "-", "-"],
+          ["vigil (aggregate, full pipeline)", ob, `${overheadPct.toFixed(1)}%`, spread(wallPairs), median(observedCpu), `${cpuOverheadPct.toFixed(1)}%`, spread(cpuPairs), `${execs}/${expectedExecs}`, `${shellOpens}/${expectedShellOpens}`, dropped, rss],
         ],
       ),
     );
@@ -102,6 +114,8 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
       baselineMs: base,
       observedMs: observed,
       overheadPct,
+      wallPairsPct: wallPairs,
+      cpuPairsPct: cpuPairs,
       baselineCpuMs: baseCpu,
       observedCpuMs: observedCpu,
       cpuOverheadPct,

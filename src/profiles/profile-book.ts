@@ -198,7 +198,7 @@ export class ProfileBook implements EventSink {
     return this.get(agent)!;
   }
 
-  /** Syscall counts harvested from the kernel (aggregate mode), added to an agent's mix. */
+  /** Syscall counts read from the kernel (aggregate mode), added to an agent's mix. */
   addSyscalls(agent: string, name: string, count: number): void {
     bump(this.profile(agent).syscalls, name, count);
   }
