@@ -151,12 +151,12 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
  * restart come after it). So opens and connects cost nothing at entry and
  * need no map to carry their arguments.
  */
-static __always_inline int dispatch_exit(struct pt_regs *regs, long nr, long ret)
+static __always_inline int dispatch_exit(struct task_struct *task, struct pt_regs *regs, long nr, long ret)
 {
 	__u32 cls = class_of(nr);
 	struct vigil_syscall_args a;
 
-	if (cls == VIGIL_SC_NONE || !vigil_task_in_scope(bpf_get_current_task_btf()))
+	if (cls == VIGIL_SC_NONE || !vigil_task_in_scope(task))
 		return 0;
 	if (cls == VIGIL_SC_SETID)
 		return vigil_setid_exit(ret);
@@ -179,9 +179,9 @@ static __always_inline int dispatch_exit(struct pt_regs *regs, long nr, long ret
 SEC("tracepoint")
 int vigil_sys_exit_event(struct syscall_trace_exit *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct task_struct *task = bpf_get_current_task_btf();
 
-	return dispatch_exit(regs, ctx->nr, ctx->ret);
+	return dispatch_exit(task, (struct pt_regs *)bpf_task_pt_regs(task), ctx->nr, ctx->ret);
 }
 
 /* Exits, fallback form (no tracefs, or no syscall trace events): every syscall runs it. */
@@ -195,5 +195,5 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 #else
 #error "syscall number register unknown for this architecture"
 #endif
-	return dispatch_exit(regs, nr, ret);
+	return dispatch_exit(bpf_get_current_task_btf(), regs, nr, ret);
 }

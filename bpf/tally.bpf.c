@@ -37,6 +37,7 @@ static __always_inline void append(struct vigil_tally *dst, __u32 nr, __u64 coun
 }
 
 /* Counts read two at a time, COMPACT_WORDS words a step: a thread uses a few dozen of 512 numbers. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "compact_step() takes the even count from a word's low half");
 #define COMPACT_WORDS 8
 #define COMPACT_STEPS (VIGIL_TALLY_SLOTS / 2 / COMPACT_WORDS)
 

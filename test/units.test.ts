@@ -121,3 +121,24 @@ describe("load thresholds (k6 syntax)", () => {
     expect(() => evaluate("d", "p95 < 3", trend)).toThrow(/cannot parse/);
   });
 });
+
+import { SyscallTally } from "../src/observer/syscall-tally";
+
+describe("syscall tally (userspace side)", () => {
+  test("keeps exited processes' counts within its bound, counts what it lets go, and forgets a reused pid's old counts", () => {
+    const t = new SyscallTally(() => new Uint8Array(0), 2);
+    for (const pid of [1, 2, 3]) {
+      t.received({ pid, tid: pid, counts: [[0, pid]] });
+      t.processExited(pid);
+    }
+    expect([...t.counts().keys()].sort()).toEqual([2, 3]);
+    expect(t.forgotten).toBe(1);
+    t.received({ pid: 4, tid: 40, counts: [[1, 5]] }); // a thread of a live process
+    t.received({ pid: 4, tid: 41, counts: [[1, 7], [2, 1]] });
+    expect(t.counts().get(4)).toEqual(new Map([[1, 12], [2, 1]]));
+    t.processStarted(3); // pid 3 taken by a new process
+    expect(t.counts().has(3)).toBe(false);
+    t.processStarted(4); // not an exited pid: its live counts stay
+    expect(t.counts().get(4)?.get(1)).toBe(12);
+  });
+});

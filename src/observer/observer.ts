@@ -95,6 +95,8 @@ export interface ObserverStats {
   exitHook: ExitHookForm | null;
   /** Why the preferred per-syscall exit hook is not used, when it is not. */
   exitHookReason?: string;
+  /** Exited processes whose syscall counts were let go to keep the bound (aggregate mode). */
+  syscallCountsForgotten: number;
 }
 
 export class Observer {
@@ -317,6 +319,7 @@ export class Observer {
       attachedPrograms: this.attached,
       exitHook: this.exitHook?.form ?? null,
       ...(this.exitHook?.reason ? { exitHookReason: this.exitHook.reason } : {}),
+      syscallCountsForgotten: this.tally?.forgotten ?? 0,
     };
   }
 

@@ -24,7 +24,6 @@ export class SyscallTally {
   private readonly exited = new Set<number>();
   /** Exited processes whose counts were let go to keep the bound. */
   forgotten = 0;
-  records = 0;
 
   constructor(
     /** Runs the kernel's dump of live threads' tallies (struct vigil_tally, back to back). */
@@ -34,7 +33,6 @@ export class SyscallTally {
 
   /** Counts that left the kernel: a thread's last ones at its exit, or one carried count. */
   received(t: ThreadTally): void {
-    this.records++;
     addInto(this.sent, t.pid, t.counts);
   }
 
