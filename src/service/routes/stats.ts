@@ -27,6 +27,8 @@ export function statsRoutes(service: VigilService) {
         },
         store: s,
         processTree: service.tree.stats(),
+        /** Aggregate mode: exited processes whose syscall counts were let go to keep userspace bounded. */
+        syscallCounts: { exitedForgotten: o.syscallCountsForgotten },
         streams: { subscribers: service.hub.size, dropped: service.hub.dropped },
       };
     },
