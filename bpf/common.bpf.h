@@ -93,7 +93,7 @@ struct vigil_tally_map syscall_tally SEC(".maps") __weak;
  * their arguments are still in the task's saved registers at exit.
  */
 struct vigil_pending_syscall {
-	__u64 args[4];
+	__u64 args[2]; /* (uid, euid) and (gid, egid), packed */
 };
 
 struct vigil_pending_map {

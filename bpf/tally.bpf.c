@@ -36,6 +36,15 @@ static __always_inline void append(struct vigil_tally *dst, __u32 nr, __u64 coun
 	dst->n = n + 1;
 }
 
+/* An empty tally of task's. */
+static __always_inline void tally_begin(struct task_struct *task, struct vigil_tally *dst)
+{
+	dst->pid = task->tgid;
+	dst->tid = task->pid;
+	dst->n = 0;
+	dst->_pad = 0;
+}
+
 /* Counts read two at a time, COMPACT_WORDS words a step: a thread uses a few dozen of 512 numbers. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "compact_step() takes the even count from a word's low half");
 #define COMPACT_WORDS 8
@@ -68,10 +77,7 @@ static __always_inline __u64 compact(struct task_struct *task, const struct vigi
 	struct compact_ctx c = { .src = src, .dst = dst };
 	__u64 n; /* 64-bit: the bound checked below is the one the size is computed from */
 
-	dst->pid = task->tgid;
-	dst->tid = task->pid;
-	dst->n = 0;
-	dst->_pad = 0;
+	tally_begin(task, dst);
 	bpf_loop(COMPACT_STEPS, compact_step, &c, 0);
 	append(dst, VIGIL_TALLY_SLOTS, src->other);
 	n = dst->n;
@@ -98,13 +104,8 @@ __noinline int vigil_tally_carry(__u32 slot)
 	if (!e)
 		return 0;
 	vigil_fill_header(&e->hdr, VIGIL_EV_TALLY);
-	e->tally.pid = task->tgid;
-	e->tally.tid = task->pid;
-	e->tally.n = 1;
-	e->tally._pad = 0;
-	e->tally.counts[0].nr = slot;
-	e->tally.counts[0]._pad = 0;
-	e->tally.counts[0].count = carried();
+	tally_begin(task, &e->tally);
+	append(&e->tally, slot, carried()); /* entry 0: inside the CARRY_SIZE reserved */
 	vigil_submit(e);
 	return 0;
 }
