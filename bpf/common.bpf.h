@@ -19,7 +19,7 @@ extern const volatile __u32 observer_tgid;
 extern const volatile __u8 filter_cgroups;
 extern const volatile __u8 syscall_mode; /* enum vigil_syscall_mode */
 extern const volatile __u8 firehose_clock; /* enum vigil_firehose_clock */
-extern const volatile __u32 tally_carry_at; /* a tally count is sent on its own when it reaches this (0: 2^32) */
+extern const volatile __u32 tally_carry_at; /* a tally count is sent on its own when it reaches this (0, or above 2^16: at 2^16) */
 
 /* Maps every program shares. */
 struct vigil_events_map {
@@ -120,6 +120,12 @@ int vigil_open_exit(__u32 cls, const struct vigil_syscall_args *a, long ret);
 int vigil_connect_exit(const struct vigil_syscall_args *a, long ret);
 int vigil_setid_enter(void);
 int vigil_setid_exit(long ret);
+/* Where a 16-bit tally count is sent on its own and restarts: 2^16 unless a test asks for less. */
+static __always_inline __u32 vigil_tally_carry_point(void)
+{
+	return tally_carry_at && tally_carry_at < 0x10000 ? tally_carry_at : 0x10000;
+}
+
 /* tally.bpf.c: sends the current thread's syscall tally, if it has one, and frees it. */
 int vigil_tally_flush(void);
 /* tally.bpf.c: sends one count of the current thread that reached the carry point (slot: syscall nr or VIGIL_TALLY_SLOTS). */

@@ -6,7 +6,7 @@ const volatile __u32 observer_tgid = 0;
 const volatile __u8 filter_cgroups = 0;
 const volatile __u8 syscall_mode = VIGIL_SYSCALLS_AGGREGATE;
 const volatile __u8 firehose_clock = VIGIL_CLOCK_TICK;
-const volatile __u32 tally_carry_at = 0; /* 0: when a count wraps (at 2^32) */
+const volatile __u32 tally_carry_at = 0; /* 0: when a count would wrap (at 2^16) */
 
 /*
  * Not used by the programs: names every record type so that clang emits it

@@ -47,16 +47,20 @@ static __always_inline void count_syscall(struct task_struct *task, long nr)
 {
 	struct vigil_syscall_tally *t = bpf_task_storage_get(&syscall_tally, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	__u32 slot = (unsigned long)nr < VIGIL_TALLY_SLOTS ? (__u32)nr : VIGIL_TALLY_SLOTS;
-	__u32 *c;
+	__u16 *c;
+	__u32 v;
 
 	if (!t) {
 		vigil_count_drop(VIGIL_DROP_AGGREGATE_FULL);
 		return;
 	}
 	c = slot < VIGIL_TALLY_SLOTS ? &t->counts[slot] : &t->other;
-	if (++*c == tally_carry_at) {
+	v = *c + 1;
+	if (v == vigil_tally_carry_point()) {
 		*c = 0;
 		vigil_tally_carry(slot);
+	} else {
+		*c = v;
 	}
 }
 

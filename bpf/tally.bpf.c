@@ -45,10 +45,11 @@ static __always_inline void tally_begin(struct task_struct *task, struct vigil_t
 	dst->_pad = 0;
 }
 
-/* Counts read two at a time, COMPACT_WORDS words a step: a thread uses a few dozen of 512 numbers. */
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "compact_step() takes the even count from a word's low half");
+/* Counts read four at a time, COMPACT_WORDS words a step: a thread uses a few dozen of 512 numbers. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "compact_step() takes the lowest number from a word's low bits");
+#define COUNTS_PER_WORD (sizeof(__u64) / sizeof(__u16))
 #define COMPACT_WORDS 8
-#define COMPACT_STEPS (VIGIL_TALLY_SLOTS / 2 / COMPACT_WORDS)
+#define COMPACT_STEPS (VIGIL_TALLY_SLOTS / COUNTS_PER_WORD / COMPACT_WORDS)
 
 static long compact_step(__u64 step, struct compact_ctx *c)
 {
@@ -59,13 +60,15 @@ static long compact_step(__u64 step, struct compact_ctx *c)
 		return 1;
 	words += step * COMPACT_WORDS;
 	for (__u32 i = 0; i < COMPACT_WORDS; i++) {
-		__u32 w = (__u32)step * COMPACT_WORDS + i;
+		__u32 nr = ((__u32)step * COMPACT_WORDS + i) * COUNTS_PER_WORD;
 		__u64 v = words[i];
 
 		if (!v)
 			continue;
-		append(c->dst, 2 * w, (__u32)v); /* little-endian: the even number is the low half */
-		append(c->dst, 2 * w + 1, v >> 32);
+		append(c->dst, nr, (__u16)v);
+		append(c->dst, nr + 1, (__u16)(v >> 16));
+		append(c->dst, nr + 2, (__u16)(v >> 32));
+		append(c->dst, nr + 3, v >> 48);
 	}
 	return 0;
 }
@@ -88,12 +91,6 @@ static __always_inline __u64 compact(struct task_struct *task, const struct vigi
 	return offsetof(struct vigil_tally, counts) + n * sizeof(struct vigil_syscall_count);
 }
 
-/* What a carried count stands for: the carry point, or 2^32 when the count wrapped. */
-static __always_inline __u64 carried(void)
-{
-	return tally_carry_at ? tally_carry_at : 1ULL << 32;
-}
-
 #define CARRY_SIZE (sizeof(struct vigil_header) + offsetof(struct vigil_tally, counts) + sizeof(struct vigil_syscall_count))
 
 __noinline int vigil_tally_carry(__u32 slot)
@@ -105,7 +102,7 @@ __noinline int vigil_tally_carry(__u32 slot)
 		return 0;
 	vigil_fill_header(&e->hdr, VIGIL_EV_TALLY);
 	tally_begin(task, &e->tally);
-	append(&e->tally, slot, carried()); /* entry 0: inside the CARRY_SIZE reserved */
+	append(&e->tally, slot, vigil_tally_carry_point()); /* entry 0: inside the CARRY_SIZE reserved */
 	vigil_submit(e);
 	return 0;
 }

@@ -223,14 +223,15 @@ describe("syscall counts (aggregate mode)", () => {
     return { live, tallyWhileLive, after: oc.observer.syscallCounts().get(p.pid)?.get(getppid) ?? 0, tallyAfter: oc.observer.stats().received.tally ?? 0 };
   }
 
-  test("a live multi-threaded process is read from the kernel, and its exit adds nothing twice", async () => {
+  test("a live multi-threaded process is read from the kernel (past the 16-bit carry point), and its exit adds nothing twice", async () => {
     const oc = new ObservedCgroup({ syscalls: "aggregate" });
     try {
-      const r = await stormCounts(oc, 20_000, 3);
-      expect(r.live).toBe(60_000);
-      expect(r.tallyWhileLive).toBe(0); // nothing had exited: the live counts came from the dump
-      expect(r.after).toBe(60_000);
-      expect(r.tallyAfter).toBe(3); // one record per thread at its exit
+      // 70,000 a thread passes the 16-bit counts' own carry point (65,536) once.
+      const r = await stormCounts(oc, 70_000, 3);
+      expect(r.live).toBe(210_000);
+      expect(r.tallyWhileLive).toBe(3); // nothing had exited: one carry a thread, the rest from the dump
+      expect(r.after).toBe(210_000);
+      expect(r.tallyAfter).toBe(6); // and one record per thread at its exit
     } finally {
       await oc.close();
     }

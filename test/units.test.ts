@@ -1,6 +1,6 @@
 /** Pure logic: decoders' helpers, argument parsing, syscall names. No kernel needed. */
 import { describe, expect, test } from "bun:test";
-import { formatAddress, splitArgs, splitWaitStatus } from "../src/events/decoder";
+import { cString, formatAddress, splitArgs, splitWaitStatus, text } from "../src/events/decoder";
 import { parseArgs, parseSize, UsageError } from "../src/cli/args";
 import { syscallName, syscallNumber } from "../src/events/syscall-names";
 import { ringSize } from "../src/observer/observer";
@@ -18,6 +18,15 @@ describe("decoder helpers", () => {
     const b = new TextEncoder().encode("ls\0-la\0/tmp\0");
     expect(splitArgs(b, 0, b.length)).toEqual(["ls", "-la", "/tmp"]);
     expect(splitArgs(b, 0, 8)).toEqual(["ls", "-la", "/"]);
+  });
+  test("strings from record bytes: UTF-8, invalid bytes, offsets, and more than one backing array", () => {
+    const a = Uint8Array.from([0x78, ...new TextEncoder().encode("/tmp/ünï-😀"), 0, 0xff, 0x41]);
+    expect(cString(a, 1, 64)).toBe("/tmp/ünï-😀");
+    expect(text(a, a.length - 2, a.length)).toBe("\ufffdA"); // an invalid byte is U+FFFD, as TextDecoder would give
+    const b = new TextEncoder().encode("other array");
+    expect(text(b, 6, 11)).toBe("array");
+    expect(text(a, 0, 1)).toBe("x"); // back to the first array: its own bytes, not the second's
+    expect(text(a.subarray(1), 0, 4)).toBe("/tmp"); // a view at an offset into its buffer
   });
   test("wait statuses", () => {
     expect(splitWaitStatus(3 << 8)).toEqual({ exitCode: 3, signal: null, coreDumped: false });

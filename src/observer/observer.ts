@@ -35,8 +35,8 @@ export interface ObserverOptions {
   exitedCountsKept?: number;
   /**
    * Where a thread's count of one syscall is sent on its own and restarts
-   * from zero (aggregate mode). Default: when the 32-bit count would wrap.
-   * Tests set it low to exercise the path.
+   * from zero (aggregate mode), 1 to 65536. Default: when the 16-bit count
+   * would wrap (65536). Tests set it low to exercise the path.
    */
   tallyCarryAt?: number;
   /**
@@ -178,7 +178,7 @@ export class Observer {
       obj.setConstant("filter_cgroups", this.options.cgroupIds ? 1 : 0);
       obj.setConstant("syscall_mode", SyscallMode[this.mode]);
       obj.setConstant("firehose_clock", FirehoseClock[this.options.firehoseClock ?? "tick"]);
-      obj.setConstant("tally_carry_at", this.options.tallyCarryAt ?? 0);
+      obj.setConstant("tally_carry_at", tallyCarryAt(this.options.tallyCarryAt));
       obj.map("events").setMaxEntries(ringSize(this.options.ringBytes ?? 16 * 1024 * 1024));
       // Unused maps shrink to one entry so they cost no memory.
       obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
@@ -372,6 +372,13 @@ export function ringSize(bytes: number): number {
   let n = 4096;
   while (n < bytes) n *= 2;
   return n;
+}
+
+/** The tally's carry point as the kernel knob takes it (0: the 16-bit wrap); anything else is a caller's error. */
+function tallyCarryAt(at: number | undefined): number {
+  if (at === undefined) return 0;
+  if (!Number.isInteger(at) || at < 1 || at > 0x10000) throw new RangeError(`tallyCarryAt must be an integer from 1 to 65536, got ${at}`);
+  return at;
 }
 
 export type { EventTypeName };
