@@ -209,6 +209,22 @@ describe("syscall counts (aggregate mode)", () => {
     }
   });
 
+  test("an exited process not yet reaped (a zombie) is counted once: its record, not also the dump", async () => {
+    const oc = new ObservedCgroup({ syscalls: "aggregate" });
+    try {
+      // true exits at once; its parent then execs sleep, which never reaps it, so it stays a zombie a while.
+      const p = Bun.spawn(oc.cgroup.shellArgv("/bin/true & exec sleep 3"), { stdout: "ignore" });
+      const ev = await oc.waitFor((e) => e.type === "exec" && e.filename === "/bin/true", 5000);
+      await oc.waitFor((e) => e.type === "exit" && e.pid === ev.pid, 5000);
+      expect(await Bun.file(`/proc/${ev.pid}/stat`).text()).toMatch(/\) Z /); // still there, a zombie
+      expect(oc.observer.syscallCounts().get(ev.pid)?.get(syscallNumber("exit_group")!)).toBe(1);
+      p.kill();
+      await p.exited;
+    } finally {
+      await oc.close();
+    }
+  });
+
   /** A held storm of `threads` x `perThread` getppid calls: its counts live, then after exit. */
   async function stormCounts(oc: ObservedCgroup, perThread: number, threads: number): Promise<{ live: number; tallyWhileLive: number; after: number; tallyAfter: number }> {
     buildStorm();
