@@ -7,12 +7,14 @@
 import { OwnedCgroup } from "../src/cgroup/cgroup";
 import { Observer, type FirehoseClockName, type SyscallModeName } from "../src/observer/observer";
 import { syscallNumber } from "../src/events/syscall-names";
-import { buildStorm, median, peakRssMiB, resetPeakRss, STORM, table, writeReport } from "./lib";
+import { buildStorm, median, peakRssMiB, quantile, resetPeakRss, STORM, table, writeReport } from "./lib";
 
 export interface StormRow {
   setup: string;
   nsPerSyscall: number;
   ratio: number;
+  /** The middle half of the per-run ratios (Vigil setups; each run against the baselines on either side of it). */
+  ratioSpread: [number, number] | null;
   captured: number | null;
   expected: number | null;
   dropped: number | null;
@@ -74,7 +76,11 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
   const getppid = syscallNumber("getppid")!;
   try {
     const baselines: number[] = [];
-    const baseline = async (runs = reps) => baselines.push((await stormRuns(cg, n, runs)).ns);
+    const baseline = async (runs = reps): Promise<number> => {
+      const ns = (await stormRuns(cg, n, runs)).ns;
+      baselines.push(ns);
+      return ns;
+    };
     const setups: [SyscallModeName, boolean, FirehoseClockName?][] = [
       ["firehose", true],
       ["firehose", true, "exact"],
@@ -83,18 +89,22 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
       ["aggregate", false],
       ["off", true],
     ];
-    // Round-robin: each round runs the baseline once and every setup once, starting one setup later
-    // each round, so slow spells of this shared VM's host fall on all setups alike instead of on
-    // whichever block they hit. After each stop the kernel frees the programs and maps in the
+    // Round-robin: each round runs every setup once, starting one setup later each round, so slow
+    // spells of this shared VM's host fall on all setups alike instead of on whichever block they
+    // hit. A baseline run sits between every two observed runs, and each observed run's ratio is
+    // taken against the baselines on either side of it: the host's speed drifts by tens of percent
+    // within a minute, and a ratio to neighbours cancels most of that where a ratio of medians over
+    // the whole run does not. After each stop the kernel frees the programs and maps in the
     // background (RCU): a pause keeps that work out of the next run.
-    const acc = setups.map(() => ({ ns: [] as number[], captured: 0, dropped: 0, rss: 0 }));
+    const acc = setups.map(() => ({ ns: [] as number[], ratios: [] as number[], captured: 0, dropped: 0, rss: 0 }));
     const settle = () => Bun.sleep(quick ? 300 : 1000);
+    let before = await baseline(1);
     for (let round = 0; round < reps; round++) {
-      await baseline(1);
       for (let k = 0; k < setups.length; k++) {
         const i = (round + k) % setups.length;
         const [mode, fileNetEvents, firehoseClock] = setups[i]!;
         const stormPids = new Set<number>();
+        let pending: { a: (typeof acc)[number]; ns: number } | null = null;
         let captured = 0;
         const o = new Observer({
           syscalls: mode,
@@ -112,6 +122,7 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
           o.drain();
           const a = acc[i]!;
           a.ns.push(res.ns);
+          pending = { a, ns: res.ns };
           a.dropped += o.stats().droppedTotal;
           if (mode === "aggregate") {
             const counts = o.syscallCounts();
@@ -123,16 +134,20 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
           o.stop();
         }
         await settle();
+        const after = await baseline(1);
+        if (pending) pending.a.ratios.push(pending.ns / ((before + after) / 2));
+        pending = null;
+        before = after;
       }
     }
-    await baseline(1);
     for (const [i, [mode, fileNetEvents, firehoseClock]] of setups.entries()) {
       const a = acc[i]!;
       const counted = mode !== "off";
       rows.push({
         setup: `vigil ${mode}${mode === "firehose" ? `, ${firehoseClock ?? "tick"} clock` : ""}${fileNetEvents ? "" : ", no open/connect/cred"}`,
         nsPerSyscall: median(a.ns),
-        ratio: 0,
+        ratio: median(a.ratios),
+        ratioSpread: [quantile(a.ratios, 0.25), quantile(a.ratios, 0.75)],
         captured: counted ? a.captured : null,
         expected: counted ? n * reps : null,
         dropped: a.dropped,
@@ -144,26 +159,27 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
       ["libbpf-tools syscount (in-kernel hash)", ["syscount", "-c", cgPath, "-d", "600"]],
       ["bpftrace @[pid] = count()", ["bpftrace", "-e", `tracepoint:raw_syscalls:sys_enter /cgroup == cgroupid("${cgPath}")/ { @[pid] = count(); }`]],
     ];
+    // Peers stay attached for a block of runs, so their ratio is to the baseline blocks either side.
     for (const [name, argv] of peers) {
       let ns = Number.NaN;
       const ran = await withPeer(argv, 2500, async () => {
         ns = (await stormRuns(cg, n, reps)).ns;
       });
       if (ran) {
-        rows.push({ setup: name, nsPerSyscall: ns, ratio: 0, captured: null, expected: null, dropped: null, peakRssMiB: null });
-        await baseline();
+        const after = await baseline();
+        rows.push({ setup: name, nsPerSyscall: ns, ratio: ns / ((before + after) / 2), ratioSpread: null, captured: null, expected: null, dropped: null, peakRssMiB: null });
+        before = after;
       }
     }
     const base = median(baselines);
-    rows.unshift({ setup: "baseline (unobserved)", nsPerSyscall: base, ratio: 1, captured: null, expected: null, dropped: null, peakRssMiB: null });
-    for (const r of rows) r.ratio = r.nsPerSyscall / base;
+    rows.unshift({ setup: "baseline (unobserved)", nsPerSyscall: base, ratio: 1, ratioSpread: null, captured: null, expected: null, dropped: null, peakRssMiB: null });
     console.log(
-      `\n## getppid() storm: ${n.toLocaleString()} syscalls x ${reps} runs per setup (median; Vigil setups round-robin, peers in blocks), storm pinned to CPU ${STORM_CPU}; baselines ${baselines.map((b) => b.toFixed(0)).join(", ")} ns\n`,
+      `\n## getppid() storm: ${n.toLocaleString()} syscalls x ${reps} runs per setup, storm pinned to CPU ${STORM_CPU}. Vigil setups round-robin with a baseline run between every two runs; "vs baseline" is the median of each run's ratio to the baselines either side of it, with the middle half of those ratios; peers run in blocks, against the baseline blocks either side. Baselines ${baselines.map((b) => b.toFixed(0)).join(", ")} ns\n`,
     );
     console.log(
       table(
-        ["setup", "ns/syscall", "vs baseline", "getppid captured", "expected", "dropped", "peak RSS MiB"],
-        rows.map((r) => [r.setup, r.nsPerSyscall, `${r.ratio.toFixed(2)}x`, r.captured ?? "-", r.expected ?? "-", r.dropped ?? "-", r.peakRssMiB ?? "-"]),
+        ["setup", "ns/syscall", "vs baseline", "middle half", "getppid captured", "expected", "dropped", "peak RSS MiB"],
+        rows.map((r) => [r.setup, r.nsPerSyscall, `${r.ratio.toFixed(2)}x`, r.ratioSpread ? `${r.ratioSpread[0].toFixed(2)} .. ${r.ratioSpread[1].toFixed(2)}x` : "-", r.captured ?? "-", r.expected ?? "-", r.dropped ?? "-", r.peakRssMiB ?? "-"]),
       ),
     );
     writeReport("storm", { n, reps, baselines, rows });
