@@ -126,7 +126,7 @@ static __always_inline __u32 vigil_tally_carry_point(void)
 	return tally_carry_at && tally_carry_at < 0x10000 ? tally_carry_at : 0x10000;
 }
 
-/* tally.bpf.c: sends the current thread's syscall tally, if it has one, and marks it sent. */
+/* tally.bpf.c: sends the current thread's syscall tally, if it has one, and frees it. */
 int vigil_tally_flush(void);
 /* tally.bpf.c: sends one count of the current thread that reached the carry point (slot: syscall nr or VIGIL_TALLY_SLOTS). */
 int vigil_tally_carry(__u32 slot);

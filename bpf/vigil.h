@@ -269,7 +269,7 @@ struct vigil_enforce_event {
  * A thread's syscall counts in aggregate mode: task-local storage, written
  * only by the thread itself (so no atomics, and nothing shared between CPUs),
  * created at its first observed syscall and sent as a vigil_tally_event when
- * it exits (then freed with the task: deleting it at exit cost ~1.5 us more). Live threads' counts are read by the `iter/task` dump. A count
+ * it exits. Live threads' counts are read by the `iter/task` dump. A count
  * that reaches the carry point (2^16, knob `tally_carry_at`) is sent on its
  * own as a one-entry tally record and starts again from zero. Counts are 16
  * bits wide because a short process touches a fresh tally on every new
@@ -280,7 +280,7 @@ struct vigil_enforce_event {
 struct vigil_syscall_tally {
 	__u16 counts[VIGIL_TALLY_SLOTS]; /* by syscall number */
 	__u16 other; /* numbers >= VIGIL_TALLY_SLOTS, together */
-	__u16 sent; /* the thread has exited and its record is sent: the dump skips it */
+	__u16 _pad;
 };
 
 struct vigil_syscall_count {

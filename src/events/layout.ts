@@ -158,7 +158,7 @@ export const LAYOUTS = {
   },
   vigil_syscall_tally: {
     size: 2 * TALLY_SLOTS + 4,
-    fields: { counts: [0, 2 * TALLY_SLOTS], other: [2 * TALLY_SLOTS, 2], sent: [2 * TALLY_SLOTS + 2, 2] },
+    fields: { counts: [0, 2 * TALLY_SLOTS], other: [2 * TALLY_SLOTS, 2], _pad: [2 * TALLY_SLOTS + 2, 2] },
   },
   vigil_syscall_count: {
     size: 16,
