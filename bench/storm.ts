@@ -104,7 +104,7 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
         const i = (round + k) % setups.length;
         const [mode, fileNetEvents, firehoseClock] = setups[i]!;
         const stormPids = new Set<number>();
-        let pending: { a: (typeof acc)[number]; ns: number } | null = null;
+        let observedNs: number | null = null;
         let captured = 0;
         const o = new Observer({
           syscalls: mode,
@@ -122,7 +122,7 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
           o.drain();
           const a = acc[i]!;
           a.ns.push(res.ns);
-          pending = { a, ns: res.ns };
+          observedNs = res.ns;
           a.dropped += o.stats().droppedTotal;
           if (mode === "aggregate") {
             const counts = o.syscallCounts();
@@ -135,8 +135,7 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
         }
         await settle();
         const after = await baseline(1);
-        if (pending) pending.a.ratios.push(pending.ns / ((before + after) / 2));
-        pending = null;
+        if (observedNs !== null) acc[i]!.ratios.push(observedNs / ((before + after) / 2));
         before = after;
       }
     }

@@ -275,7 +275,7 @@ struct vigil_enforce_event {
  * bits wide because a short process touches a fresh tally on every new
  * syscall: at 1 KB (a 2 KB allocation with its header, against 4 KB for
  * 32-bit counts) it is created, walked and freed in half the cache lines,
- * and a carry record every 65,536 calls of one syscall costs nothing.
+ * and a carry record every 65,536 calls of one syscall costs little.
  */
 struct vigil_syscall_tally {
 	__u16 counts[VIGIL_TALLY_SLOTS]; /* by syscall number */
