@@ -374,10 +374,13 @@ export function ringSize(bytes: number): number {
   return n;
 }
 
-/** The tally's carry point as the kernel knob takes it (0: the 16-bit wrap); anything else is a caller's error. */
+/** Where a tally count would wrap: 2^(bits of a count), from the tally's layout (16-bit counts: 65536). */
+const TALLY_WRAP = 2 ** (8 * LAYOUTS.vigil_syscall_tally.fields.other[1]);
+
+/** The tally's carry point as the kernel knob takes it (0: where a count would wrap); anything else is a caller's error. */
 function tallyCarryAt(at: number | undefined): number {
   if (at === undefined) return 0;
-  if (!Number.isInteger(at) || at < 1 || at > 0x10000) throw new RangeError(`tallyCarryAt must be an integer from 1 to 65536, got ${at}`);
+  if (!Number.isInteger(at) || at < 1 || at > TALLY_WRAP) throw new RangeError(`tallyCarryAt must be an integer from 1 to ${TALLY_WRAP}, got ${at}`);
   return at;
 }
 
