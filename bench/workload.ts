@@ -1,8 +1,11 @@
 /**
  * An agent-like exec/open workload: thousands of short tool processes and
- * file opens. Wall time unobserved vs observed through the full `vigil run`
- * path (observer, process tree, agent attribution, summary); events captured
- * against events caused, counted independently by the workload itself.
+ * file opens. Wall and CPU time unobserved vs observed through the full
+ * `vigil run` path (observer, process tree, agent attribution, summary), two
+ * ways: in scope vs out of scope of one loaded observer (a daemon's cost,
+ * finely interleaved), and a freshly loaded observer per run vs none (the
+ * whole cost, coarse). Events captured against events caused, counted
+ * independently by the workload itself.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,108 +33,198 @@ export function makeWorkload(iterations: number): { dir: string; script: string 
   return { dir, script };
 }
 
-export async function benchWorkload(quick: boolean): Promise<Record<string, unknown>> {
-  const iterations = quick ? 300 : 600;
-  const reps = quick ? 4 : 12;
-  const { dir, script } = makeWorkload(iterations);
-  const cg = OwnedCgroup.create(`bench-work-${process.pid}`);
+/** Counts what an observer captured of the workload, independently of what it caused. */
+interface Captured {
+  execs: number;
+  shellOpens: number;
+}
+
+/**
+ * An observer scoped to `cg` feeding the full `vigil run` pipeline (process
+ * tree, agent attribution, run summary), counting the workload's execs and the
+ * shell's own opens of the workload files as they arrive.
+ */
+function observedPipeline(cg: OwnedCgroup, dir: string): { observer: Observer; captured: Captured } {
+  const tree = new ProcessTree();
+  const agents = new AgentRegistry(tree);
+  agents.register({ name: "bench", cgroupId: cg.id });
+  const pipeline = new EventPipeline(tree, agents);
+  pipeline.addSink(new RunSummaryBuilder());
+  const captured: Captured = { execs: 0, shellOpens: 0 };
+  const observer = new Observer({
+    syscalls: "aggregate",
+    cgroupIds: [cg.id],
+    onEvent: (e) => {
+      pipeline.handle(e);
+      if (e.type === "exec") captured.execs++;
+      if (e.type === "open" && e.path.startsWith(`${dir}/f`) && e.comm === "sh") captured.shellOpens++;
+    },
+  });
+  return { observer, captured };
+}
+
+/** Per-run figures of a series: wall ms and the workload's CPU ms. */
+interface Run {
+  ms: number;
+  cpuMs: number;
+}
+
+/** Each observed run's overhead (%) against the mean of the baseline runs either side of it. */
+function neighbourOverheads(observed: Run[], baselines: Run[], of: keyof Run): number[] {
+  return observed.map((o, i) => (o[of] / ((baselines[i]![of] + baselines[i + 1]![of]) / 2) - 1) * 100);
+}
+
+const spread = (xs: number[]): string => `${quantile(xs, 0.25).toFixed(1)} .. ${quantile(xs, 0.75).toFixed(1)}%`;
+
+interface SeriesResult {
+  iterations: number;
+  observedRuns: number;
+  baselineMs: number;
+  observedMs: number;
+  wallOverheadPct: number;
+  wallOverheadsPct: number[];
+  cpuBaselineMs: number;
+  cpuObservedMs: number;
+  cpuOverheadPct: number;
+  cpuOverheadsPct: number[];
+  execs: number;
+  expectedExecs: number;
+  shellOpens: number;
+  expectedShellOpens: number;
+  dropped: number;
+  peakRssMiB: number;
+}
+
+function seriesResult(iterations: number, observed: Run[], baselines: Run[], captured: Captured, dropped: number, rss: number): SeriesResult {
+  const wall = neighbourOverheads(observed, baselines, "ms");
+  const cpu = neighbourOverheads(observed, baselines, "cpuMs");
+  return {
+    iterations,
+    observedRuns: observed.length,
+    baselineMs: median(baselines.map((r) => r.ms)),
+    observedMs: median(observed.map((r) => r.ms)),
+    wallOverheadPct: median(wall),
+    wallOverheadsPct: wall,
+    cpuBaselineMs: median(baselines.map((r) => r.cpuMs)),
+    cpuObservedMs: median(observed.map((r) => r.cpuMs)),
+    cpuOverheadPct: median(cpu),
+    cpuOverheadsPct: cpu,
+    execs: captured.execs,
+    // + the sh exec'd by runIn's wrapper, per run
+    expectedExecs: (3 * iterations + 1) * observed.length,
+    shellOpens: captured.shellOpens,
+    expectedShellOpens: 5 * iterations * observed.length,
+    dropped,
+    peakRssMiB: rss,
+  };
+}
+
+function seriesRow(setup: string, r: SeriesResult): (string | number)[] {
+  return [setup, r.observedRuns, r.baselineMs, r.observedMs, `${r.wallOverheadPct.toFixed(1)}%`, spread(r.wallOverheadsPct), `${r.cpuOverheadPct.toFixed(1)}%`, spread(r.cpuOverheadsPct), `${r.execs}/${r.expectedExecs}`, `${r.shellOpens}/${r.expectedShellOpens}`, r.dropped, r.peakRssMiB];
+}
+
+/**
+ * The cost of being observed, as a running daemon imposes it: one observer
+ * stays loaded (warmed by one untimed run) and scoped to one cgroup; short
+ * runs of the workload alternate between that cgroup and a sibling outside
+ * the scope. Both kinds of run pay the hooks' dispatch (every process on the
+ * machine does); only observed runs are reported, counted, decoded and fed
+ * through the pipeline. Alternating every few hundred ms, with each observed
+ * run against the baselines either side of it, cancels this host's drift far
+ * better than runs minutes apart, and needs no load or unload between runs.
+ */
+async function inScopeSeries(quick: boolean, iterations: number, inCg: OwnedCgroup, outCg: OwnedCgroup, dir: string, script: string): Promise<SeriesResult> {
+  const pairs = quick ? 30 : 120;
+  const { observer, captured } = observedPipeline(inCg, dir);
+  const baselines: Run[] = [];
+  const observed: Run[] = [];
+  resetPeakRss();
+  observer.start();
+  let dropped = 0;
   try {
-    const base: number[] = [];
-    const observed: number[] = [];
-    const baseCpu: number[] = [];
-    const observedCpu: number[] = [];
-    let execs = 0;
-    let shellOpens = 0;
-    let dropped = 0;
-    let rss = 0;
-    const runBaseline = async (): Promise<void> => {
-      const unobserved = await runIn(cg, ["/bin/sh", "-c", script]);
-      base.push(unobserved.ms);
-      baseCpu.push(unobserved.cpuMs);
-    };
-    // Runs come in pairs, baseline and observed back to back, in alternating order
-    // (ABBA): this host's speed drifts by tens of percent over a minute, and a ratio
-    // within a pair cancels most of that drift where medians of separate runs do not.
-    for (let r = 0; r < reps; r++) {
-      if (r % 2 === 0) await runBaseline();
-      const tree = new ProcessTree();
-      const agents = new AgentRegistry(tree);
-      agents.register({ name: "bench", cgroupId: cg.id });
-      const pipeline = new EventPipeline(tree, agents);
-      pipeline.addSink(new RunSummaryBuilder());
-      let myExecs = 0;
-      let myOpens = 0;
-      const o = new Observer({
-        syscalls: "aggregate",
-        cgroupIds: [cg.id],
-        onEvent: (e) => {
-          pipeline.handle(e);
-          if (e.type === "exec") myExecs++;
-          if (e.type === "open" && e.path.startsWith(`${dir}/f`) && e.comm === "sh") myOpens++;
-        },
-      });
-      resetPeakRss();
-      o.start();
-      try {
-        const run = await runIn(cg, ["/bin/sh", "-c", script]);
-        observed.push(run.ms);
-        observedCpu.push(run.cpuMs);
-        o.drain();
-        dropped += o.stats().droppedTotal;
-      } finally {
-        o.stop();
-      }
-      await Bun.sleep(500); // the kernel frees the last observer's programs and maps in the background
-      rss = Math.max(rss, peakRssMiB());
-      execs = myExecs;
-      shellOpens = myOpens;
-      if (r % 2 === 1) await runBaseline();
+    await runIn(inCg, ["/bin/sh", "-c", script]); // warm-up: JIT of the decode and pipeline paths
+    observer.drain();
+    captured.execs = captured.shellOpens = 0;
+    baselines.push(await runIn(outCg, ["/bin/sh", "-c", script]));
+    for (let i = 0; i < pairs; i++) {
+      observed.push(await runIn(inCg, ["/bin/sh", "-c", script]));
+      baselines.push(await runIn(outCg, ["/bin/sh", "-c", script]));
     }
-    const b = median(base);
-    const ob = median(observed);
-    const pairs = (obs: number[], bas: number[]): number[] => obs.map((o, i) => (o / bas[i]! - 1) * 100);
-    const wallPairs = pairs(observed, base);
-    const cpuPairs = pairs(observedCpu, baseCpu);
-    const overheadPct = median(wallPairs);
-    const cpuOverheadPct = median(cpuPairs);
-    const spread = (xs: number[]): string => `${quantile(xs, 0.25).toFixed(1)} .. ${quantile(xs, 0.75).toFixed(1)}%`;
-    const expectedExecs = 3 * iterations + 1; // + the sh exec'd by runIn's wrapper
-    const expectedShellOpens = 5 * iterations;
-    console.log(`\n## exec/open workload: ${iterations} iterations (${3 * iterations} tool execs, ${expectedShellOpens} shell opens + the tools' own), ${reps} pairs of runs (baseline and observed back to back, order alternating); overheads are the median of the pairs' ratios, with the middle half of them\n`);
+    observer.drain();
+    dropped = observer.stats().droppedTotal;
+  } finally {
+    observer.stop();
+  }
+  return seriesResult(iterations, observed, baselines, captured, dropped, peakRssMiB());
+}
+
+/**
+ * The whole observer per run, as `vigil run` imposes it: load, attach, observe
+ * one longer run, drain, detach; against runs with nothing loaded, one
+ * between every two observed runs. Includes what the hooks cost every
+ * process on the machine and what a freshly loaded observer costs while it
+ * warms up; needs a pause after each stop (the kernel frees programs and maps
+ * in the background), so it has far fewer runs and a wider spread.
+ */
+async function wholeObserverSeries(quick: boolean, iterations: number, cg: OwnedCgroup, dir: string, script: string): Promise<SeriesResult> {
+  const reps = quick ? 4 : 12;
+  const baselines: Run[] = [await runIn(cg, ["/bin/sh", "-c", script])];
+  const observed: Run[] = [];
+  const captured: Captured = { execs: 0, shellOpens: 0 };
+  let dropped = 0;
+  let rss = 0;
+  for (let r = 0; r < reps; r++) {
+    const p = observedPipeline(cg, dir);
+    resetPeakRss();
+    p.observer.start();
+    try {
+      await Bun.sleep(500);
+      observed.push(await runIn(cg, ["/bin/sh", "-c", script]));
+      p.observer.drain();
+      dropped += p.observer.stats().droppedTotal;
+    } finally {
+      p.observer.stop();
+    }
+    captured.execs += p.captured.execs;
+    captured.shellOpens += p.captured.shellOpens;
+    rss = Math.max(rss, peakRssMiB());
+    await Bun.sleep(500);
+    baselines.push(await runIn(cg, ["/bin/sh", "-c", script]));
+  }
+  return seriesResult(iterations, observed, baselines, captured, dropped, rss);
+}
+
+export async function benchWorkload(quick: boolean): Promise<Record<string, unknown>> {
+  const shortIterations = 100;
+  const longIterations = quick ? 300 : 600;
+  const short = makeWorkload(shortIterations);
+  const long = makeWorkload(longIterations);
+  const inCg = OwnedCgroup.create(`bench-work-${process.pid}`);
+  const outCg = OwnedCgroup.create(`bench-work-out-${process.pid}`);
+  try {
+    const inScope = await inScopeSeries(quick, shortIterations, inCg, outCg, short.dir, short.script);
+    const whole = await wholeObserverSeries(quick, longIterations, inCg, long.dir, long.script);
+    console.log(
+      `\n## exec/open workload (per iteration: cat, grep and wc execs with their own opens, and 5 opens by the shell), observed through the full pipeline (aggregate mode, process tree, agents, run summary). Overheads are the median of each observed run's ratio to the baseline runs either side of it, with the middle half of those ratios; CPU is the workload's own (rusage, kernel time included)\n`,
+    );
     console.log(
       table(
-        ["setup", "wall ms", "overhead", "middle half", "workload CPU ms", "CPU overhead", "middle half", "execs captured/caused", "shell opens captured/caused", "dropped", "peak RSS MiB"],
+        ["setup", "observed runs", "baseline ms", "observed ms", "wall overhead", "middle half", "CPU overhead", "middle half", "execs captured/caused", "shell opens captured/caused", "dropped", "peak RSS MiB"],
         [
-          ["baseline (unobserved)", b, "-", "-", median(baseCpu), "-", "-", "-", "-", "-", "-"],
-          ["vigil (aggregate, full pipeline)", ob, `${overheadPct.toFixed(1)}%`, spread(wallPairs), median(observedCpu), `${cpuOverheadPct.toFixed(1)}%`, spread(cpuPairs), `${execs}/${expectedExecs}`, `${shellOpens}/${expectedShellOpens}`, dropped, rss],
+          seriesRow(`in scope vs out of scope, observer loaded (${shortIterations} iterations a run, alternating)`, inScope),
+          seriesRow(`observer loaded for each run vs none (${longIterations} iterations a run)`, whole),
         ],
       ),
     );
-    const attribution = await attributeKernelTime(cg, script, median(baseCpu));
-    const result = {
-      iterations,
-      reps,
-      baselineMs: base,
-      observedMs: observed,
-      overheadPct,
-      wallPairsPct: wallPairs,
-      cpuPairsPct: cpuPairs,
-      baselineCpuMs: baseCpu,
-      observedCpuMs: observedCpu,
-      cpuOverheadPct,
-      execs,
-      expectedExecs,
-      shellOpens,
-      expectedShellOpens,
-      dropped,
-      peakRssMiB: rss,
-      attribution,
-    };
+    const attribution = await attributeKernelTime(inCg, long.script, whole.cpuBaselineMs);
+    const result = { inScope, wholeObserver: whole, attribution };
     writeReport("workload", result);
     return result;
   } finally {
-    await cg.remove();
-    rmSync(dir, { recursive: true, force: true });
+    await inCg.remove();
+    await outCg.remove();
+    rmSync(short.dir, { recursive: true, force: true });
+    rmSync(long.dir, { recursive: true, force: true });
   }
 }
 

@@ -59,6 +59,34 @@ char LICENSE[] SEC("license") = "GPL";
     expect(() => o.map("events").fd()).toThrow(/closed/);
   });
 
+  test("signals arriving while the verifier runs do not fail the load", async () => {
+    // The verifier gives up with EAGAIN when a signal is pending, and libbpf's
+    // five retries do not outlast a signal every few ms (a profiler, a runtime's
+    // thread suspension, a parent's SIGWINCH storm). A handler makes SIGUSR2 pend
+    // instead of being discarded; the sender stops by itself after 20 s at most.
+    const handled = { n: 0 };
+    const onSignal = () => void handled.n++;
+    process.on("SIGUSR2", onSignal);
+    const sender = Bun.spawn(["sh", "-c", `end=$(($(date +%s) + 20)); while [ $(date +%s) -lt $end ]; do kill -USR2 ${process.pid} 2>/dev/null || exit 0; done`]);
+    try {
+      while (handled.n === 0) await Bun.sleep(5); // the storm has begun
+      for (let i = 0; i < 3; i++) {
+        const o = BpfObject.open(`${ROOT}/build/vigil.bpf.o`);
+        try {
+          o.load();
+        } finally {
+          o.close();
+        }
+      }
+      await Bun.sleep(20); // signals held back during the loads are delivered, not lost
+      expect(handled.n).toBeGreaterThan(1);
+    } finally {
+      sender.kill();
+      await sender.exited;
+      process.off("SIGUSR2", onSignal);
+    }
+  });
+
   test("load, attach and close leave no link behind", () => {
     const o = BpfObject.open(`${ROOT}/build/vigil.bpf.o`);
     o.load();

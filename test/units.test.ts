@@ -1,6 +1,6 @@
 /** Pure logic: decoders' helpers, argument parsing, syscall names. No kernel needed. */
 import { describe, expect, test } from "bun:test";
-import { cString, formatAddress, splitArgs, splitWaitStatus, text } from "../src/events/decoder";
+import { commString, cString, formatAddress, splitArgs, splitWaitStatus, text } from "../src/events/decoder";
 import { parseArgs, parseSize, UsageError } from "../src/cli/args";
 import { syscallName, syscallNumber } from "../src/events/syscall-names";
 import { ringSize } from "../src/observer/observer";
@@ -27,6 +27,31 @@ describe("decoder helpers", () => {
     expect(text(b, 6, 11)).toBe("array");
     expect(text(a, 0, 1)).toBe("x"); // back to the first array: its own bytes, not the second's
     expect(text(a.subarray(1), 0, 4)).toBe("/tmp"); // a view at an offset into its buffer
+  });
+  test("comm strings: cached by their 16 bytes, never confused with one another", () => {
+    const comm = (name: string, tail = 0) => {
+      const b = new Uint8Array(16);
+      b.set(new TextEncoder().encode(name));
+      if (tail) b[15] = tail; // bytes after the NUL: part of the cache key, not of the name
+      return { v: new DataView(b.buffer), b };
+    };
+    // Families of names that differ in one 4-byte word only, each far larger than the cache: every word must be compared.
+    const base = "abcdefghijklmnop";
+    const code = (i: number) => i.toString(36).padStart(4, "0");
+    const names = [0, 4, 8, 12].flatMap((at) => Array.from({ length: 600 }, (_, i) => base.slice(0, at) + code(i) + base.slice(at + 4)));
+    names.push(...Array.from({ length: 600 }, (_, i) => `tool-${i}`));
+    for (let round = 0; round < 2; round++)
+      for (const n of names) {
+        const c = comm(n);
+        expect(commString(c.v, c.b, 0)).toBe(n);
+      }
+    const stale = comm("sh", 0x41);
+    expect(commString(stale.v, stale.b, 0)).toBe("sh");
+    const full = comm("exactly16bytes!!");
+    expect(commString(full.v, full.b, 0)).toBe("exactly16bytes!!"); // no NUL within 16 bytes: all 16 are the name
+    const shifted = new Uint8Array(20);
+    shifted.set(new TextEncoder().encode("grep"), 4);
+    expect(commString(new DataView(shifted.buffer), shifted, 4)).toBe("grep");
   });
   test("wait statuses", () => {
     expect(splitWaitStatus(3 << 8)).toEqual({ exitCode: 3, signal: null, coreDumped: false });

@@ -54,6 +54,37 @@ export function cString(bytes: Uint8Array, off: number, max: number): string {
   return text(bytes, off, end);
 }
 
+/*
+ * A task's comm, decoded once per distinct value: a handful of programs make
+ * most events, and a comm is 16 bytes compared as four words, where decoding
+ * it costs a string conversion each time. Direct-mapped on a hash of the
+ * words; the bytes fully determine the string, so a collision only costs a
+ * decode, never a wrong name.
+ */
+const COMM_SLOTS = 256;
+if (H.comm[1] !== 16) throw new Error(`commString reads a comm as four 32-bit words; the layout says ${H.comm[1]} bytes`);
+const commWords = new Uint32Array(COMM_SLOTS * 4);
+const commStrings: (string | undefined)[] = new Array(COMM_SLOTS);
+
+/** The NUL-terminated 16-byte comm at `off`. */
+export function commString(v: DataView, b: Uint8Array, off: number): string {
+  const w0 = v.getUint32(off, true);
+  const w1 = v.getUint32(off + 4, true);
+  const w2 = v.getUint32(off + 8, true);
+  const w3 = v.getUint32(off + 12, true);
+  const slot = (w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3, 0xc2b2ae35)) >>> 24;
+  const at = slot * 4;
+  const cached = commStrings[slot];
+  if (cached !== undefined && commWords[at] === w0 && commWords[at + 1] === w1 && commWords[at + 2] === w2 && commWords[at + 3] === w3) return cached;
+  const fresh = cString(b, off, H.comm[1]);
+  commWords[at] = w0;
+  commWords[at + 1] = w1;
+  commWords[at + 2] = w2;
+  commWords[at + 3] = w3;
+  commStrings[slot] = fresh;
+  return fresh;
+}
+
 /** argv as the kernel lays it out: NUL-separated strings. */
 export function splitArgs(bytes: Uint8Array, off: number, len: number): string[] {
   const out: string[] = [];
@@ -155,7 +186,7 @@ export class EventDecoder {
       uid: v.getUint32(off + H.uid[0], true),
       gid: v.getUint32(off + H.gid[0], true),
       agentId: v.getUint32(off + H.agent_id[0], true),
-      comm: cString(b, off + H.comm[0], H.comm[1]),
+      comm: commString(v, b, off + H.comm[0]),
       cgroupId: u64(v, off + H.cgroup_id[0]),
     };
   }
@@ -191,16 +222,15 @@ export class EventDecoder {
         return { ...e, type: "exit", ...splitWaitStatus(v.getUint32(off + EXIT.exit_code[0], true)) } satisfies ExitEvent;
       case 4: {
         const pathLen = Math.min(v.getUint32(off + OPEN.path_len[0], true), OPEN.path[1]);
-        return {
-          ...e,
-          type: "open",
-          path: text(b, off + OPEN.path[0], off + OPEN.path[0] + pathLen),
-          flags: u64(v, off + OPEN.open_flags[0]),
-          mode: v.getUint32(off + OPEN.mode[0], true),
-          dfd: v.getInt32(off + OPEN.dfd[0], true),
-          ret: s64(v, off + OPEN.ret[0]),
-          pathTruncated: (v.getUint32(off + OPEN.flags[0], true) & Flag.pathTruncated) !== 0,
-        } satisfies OpenEvent;
+        // Opens are most events: the base object is completed in place (its type is already "open"), not copied by a spread.
+        const o = e as OpenEvent;
+        o.path = text(b, off + OPEN.path[0], off + OPEN.path[0] + pathLen);
+        o.flags = u64(v, off + OPEN.open_flags[0]);
+        o.mode = v.getUint32(off + OPEN.mode[0], true);
+        o.dfd = v.getInt32(off + OPEN.dfd[0], true);
+        o.ret = s64(v, off + OPEN.ret[0]);
+        o.pathTruncated = (v.getUint32(off + OPEN.flags[0], true) & Flag.pathTruncated) !== 0;
+        return o;
       }
       case 5: {
         const family = v.getUint16(off + CONN.family[0], true);

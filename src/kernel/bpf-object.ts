@@ -6,7 +6,7 @@
  */
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { BpfError } from "./errors";
-import { closeFd, lastErrno, openDirectory, readToEnd } from "./libc";
+import { closeFd, lastErrno, openDirectory, readToEnd, withSignalsHeld } from "./libc";
 import { libbpf } from "./libbpf";
 import { str, toPtr } from "./ffi-values";
 import { callInParallel, nativeFunction } from "./native-threads";
@@ -500,7 +500,8 @@ export class BpfObject {
   load(): void {
     this.assertNotLoaded("load BPF object");
     this.logBuf[0] = 0;
-    const rc = libbpf.bpf_object__load(this.handle);
+    // Held signals: a signal arriving mid-verification would fail the load with EAGAIN.
+    const rc = withSignalsHeld("load BPF object", () => libbpf.bpf_object__load(this.handle));
     if (rc < 0) {
       const end = this.logBuf.indexOf(0);
       const log = decoder.decode(this.logBuf.subarray(0, end < 0 ? this.logBuf.length : end));

@@ -25,6 +25,7 @@ const lib = dlopen("libc.so.6", {
   dlerror: { args: [], returns: "cstring" },
   pthread_create: { args: ["ptr", "ptr", "ptr", "ptr"], returns: "i32" },
   pthread_join: { args: ["u64", "ptr"], returns: "i32" }, // pthread_t by value
+  pthread_sigmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
 });
 
 export const libc = lib.symbols;
@@ -38,6 +39,29 @@ export function lastErrno(): number {
 
 export function strerror(errno: number): string {
   return str(lib.symbols.strerror(errno));
+}
+
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+const SIGSET_BYTES = 128; // glibc's sigset_t: 1024 bits
+const everySignal = new Uint8Array(SIGSET_BYTES).fill(0xff); // libc keeps its own internal ones, the kernel SIGKILL/SIGSTOP
+
+/**
+ * Runs `fn` with this thread's signals held back, then delivers whatever
+ * arrived meanwhile (nothing is lost: a held signal stays pending). For
+ * kernel work that gives up when a signal is pending and cannot resume
+ * where it stopped: the verifier returns EAGAIN, and libbpf's five retries
+ * do not outlast a signal every few milliseconds.
+ */
+export function withSignalsHeld<T>(what: string, fn: () => T): T {
+  const saved = new Uint8Array(SIGSET_BYTES);
+  const rc = lib.symbols.pthread_sigmask(SIG_BLOCK, ptr(everySignal), ptr(saved));
+  if (rc !== 0) throw new BpfError(`${what}: hold signals`, rc);
+  try {
+    return fn();
+  } finally {
+    lib.symbols.pthread_sigmask(SIG_SETMASK, ptr(saved), null);
+  }
 }
 
 const SC_PAGESIZE = 30;
