@@ -63,6 +63,9 @@ function observedPipeline(cg: OwnedCgroup, dir: string): { observer: Observer; c
   return { observer, captured };
 }
 
+/** One run of the workload script inside `cg`. */
+const runScript = (cg: OwnedCgroup, script: string) => runIn(cg, ["/bin/sh", "-c", script]);
+
 /** Per-run figures of a series: wall ms and the workload's CPU ms. */
 interface Run {
   ms: number;
@@ -142,13 +145,13 @@ async function inScopeSeries(quick: boolean, iterations: number, inCg: OwnedCgro
   observer.start();
   let dropped = 0;
   try {
-    await runIn(inCg, ["/bin/sh", "-c", script]); // warm-up: JIT of the decode and pipeline paths
+    await runScript(inCg, script); // warm-up: JIT of the decode and pipeline paths
     observer.drain();
     captured.execs = captured.shellOpens = 0;
-    baselines.push(await runIn(outCg, ["/bin/sh", "-c", script]));
+    baselines.push(await runScript(outCg, script));
     for (let i = 0; i < pairs; i++) {
-      observed.push(await runIn(inCg, ["/bin/sh", "-c", script]));
-      baselines.push(await runIn(outCg, ["/bin/sh", "-c", script]));
+      observed.push(await runScript(inCg, script));
+      baselines.push(await runScript(outCg, script));
     }
     observer.drain();
     dropped = observer.stats().droppedTotal;
@@ -158,17 +161,21 @@ async function inScopeSeries(quick: boolean, iterations: number, inCg: OwnedCgro
   return seriesResult(iterations, observed, baselines, captured, dropped, peakRssMiB());
 }
 
+const PAUSE_MS = 500;
+
 /**
  * The whole observer per run, as `vigil run` imposes it: load, attach, observe
  * one longer run, drain, detach; against runs with nothing loaded, one
  * between every two observed runs. Includes what the hooks cost every
  * process on the machine and what a freshly loaded observer costs while it
- * warms up; needs a pause after each stop (the kernel frees programs and maps
- * in the background), so it has far fewer runs and a wider spread.
+ * warms up. Both kinds of run follow a pause: after a stop the kernel frees
+ * programs and maps in the background, and a run timed right after the CPU
+ * burst of a load measured several points slower on this host. So it has far
+ * fewer runs than the in-scope series, and a wider spread.
  */
 async function wholeObserverSeries(quick: boolean, iterations: number, cg: OwnedCgroup, dir: string, script: string): Promise<SeriesResult> {
   const reps = quick ? 4 : 12;
-  const baselines: Run[] = [await runIn(cg, ["/bin/sh", "-c", script])];
+  const baselines: Run[] = [await runScript(cg, script)];
   const observed: Run[] = [];
   const captured: Captured = { execs: 0, shellOpens: 0 };
   let dropped = 0;
@@ -178,8 +185,8 @@ async function wholeObserverSeries(quick: boolean, iterations: number, cg: Owned
     resetPeakRss();
     p.observer.start();
     try {
-      await Bun.sleep(500);
-      observed.push(await runIn(cg, ["/bin/sh", "-c", script]));
+      await Bun.sleep(PAUSE_MS);
+      observed.push(await runScript(cg, script));
       p.observer.drain();
       dropped += p.observer.stats().droppedTotal;
     } finally {
@@ -188,8 +195,8 @@ async function wholeObserverSeries(quick: boolean, iterations: number, cg: Owned
     captured.execs += p.captured.execs;
     captured.shellOpens += p.captured.shellOpens;
     rss = Math.max(rss, peakRssMiB());
-    await Bun.sleep(500);
-    baselines.push(await runIn(cg, ["/bin/sh", "-c", script]));
+    await Bun.sleep(PAUSE_MS);
+    baselines.push(await runScript(cg, script));
   }
   return seriesResult(iterations, observed, baselines, captured, dropped, rss);
 }
@@ -242,7 +249,7 @@ async function attributeKernelTime(cg: OwnedCgroup, script: string, baseCpuMs: n
     const before = o.programRunStats();
     const stats = enableRunTimeStats();
     try {
-      await runIn(cg, ["/bin/sh", "-c", script]);
+      await runScript(cg, script);
     } finally {
       stats.close();
     }
