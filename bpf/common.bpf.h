@@ -19,7 +19,8 @@ extern const volatile __u32 observer_tgid;
 extern const volatile __u8 filter_cgroups;
 extern const volatile __u8 syscall_mode; /* enum vigil_syscall_mode */
 extern const volatile __u8 firehose_clock; /* enum vigil_firehose_clock */
-extern const volatile __u32 tally_carry_at; /* a tally count is sent on its own when it reaches this (0, or above 2^16: at 2^16) */
+extern const volatile __u32 tally_carry_at; /* a tally is sent when one of its counts reaches this (0, or above 2^16: at 2^16) */
+extern const volatile __u32 nr_cpus; /* possible CPUs: where a thread's tally ways may be */
 
 /* Maps every program shares. */
 struct vigil_events_map {
@@ -68,12 +69,12 @@ struct vigil_agent_by_cgroup {
 	__type(value, __u32);
 };
 
-/* Aggregate mode: each observed thread's syscall counts (see struct vigil_syscall_tally). */
-struct vigil_tally_map {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct vigil_syscall_tally);
+/* Aggregate mode: each CPU's tally cache, one way a key (see struct vigil_tally). */
+struct vigil_tally_cache {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_TALLY_WAYS); /* 1 when not counting */
+	__type(key, __u32);
+	__type(value, struct vigil_tally);
 };
 
 /* Weak: every unit carries the same definition and the BPF linker keeps one. */
@@ -83,7 +84,7 @@ struct vigil_agent_by_cgroup agent_by_cgroup SEC(".maps") __weak;
 struct vigil_cgroup_set observed_cgroups SEC(".maps") __weak;
 struct vigil_scope_map observed_scope SEC(".maps") __weak;
 struct vigil_drop_counters drops SEC(".maps") __weak;
-struct vigil_tally_map syscall_tally SEC(".maps") __weak;
+struct vigil_tally_cache tally_cache SEC(".maps") __weak;
 
 /*
  * Credentials kept from a setuid-family syscall's entry until its exit (the
@@ -120,16 +121,39 @@ int vigil_open_exit(__u32 cls, const struct vigil_syscall_args *a, long ret);
 int vigil_connect_exit(const struct vigil_syscall_args *a, long ret);
 int vigil_setid_enter(void);
 int vigil_setid_exit(long ret);
-/* Where a 16-bit tally count is sent on its own and restarts: 2^16 unless a test asks for less. */
+/* Where a 16-bit tally count sends its tally: 2^16 unless a test asks for less. */
 static __always_inline __u32 vigil_tally_carry_point(void)
 {
 	return tally_carry_at && tally_carry_at < 0x10000 ? tally_carry_at : 0x10000;
 }
 
-/* tally.bpf.c: sends the current thread's syscall tally, if it has one, and frees it. */
+/* A thread's name in the tally cache: tid | tgid << 32. */
+static __always_inline __u64 vigil_tally_owner(struct task_struct *task)
+{
+	return (__u64)(__u32)task->pid | (__u64)(__u32)task->tgid << 32;
+}
+
+/* Takes way `w` from `owner` for sending: true when this caller now holds it (owner VIGIL_TALLY_BUSY). */
+static __always_inline bool vigil_tally_claim(struct vigil_tally *w, __u64 owner)
+{
+	return __sync_val_compare_and_swap(&w->owner, owner, VIGIL_TALLY_BUSY) == owner;
+}
+
+/*
+ * Hands a claimed way back, to `owner` (0: free), after every other
+ * write to it: x86-64 keeps stores in order, the barrier keeps the compiler
+ * from reordering them.
+ */
+static __always_inline void vigil_tally_release(struct vigil_tally *w, __u64 owner)
+{
+	asm volatile("" ::: "memory");
+	*(volatile __u64 *)&w->owner = owner;
+}
+
+/* tally.bpf.c: sends claimed way `w` of `owner` and clears its counts; 0 when the ring was full (counted, counts kept). */
+int vigil_tally_send(struct vigil_tally *w, __u64 owner);
+/* tally.bpf.c: sends the current thread's tallies from every CPU's cache, before it is gone. */
 int vigil_tally_flush(void);
-/* tally.bpf.c: sends one count of the current thread that reached the carry point (slot: syscall nr or VIGIL_TALLY_SLOTS). */
-int vigil_tally_carry(__u32 slot);
 /* enforce.bpf.c: the verdict on an exec by `agent` of the binary (dev, ino); acts and reports it. */
 int vigil_enforce_exec(__u32 agent, __u64 ino, __u32 dev);
 

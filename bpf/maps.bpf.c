@@ -7,6 +7,7 @@ const volatile __u8 filter_cgroups = 0;
 const volatile __u8 syscall_mode = VIGIL_SYSCALLS_AGGREGATE;
 const volatile __u8 firehose_clock = VIGIL_CLOCK_TICK;
 const volatile __u32 tally_carry_at = 0; /* 0: when a count would wrap (at 2^16) */
+const volatile __u32 nr_cpus = 1; /* set to the possible CPUs before load */
 
 /*
  * Not used by the programs: names every record type so that clang emits it
@@ -30,6 +31,7 @@ struct vigil_btf_anchor {
 	struct vigil_syscall_record syscall;
 	struct vigil_firehose_ring ring;
 	struct vigil_syscall_tally syscall_tally;
+	struct vigil_tally tally;
 	struct vigil_tally_event tally_event;
 	enum vigil_action action;
 	enum vigil_enforce_op op;

@@ -3,7 +3,7 @@
  * The syscall hooks. Every syscall passes the entry hook, so its fast path is
  * an inlined array lookup of the syscall's class and, for syscalls nobody
  * asked about, nothing else. Per-syscall work depends on `syscall_mode`:
- *  - aggregate: per-thread, per-syscall counts in the thread's own storage;
+ *  - aggregate: per-thread, per-syscall counts in the CPU's tally cache;
  *  - firehose: one 24-byte record per syscall entry written straight into a
  *    per-CPU SPSC ring in an mmap-able array (no ringbuf helper, no wakeup),
  *    stamped by the tick-bounded clock unless the exact one is asked for.
@@ -38,30 +38,80 @@ static __always_inline __u32 class_of(long nr)
 }
 
 /*
- * Aggregate mode: one increment in the thread's own tally. The tally is
- * created at the thread's first observed syscall (the only allocation) and
- * leaves the kernel when the thread exits (tally.bpf.c); a count that
- * reaches the carry point leaves on its own, so none ever wraps.
+ * Aggregate mode's way for the current thread: its own, else the least
+ * recently used one of this CPU (a free way has last_used 0), sent first if
+ * another thread's counts are in it. NULL when every way is being sent by
+ * an exit elsewhere or the ring has no room for the one to be sent.
+ */
+static __always_inline struct vigil_tally *tally_way(struct task_struct *task, __u64 now)
+{
+	__u64 self = vigil_tally_owner(task), old;
+	struct vigil_tally *victim = NULL;
+	__u64 oldest = ~0ULL;
+
+#pragma unroll
+	for (__u32 i = 0; i < VIGIL_TALLY_WAYS; i++) {
+		__u32 way = i;
+		struct vigil_tally *w = bpf_map_lookup_elem(&tally_cache, &way);
+
+		if (!w)
+			return NULL;
+		old = *(volatile __u64 *)&w->owner;
+		if (old == self)
+			return w;
+		if (old != VIGIL_TALLY_BUSY && w->last_used < oldest)
+			oldest = w->last_used, victim = w;
+	}
+	if (!victim)
+		return NULL;
+	old = *(volatile __u64 *)&victim->owner;
+	if (old) {
+		/* Claimed, not just read: its thread may be exiting on another CPU and sending it from there. */
+		if (old == VIGIL_TALLY_BUSY || old == self || !vigil_tally_claim(victim, old))
+			return NULL;
+		if (!vigil_tally_send(victim, old)) {
+			vigil_tally_release(victim, old);
+			return NULL;
+		}
+	}
+	vigil_tally_release(victim, self);
+	return victim;
+}
+
+/*
+ * Aggregate mode: one increment in the thread's way of its CPU's tally
+ * cache (struct vigil_tally). A count about to reach the carry point sends
+ * the way first, so none ever wraps.
  */
 static __always_inline void count_syscall(struct task_struct *task, long nr)
 {
-	struct vigil_syscall_tally *t = bpf_task_storage_get(&syscall_tally, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u64 now = bpf_jiffies64();
+	struct vigil_tally *w = tally_way(task, now);
 	__u32 slot = (unsigned long)nr < VIGIL_TALLY_SLOTS ? (__u32)nr : VIGIL_TALLY_SLOTS;
 	__u16 *c;
 	__u32 v;
 
-	if (!t) {
+	if (!w) {
 		vigil_count_drop(VIGIL_DROP_AGGREGATE_FULL);
 		return;
 	}
-	c = slot < VIGIL_TALLY_SLOTS ? &t->counts[slot] : &t->other;
+	w->last_used = now;
+	c = slot < VIGIL_TALLY_SLOTS ? &w->counts.counts[slot] : &w->counts.other;
 	v = *c + 1;
 	if (v == vigil_tally_carry_point()) {
-		*c = 0;
-		vigil_tally_carry(slot);
-	} else {
-		*c = v;
+		__u64 self = vigil_tally_owner(task);
+
+		if (!vigil_tally_claim(w, self))
+			return; /* cannot happen: only an exit of this thread claims its way elsewhere */
+		v = vigil_tally_send(w, self) ? 1 : 0;
+		vigil_tally_release(w, self);
+		if (!v) {
+			vigil_count_drop(VIGIL_DROP_AGGREGATE_FULL);
+			return;
+		}
+		c = slot < VIGIL_TALLY_SLOTS ? &w->counts.counts[slot] : &w->counts.other;
 	}
+	*c = v;
 }
 
 /*

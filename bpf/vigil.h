@@ -20,6 +20,7 @@
 #define VIGIL_SCOPE_INLINE 8
 /* Aggregate mode: syscall numbers below this are counted one by one, the rest together. */
 #define VIGIL_TALLY_SLOTS 512
+#define VIGIL_TALLY_WAYS 4 /* threads counted at once per CPU before one is sent to make room */
 
 enum vigil_event_type {
 	VIGIL_EV_EXEC = 1,
@@ -38,7 +39,7 @@ enum vigil_event_type {
 enum vigil_drop_reason {
 	/* 1..VIGIL_EV_MAX-1: ringbuf reserve failed for that event type */
 	VIGIL_DROP_FIREHOSE_FULL = VIGIL_EV_MAX, /* firehose per-CPU ring full */
-	VIGIL_DROP_AGGREGATE_FULL = VIGIL_EV_MAX + 1, /* a thread's syscall tally could not be allocated */
+	VIGIL_DROP_AGGREGATE_FULL = VIGIL_EV_MAX + 1, /* a syscall not counted: every way of its CPU's tally cache was being sent */
 	VIGIL_DROP_AGENT_FULL = VIGIL_EV_MAX + 2, /* agent identity map full: a child lost its agent */
 	VIGIL_DROP_MAX = VIGIL_EV_MAX + 3,
 };
@@ -266,16 +267,20 @@ struct vigil_enforce_event {
 };
 
 /*
- * A thread's syscall counts in aggregate mode: task-local storage, written
- * only by the thread itself (so no atomics, and nothing shared between CPUs),
- * created at its first observed syscall and sent as a vigil_tally_event when
- * it exits. Live threads' counts are read by the `iter/task` dump. A count
- * that reaches the carry point (2^16, knob `tally_carry_at`) is sent on its
- * own as a one-entry tally record and starts again from zero. Counts are 16
- * bits wide because a short process touches a fresh tally on every new
- * syscall: at 1 KB (a 2 KB allocation with its header, against 4 KB for
- * 32-bit counts) it is created, walked and freed in half the cache lines,
- * and a carry record every 65,536 calls of one syscall costs little.
+ * A thread's syscall counts in aggregate mode, in a per-CPU tally cache: each
+ * CPU holds VIGIL_TALLY_WAYS tallies, one per thread that counted there
+ * lately, and a thread's syscall on that CPU finds its own by tid (a few
+ * inlined array loads, no allocation, no helper call). A tally leaves the
+ * kernel whole, as a vigil_tally_event, when its thread exits (from every
+ * CPU), when the least recently used way is taken for another thread, and
+ * when a count reaches the carry point (2^16, knob `tally_carry_at`);
+ * userspace adds up what arrives per thread and reads the ways of live
+ * threads from the map. Counts are 16 bits wide so a tally is 1 KB: a
+ * record, a copy and a clear of few cache lines.
+ *
+ * A way is handed between its CPU's syscall hook and another CPU's exit hook
+ * by compare-and-swap on `owner`: whoever swaps in VIGIL_TALLY_BUSY sends and
+ * clears it, and nobody else touches a busy way.
  */
 struct vigil_syscall_tally {
 	__u16 counts[VIGIL_TALLY_SLOTS]; /* by syscall number */
@@ -283,22 +288,16 @@ struct vigil_syscall_tally {
 	__u16 _pad;
 };
 
-struct vigil_syscall_count {
-	__u32 nr; /* VIGIL_TALLY_SLOTS: every number at or above it */
-	__u32 _pad;
-	__u64 count;
-};
+#define VIGIL_TALLY_BUSY (~0ULL) /* the owner of a way being sent; 0: a free way */
 
-/* A thread's non-zero counts, compacted: the exit record's body and the dump's unit. */
 struct vigil_tally {
-	__u32 pid; /* tgid */
-	__u32 tid;
-	__u32 n; /* entries of counts[] used */
+	__u64 owner; /* tid | tgid << 32, compared and swapped whole (BPF's atomics are 64-bit here) */
+	__u64 last_used; /* jiffies of the last count: the least recently used way is the one taken */
+	struct vigil_syscall_tally counts;
 	__u32 _pad;
-	struct vigil_syscall_count counts[VIGIL_TALLY_SLOTS + 1];
 };
 
-/* Sent with only the n used entries of tally.counts (bpf_ringbuf_output of a variable size). */
+/* A tally record: a way as it was when it left the kernel. */
 struct vigil_tally_event {
 	struct vigil_header hdr;
 	struct vigil_tally tally;

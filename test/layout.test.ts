@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SYSCALL_TS_EXACT } from "../src/events/layout";
+import { DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SYSCALL_TS_EXACT, TALLY_BUSY } from "../src/events/layout";
 import { ROOT } from "./helpers";
 
 interface BtfMember {
@@ -65,6 +65,11 @@ describe("event layouts: C (BTF) == TypeScript", () => {
     expect(Object.fromEntries(e.values.map((v) => [v.name, v.val]))).toEqual({ VIGIL_CLOCK_TICK: FirehoseClock.tick, VIGIL_CLOCK_EXACT: FirehoseClock.exact });
     const header = readFileSync(`${ROOT}/bpf/vigil.h`, "utf8");
     expect(header).toContain(`#define VIGIL_SYSCALL_TS_EXACT 0x${SYSCALL_TS_EXACT.toString(16)} `);
+  });
+
+  test("the tally cache's busy owner matches (all ones)", () => {
+    expect(readFileSync(`${ROOT}/bpf/vigil.h`, "utf8")).toContain("#define VIGIL_TALLY_BUSY (~0ULL) ");
+    expect(TALLY_BUSY).toBe(BigInt.asUintN(64, ~0n));
   });
 
   const enumValues = (name: string): Record<string, number> => {

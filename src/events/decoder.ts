@@ -2,7 +2,7 @@
  * Turns ring-buffer records (bpf/vigil.h layouts) into plain event objects.
  * Reads straight from the consumer's view of the ring: no copy of the record.
  */
-import { ACTION_NAMES, EVENT_TYPE_NAMES, Flag, LAYOUTS } from "./layout";
+import { ACTION_NAMES, EVENT_TYPE_NAMES, Flag, LAYOUTS, TALLY_BUSY, TALLY_SLOTS } from "./layout";
 import type { ConnectEvent, CredEvent, EnforceEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "./types";
 
 const H = LAYOUTS.vigil_header.fields;
@@ -13,9 +13,8 @@ const OPEN = LAYOUTS.vigil_open_event.fields;
 const CONN = LAYOUTS.vigil_connect_event.fields;
 const CRED = LAYOUTS.vigil_cred_event.fields;
 const ENF = LAYOUTS.vigil_enforce_event.fields;
-const TALLY = LAYOUTS.vigil_tally.fields;
-const COUNT = LAYOUTS.vigil_syscall_count;
-const TALLY_FIXED = TALLY.counts[0];
+const TALLY = LAYOUTS.vigil_tally;
+const TALLY_COUNTS = LAYOUTS.vigil_syscall_tally.fields;
 
 const MIN_SIZE = [0, LAYOUTS.vigil_exec_event.size, LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, LAYOUTS.vigil_open_event.size, LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size];
 
@@ -143,7 +142,7 @@ export class DecodeError extends Error {
   override readonly name = "DecodeError";
 }
 
-/** One thread's syscall counts (struct vigil_tally): pid, tid and [nr, count] pairs. */
+/** One thread's syscall counts (struct vigil_tally): pid, tid and its non-zero [nr, count] pairs. */
 export interface ThreadTally {
   pid: number;
   tid: number;
@@ -151,19 +150,27 @@ export interface ThreadTally {
 }
 
 /**
- * Decodes the struct vigil_tally at `off` (the body of a tally record, or one
- * unit of the tally dump); returns it with the bytes it took. Throws
- * DecodeError when it does not fit in `len`.
+ * Decodes the struct vigil_tally at `off` (the body of a tally record, or
+ * one way of the tally cache); null for a way that holds no thread's counts
+ * (free, or being sent). Throws DecodeError when it does not fit in `len`.
  */
-export function decodeTally(v: DataView, off: number, len: number): { tally: ThreadTally; size: number } {
-  if (len < TALLY_FIXED) throw new DecodeError(`tally of ${len} bytes is shorter than its ${TALLY_FIXED}-byte head`);
-  const n = v.getUint32(off + TALLY.n[0], true);
-  const size = TALLY_FIXED + n * COUNT.size;
-  if (n > TALLY.counts[1] / COUNT.size || size > len) throw new DecodeError(`tally of ${n} counts does not fit in ${len} bytes`);
+export function decodeTally(v: DataView, off: number, len: number): ThreadTally | null {
+  if (len < TALLY.size) throw new DecodeError(`tally of ${len} bytes is shorter than its ${TALLY.size} bytes`);
+  const owner = v.getBigUint64(off + TALLY.fields.owner[0], true);
+  if (owner === 0n || owner === TALLY_BUSY) return null;
   const counts: [number, number][] = [];
-  for (let i = 0, at = off + TALLY_FIXED; i < n; i++, at += COUNT.size)
-    counts.push([v.getUint32(at + COUNT.fields.nr[0], true), u64(v, at + COUNT.fields.count[0])]);
-  return { tally: { pid: v.getUint32(off + TALLY.pid[0], true), tid: v.getUint32(off + TALLY.tid[0], true), counts }, size };
+  const base = off + TALLY.fields.counts[0] + TALLY_COUNTS.counts[0];
+  // Two counts a load: a thread makes a few dozen of the 512 numbers, so most words are 0.
+  for (let nr = 0; nr < TALLY_SLOTS; nr += 2) {
+    const w = v.getUint32(base + 2 * nr, true);
+    if (w === 0) continue;
+    if (w & 0xffff) counts.push([nr, w & 0xffff]);
+    if (w >>> 16) counts.push([nr + 1, w >>> 16]);
+  }
+  const other = v.getUint16(off + TALLY.fields.counts[0] + TALLY_COUNTS.other[0], true);
+  if (other) counts.push([TALLY_SLOTS, other]);
+  // owner is tid | tgid << 32.
+  return { pid: Number(owner >> 32n), tid: Number(owner & 0xffff_ffffn), counts };
 }
 
 export class EventDecoder {

@@ -13,6 +13,10 @@ export const ARGS_MAX = 2048;
 export const FIREHOSE_SLOTS = 131072;
 export const SCOPE_INLINE = 8;
 export const TALLY_SLOTS = 512;
+/** struct vigil_syscall_tally: a 16-bit count per syscall number, `other`, and a pad. */
+const TALLY_BYTES = 2 * TALLY_SLOTS + 4;
+/** VIGIL_TALLY_BUSY: the owner of a tally way while it is being sent (0: a free way). */
+export const TALLY_BUSY = 0xffff_ffff_ffff_ffffn;
 
 export const EventType = {
   exec: 1,
@@ -157,20 +161,16 @@ export const LAYOUTS = {
     fields: { use_hash: [0, 8], count: [8, 8], ids: [16, 8 * SCOPE_INLINE] },
   },
   vigil_syscall_tally: {
-    size: 2 * TALLY_SLOTS + 4,
+    size: TALLY_BYTES,
     fields: { counts: [0, 2 * TALLY_SLOTS], other: [2 * TALLY_SLOTS, 2], _pad: [2 * TALLY_SLOTS + 2, 2] },
   },
-  vigil_syscall_count: {
-    size: 16,
-    fields: { nr: [0, 4], _pad: [4, 4], count: [8, 8] },
-  },
   vigil_tally: {
-    size: 16 + 16 * (TALLY_SLOTS + 1),
-    fields: { pid: [0, 4], tid: [4, 4], n: [8, 4], _pad: [12, 4], counts: [16, 16 * (TALLY_SLOTS + 1)] },
+    size: 16 + TALLY_BYTES + 4,
+    fields: { owner: [0, 8], last_used: [8, 8], counts: [16, TALLY_BYTES], _pad: [16 + TALLY_BYTES, 4] },
   },
   vigil_tally_event: {
-    size: HEADER + 16 + 16 * (TALLY_SLOTS + 1),
-    fields: { hdr: [0, HEADER], tally: [HEADER, 16 + 16 * (TALLY_SLOTS + 1)] },
+    size: HEADER + 16 + TALLY_BYTES + 4,
+    fields: { hdr: [0, HEADER], tally: [HEADER, 16 + TALLY_BYTES + 4] },
   },
   vigil_exec_rule_key: {
     size: 24,

@@ -6,7 +6,7 @@
  */
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { BpfError } from "./errors";
-import { closeFd, lastErrno, openDirectory, readToEnd, withSignalsHeld } from "./libc";
+import { closeFd, lastErrno, openDirectory, withSignalsHeld } from "./libc";
 import { libbpf } from "./libbpf";
 import { str, toPtr } from "./ffi-values";
 import { callInParallel, nativeFunction } from "./native-threads";
@@ -218,17 +218,6 @@ export class BpfProgram {
   }
 
   /**
-   * Attach an `iter/...` program. Each read() of the returned link runs it
-   * over the kernel's objects anew and returns what it wrote.
-   */
-  attachIterator(): BpfIterLink {
-    this.owner.assertLoaded(`attach iterator ${this.name}`);
-    const link = new BpfIterLink(checkPtr(`attach iterator ${this.name} (${this.section})`, libbpf.bpf_program__attach_iter(this.handle, null)), this.name);
-    this.owner.track(link);
-    return link;
-  }
-
-  /**
    * Attach a cgroup program (cgroup/connect4 ...) to the cgroup v2 directory
    * `dir`; it then runs for every process in that cgroup and its descendants.
    */
@@ -328,20 +317,6 @@ export class BpfLink {
       }
     });
     return errors;
-  }
-}
-
-/** A link of an `iter/...` program: read() runs the iterator once. */
-export class BpfIterLink extends BpfLink {
-  read(): Uint8Array {
-    if (!this.handle) throw new Error(`iterator ${this.programName} is detached`);
-    const fd = libbpf.bpf_iter_create(libbpf.bpf_link__fd(this.handle));
-    check(`bpf_iter_create(${this.programName})`, fd);
-    try {
-      return readToEnd(fd, `iterator ${this.programName}`);
-    } finally {
-      closeFd(fd);
-    }
   }
 }
 

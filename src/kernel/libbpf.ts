@@ -25,12 +25,10 @@ const lib = dlopen("libbpf.so.1", {
   bpf_program__attach: { args: ["ptr"], returns: "ptr" },
   bpf_program__attach_cgroup: { args: ["ptr", "i32"], returns: "ptr" },
   bpf_program__attach_tracepoint: { args: ["ptr", "cstring", "cstring"], returns: "ptr" },
-  bpf_program__attach_iter: { args: ["ptr", "ptr"], returns: "ptr" },
   bpf_program__fd: { args: ["ptr"], returns: "i32" },
 
   bpf_link__destroy: { args: ["ptr"], returns: "i32" },
   bpf_link__fd: { args: ["ptr"], returns: "i32" },
-  bpf_iter_create: { args: ["i32"], returns: "i32" },
 
   bpf_map__name: { args: ["ptr"], returns: "cstring" },
   bpf_map__fd: { args: ["ptr"], returns: "i32" },

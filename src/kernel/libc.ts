@@ -18,7 +18,6 @@ const lib = dlopen("libc.so.6", {
   sysconf: { args: ["i32"], returns: "i64" },
   open: { args: ["ptr", "i32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
-  read: { args: ["i32", "ptr", "u64"], returns: "i64" },
   mount: { args: ["cstring", "cstring", "cstring", "u64", "ptr"], returns: "i32" },
   dlopen: { args: ["cstring", "i32"], returns: "ptr" },
   dlsym: { args: ["ptr", "cstring"], returns: "ptr" },
@@ -100,29 +99,3 @@ export function closeFd(fd: number): void {
   lib.symbols.close(fd);
 }
 
-const EINTR = 4;
-
-/** Everything `fd` yields until end of file; throws BpfError naming `what` on a read error. */
-export function readToEnd(fd: number, what: string): Uint8Array {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const buf = new Uint8Array(64 * 1024);
-  for (;;) {
-    const n = Number(lib.symbols.read(fd, ptr(buf), buf.length));
-    if (n === 0) break;
-    if (n < 0) {
-      const errno = lastErrno();
-      if (errno === EINTR) continue;
-      throw new BpfError(`read ${what}`, errno);
-    }
-    chunks.push(buf.slice(0, n));
-    total += n;
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}

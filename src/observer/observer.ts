@@ -11,7 +11,7 @@ import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, FirehoseClock, LAYOU
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
-import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, TALLY_DUMP, type ExitHookForm } from "./programs";
+import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, type ExitHookForm } from "./programs";
 import { SyscallTally, type SyscallCounts } from "./syscall-tally";
 import { KernelEnforcer } from "../enforce/kernel-enforcer";
 import { CgroupScope } from "./cgroup-scope";
@@ -118,8 +118,9 @@ export class Observer {
     let e: ProcessEvent;
     try {
       if (len >= TALLY_HEAD && view.getUint32(off + TYPE_OFFSET, true) === EventType.tally) {
-        // Syscall counts of an exited thread, or a carried one: aggregate data, not an event of its own.
-        const { tally } = decodeTally(view, off + TALLY_HEAD, len - TALLY_HEAD);
+        // A thread's syscall counts: aggregate data, not an event of its own.
+        const tally = decodeTally(view, off + TALLY_HEAD, len - TALLY_HEAD);
+        if (!tally) throw new DecodeError("tally record of no thread");
         this.received.tally = (this.received.tally ?? 0) + 1;
         this.tally?.received(tally);
         return;
@@ -179,10 +180,11 @@ export class Observer {
       obj.setConstant("syscall_mode", SyscallMode[this.mode]);
       obj.setConstant("firehose_clock", FirehoseClock[this.options.firehoseClock ?? "tick"]);
       obj.setConstant("tally_carry_at", tallyCarryAt(this.options.tallyCarryAt));
+      obj.setConstant("nr_cpus", possibleCpus());
       obj.map("events").setMaxEntries(ringSize(this.options.ringBytes ?? 16 * 1024 * 1024));
       // Unused maps shrink to one entry so they cost no memory.
       obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
-      obj.program(TALLY_DUMP).setAutoload(this.mode === "aggregate");
+      if (this.mode !== "aggregate") obj.map("tally_cache").setMaxEntries(1);
       const fileNet = this.options.fileNetEvents ?? true;
       const exitHook = fileNet ? (this.options.exitHook ? { form: this.options.exitHook } : chooseExitHook()) : null;
       selectExitHook(obj, exitHook?.form ?? "generic");
@@ -203,8 +205,7 @@ export class Observer {
       if (this.mode === "firehose") this.firehose = new FirehoseConsumer(obj.map("firehose").fd(), possibleCpus());
 
       if (this.mode === "aggregate") {
-        const dump = obj.program(TALLY_DUMP).attachIterator();
-        this.tally = new SyscallTally(() => dump.read(), this.options.exitedCountsKept);
+        this.tally = new SyscallTally(readTallyCache(obj.map("tally_cache")), this.options.exitedCountsKept);
       }
       for (const name of PROGRAMS) {
         if (name === "vigil_sys_enter" && !fileNet && this.mode === "off") continue;
@@ -372,6 +373,23 @@ export function ringSize(bytes: number): number {
   let n = 4096;
   while (n < bytes) n *= 2;
   return n;
+}
+
+/** Reads every way of the per-CPU tally cache: each key's value for every possible CPU, back to back. */
+function readTallyCache(map: BpfMap): () => Uint8Array {
+  // The kernel pads each CPU's value to 8 bytes; a way is a whole number of them, so ways stay back to back.
+  if (map.valueSize !== LAYOUTS.vigil_tally.size || map.valueSize % 8 !== 0) throw new Error(`tally_cache values are ${map.valueSize} bytes, expected ${LAYOUTS.vigil_tally.size}`);
+  const ways = map.maxEntries;
+  const key = new Uint8Array(4);
+  return () => {
+    const out = new Uint8Array(ways * map.valueBytes);
+    for (let way = 0; way < ways; way++) {
+      new DataView(key.buffer).setUint32(0, way, true);
+      const v = map.lookup(key);
+      if (v) out.set(v, way * map.valueBytes);
+    }
+    return out;
+  };
 }
 
 /** Where a tally count would wrap: 2^(bits of a count), from the tally's layout (16-bit counts: 65536). */

@@ -19,11 +19,9 @@ export const PROGRAMS = ["vigil_exec", "vigil_fork", "vigil_exit", "vigil_sys_en
 export const EXIT_HOOK = { perSyscall: "vigil_sys_exit_event", generic: "vigil_sys_exit" } as const;
 export type ExitHookForm = keyof typeof EXIT_HOOK;
 
-/** The task iterator that reads live threads' syscall tallies (aggregate mode only). */
-export const TALLY_DUMP = "vigil_tally_dump";
+/** Programs an observer in aggregate mode (the default) loads: PROGRAMS and one form of the exit hook. */
+export const OBSERVER_PROGRAMS = PROGRAMS.length + 1;
 
-/** Programs an observer in aggregate mode (the default) loads: PROGRAMS, one form of the exit hook and the tally dump. */
-export const OBSERVER_PROGRAMS = PROGRAMS.length + 2;
 
 /** enum vigil_syscall_class in bpf/vigil.h */
 export const SyscallClass = { open: 1, openat: 2, openat2: 3, creat: 4, connect: 5, setid: 6 } as const;

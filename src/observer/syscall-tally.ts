@@ -1,12 +1,15 @@
 /**
- * Per-process syscall counts in aggregate mode, from what the kernel sends:
- * a record per thread when it exits (bpf/tally.bpf.c), a one-count record
- * when a count reaches its carry point, and, on request, a dump of the live
- * threads' tallies by a task iterator. Nothing is polled: live counts stay
- * in the kernel; userspace keeps what was sent, for live processes and a
- * bounded number of exited ones.
+ * Per-process syscall counts in aggregate mode, from what the kernel sends
+ * (bpf/tally.bpf.c): a thread's tally when it exits, when its way of a CPU's
+ * tally cache is taken for another thread, and when a count reaches its
+ * carry point; and, on request, the ways of the tally cache as they are.
+ * Nothing is polled: live counts stay in the kernel; userspace adds up what
+ * was sent, for live processes and a bounded number of exited ones.
  */
 import { decodeTally, type ThreadTally } from "../events/decoder";
+import { LAYOUTS } from "../events/layout";
+
+const WAY = LAYOUTS.vigil_tally.size;
 
 /** pid -> syscall number -> count. */
 export type SyscallCounts = Map<number, Map<number, number>>;
@@ -26,12 +29,12 @@ export class SyscallTally {
   forgotten = 0;
 
   constructor(
-    /** Runs the kernel's dump of live threads' tallies (struct vigil_tally, back to back). */
+    /** Reads every way of every CPU's tally cache (struct vigil_tally, back to back). */
     private readonly dumpLive: () => Uint8Array,
     private readonly maxExited = 4096,
   ) {}
 
-  /** Counts that left the kernel: a thread's last ones at its exit, or one carried count. */
+  /** Counts that left the kernel: a thread's tally, sent at its exit, to make room, or at the carry point. */
   received(t: ThreadTally): void {
     addInto(this.sent, t.pid, t.counts);
   }
@@ -53,16 +56,15 @@ export class SyscallTally {
     if (this.exited.delete(pid)) this.sent.delete(pid);
   }
 
-  /** Every count known now: exited threads' plus live threads' read from the kernel at this moment. */
+  /** Every count known now: what was sent plus what the tally cache holds at this moment. */
   counts(): SyscallCounts {
     const out: SyscallCounts = new Map();
     for (const [pid, per] of this.sent) addInto(out, pid, per);
-    const dump = this.dumpLive();
-    const view = new DataView(dump.buffer, dump.byteOffset, dump.byteLength);
-    for (let off = 0; off < dump.length; ) {
-      const { tally, size } = decodeTally(view, off, dump.length - off);
-      addInto(out, tally.pid, tally.counts);
-      off += size;
+    const ways = this.dumpLive();
+    const view = new DataView(ways.buffer, ways.byteOffset, ways.byteLength);
+    for (let off = 0; off + WAY <= ways.length; off += WAY) {
+      const tally = decodeTally(view, off, WAY);
+      if (tally) addInto(out, tally.pid, tally.counts);
     }
     return out;
   }
