@@ -43,7 +43,7 @@ static __always_inline __u32 class_of(long nr)
  * another thread's counts are in it. NULL when every way is being sent by
  * an exit elsewhere or the ring has no room for the one to be sent.
  */
-static __always_inline struct vigil_tally *tally_way(struct task_struct *task, __u64 now)
+static __always_inline struct vigil_tally *tally_way(struct task_struct *task)
 {
 	__u64 self = vigil_tally_owner(task), old;
 	struct vigil_tally *victim = NULL;
@@ -86,7 +86,7 @@ static __always_inline struct vigil_tally *tally_way(struct task_struct *task, _
 static __always_inline void count_syscall(struct task_struct *task, long nr)
 {
 	__u64 now = bpf_jiffies64();
-	struct vigil_tally *w = tally_way(task, now);
+	struct vigil_tally *w = tally_way(task);
 	__u32 slot = (unsigned long)nr < VIGIL_TALLY_SLOTS ? (__u32)nr : VIGIL_TALLY_SLOTS;
 	__u16 *c;
 	__u32 v;
@@ -109,7 +109,6 @@ static __always_inline void count_syscall(struct task_struct *task, long nr)
 			vigil_count_drop(VIGIL_DROP_AGGREGATE_FULL);
 			return;
 		}
-		c = slot < VIGIL_TALLY_SLOTS ? &w->counts.counts[slot] : &w->counts.other;
 	}
 	*c = v;
 }
