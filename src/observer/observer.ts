@@ -375,20 +375,14 @@ export function ringSize(bytes: number): number {
   return n;
 }
 
-/** Reads every way of the per-CPU tally cache: each key's value for every possible CPU, back to back. */
+/** Reads every way of the per-CPU tally cache in one batch: each key's value for every possible CPU, back to back. */
 function readTallyCache(map: BpfMap): () => Uint8Array {
   // The kernel pads each CPU's value to 8 bytes; a way is a whole number of them, so ways stay back to back.
   if (map.valueSize !== LAYOUTS.vigil_tally.size || map.valueSize % 8 !== 0) throw new Error(`tally_cache values are ${map.valueSize} bytes, expected ${LAYOUTS.vigil_tally.size}`);
-  const ways = map.maxEntries;
-  const key = new Uint8Array(4);
   return () => {
-    const out = new Uint8Array(ways * map.valueBytes);
-    for (let way = 0; way < ways; way++) {
-      new DataView(key.buffer).setUint32(0, way, true);
-      const v = map.lookup(key);
-      if (v) out.set(v, way * map.valueBytes);
-    }
-    return out;
+    const parts: Uint8Array[] = [];
+    map.forEachBatch((_keys, values, n) => parts.push(values.slice(0, n * map.valueBytes)), map.maxEntries);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   };
 }
 
