@@ -45,6 +45,7 @@ describe("ProcessTree (pure logic)", () => {
       t.apply(fork(1, 1000 + i, i));
       t.apply(exit(1000 + i, 1, 0, i));
     }
+    // Trimmed to 10 whenever it passes 10 + 10/8 (rounded down): 11, 12 -> 10, ... and 50 exits leave 10.
     expect(t.stats().exited).toBe(10);
     expect(t.stats().evictedExited).toBe(40);
     expect(t.sweep(10_000)).toBe(10);
@@ -104,8 +105,10 @@ describe("ProcessTree (real kernel)", () => {
       await oc.waitFor((e) => e.type === "exit" && e.pid === r.pid, 5000);
       const s = tree.stats();
       expect(pipeline.counts.get("exec")).toBe(1000); // the shell joined the cgroup after its own exec
-      expect(s.exited).toBe(100);
-      expect(s.evictedExited).toBeGreaterThanOrEqual(901);
+      // Within the bound (100, and up to an eighth more between trims), and nothing left unaccounted.
+      expect(s.exited).toBeGreaterThanOrEqual(100);
+      expect(s.exited).toBeLessThanOrEqual(112);
+      expect(s.exited + s.evictedExited).toBeGreaterThanOrEqual(1001);
       expect(oc.observer.stats().droppedTotal).toBe(0);
       // every live entry is a real process
       expect(tree.liveProcesses().filter((n) => n.source === "event" && !existsSync(`/proc/${n.pid}`))).toEqual([]);

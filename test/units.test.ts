@@ -1,6 +1,7 @@
 /** Pure logic: decoders' helpers, argument parsing, syscall names. No kernel needed. */
 import { describe, expect, test } from "bun:test";
-import { commString, cString, formatAddress, splitArgs, splitWaitStatus, text } from "../src/events/decoder";
+import { commString, cString, formatAddress, splitArgs, splitWaitStatus } from "../src/events/decoder";
+import { StringCache, text } from "../src/events/string-cache";
 import { parseArgs, parseSize, UsageError } from "../src/cli/args";
 import { syscallName, syscallNumber } from "../src/events/syscall-names";
 import { ringSize } from "../src/observer/observer";
@@ -52,6 +53,26 @@ describe("decoder helpers", () => {
     const shifted = new Uint8Array(20);
     shifted.set(new TextEncoder().encode("grep"), 4);
     expect(commString(new DataView(shifted.buffer), shifted, 4)).toBe("grep");
+  });
+  test("cached strings: equal bytes give the cached string, any other bytes their own, whatever they hash to", () => {
+    const cache = new StringCache(4, 32); // far fewer slots than strings: every lookup below meets collisions
+    const enc = new TextEncoder();
+    const at = (s: string, pad = 3) => {
+      const b = new Uint8Array(pad + enc.encode(s).length + 5).fill(0x5a); // bytes either side are not part of it
+      b.set(enc.encode(s), pad);
+      return { v: new DataView(b.buffer), b, start: pad, end: pad + enc.encode(s).length };
+    };
+    // Strings that differ in one byte, at each position of a word and in the tail, and by length only.
+    const strings = ["/etc/ld.so.cache", "/etc/ld.so.cachf", "/etc/ld.sO.cache", "/etc/ld.so.cach", "/etc/ld.so.cache2", "", "ü", "/tmp/x😀"];
+    for (let round = 0; round < 3; round++)
+      for (const s of strings) {
+        const r = at(s, round);
+        expect(cache.get(r.v, r.b, r.start, r.end)).toBe(s);
+      }
+    const long = "/a".repeat(40); // longer than the cache keeps: decoded every time
+    const r = at(long);
+    expect(cache.get(r.v, r.b, r.start, r.end)).toBe(long);
+    expect(() => new StringCache(3, 8)).toThrow(/power of two/);
   });
   test("wait statuses", () => {
     expect(splitWaitStatus(3 << 8)).toEqual({ exitCode: 3, signal: null, coreDumped: false });
@@ -157,22 +178,57 @@ describe("load thresholds (k6 syntax)", () => {
 });
 
 import { SyscallTally } from "../src/observer/syscall-tally";
+import { LAYOUTS, TALLY_BUSY, TALLY_SLOTS } from "../src/events/layout";
+
+/** A struct vigil_tally as the kernel writes it: owner tid | tgid << 32, 16-bit counts, `other` past the slots. */
+function tallyBytes(owner: bigint, counts: [nr: number, count: number][]): DataView {
+  const T = LAYOUTS.vigil_tally;
+  const C = LAYOUTS.vigil_syscall_tally.fields;
+  const v = new DataView(new ArrayBuffer(T.size));
+  v.setBigUint64(T.fields.owner[0], owner, true);
+  for (const [nr, c] of counts) v.setUint16(T.fields.counts[0] + (nr < TALLY_SLOTS ? C.counts[0] + 2 * nr : C.other[0]), c, true);
+  return v;
+}
+const thread = (pid: number, tid: number, counts: [number, number][]) => tallyBytes(BigInt(tid) | (BigInt(pid) << 32n), counts);
 
 describe("syscall tally (userspace side)", () => {
+  const size = LAYOUTS.vigil_tally.size;
   test("keeps exited processes' counts within its bound, counts what it lets go, and forgets a reused pid's old counts", () => {
     const t = new SyscallTally(() => new Uint8Array(0), 2);
     for (const pid of [1, 2, 3]) {
-      t.received({ pid, tid: pid, counts: [[0, pid]] });
+      expect(t.received(thread(pid, pid, [[0, pid]]), 0, size)).toBe(true);
       t.processExited(pid);
     }
     expect([...t.counts().keys()].sort()).toEqual([2, 3]);
     expect(t.forgotten).toBe(1);
-    t.received({ pid: 4, tid: 40, counts: [[1, 5]] }); // a thread of a live process
-    t.received({ pid: 4, tid: 41, counts: [[1, 7], [2, 1]] });
+    t.received(thread(4, 40, [[1, 5]]), 0, size); // a thread of a live process
+    t.received(thread(4, 41, [[1, 7], [2, 1]]), 0, size);
     expect(t.counts().get(4)).toEqual(new Map([[1, 12], [2, 1]]));
     t.processStarted(3); // pid 3 taken by a new process
     expect(t.counts().has(3)).toBe(false);
     t.processStarted(4); // not an exited pid: its live counts stay
     expect(t.counts().get(4)?.get(1)).toBe(12);
+  });
+  test("adds every slot (even and odd numbers, the last slot, numbers past the slots) and a thread that outlives its process's exit", () => {
+    const t = new SyscallTally(() => new Uint8Array(0));
+    t.received(thread(7, 7, [[0, 1], [1, 65535], [510, 3], [511, 4], [TALLY_SLOTS, 9]]), 0, size);
+    t.received(thread(7, 8, [[1, 65535], [TALLY_SLOTS, 1]]), 0, size);
+    expect(t.counts().get(7)).toEqual(new Map([[0, 1], [1, 131070], [510, 3], [511, 4], [TALLY_SLOTS, 10]]));
+    t.processExited(7);
+    t.received(thread(7, 9, [[1, 2], [60, 1]]), 0, size);
+    expect(t.counts().get(7)).toEqual(new Map([[0, 1], [1, 131072], [510, 3], [511, 4], [TALLY_SLOTS, 10], [60, 1]]));
+  });
+  test("free and busy ways name no thread; a short tally is a decode error; live ways are read from the cache", () => {
+    const t = new SyscallTally(() => {
+      const ways = new Uint8Array(3 * size);
+      ways.set(new Uint8Array(thread(5, 5, [[3, 2]]).buffer), 0);
+      ways.set(new Uint8Array(tallyBytes(TALLY_BUSY, [[3, 100]]).buffer), size); // being sent: its counts are on their way
+      return ways; // the third way is free
+    });
+    expect(t.received(tallyBytes(0n, [[3, 1]]), 0, size)).toBe(false);
+    expect(t.received(tallyBytes(TALLY_BUSY, [[3, 1]]), 0, size)).toBe(false);
+    expect(() => t.received(thread(5, 5, []), 0, size - 1)).toThrow(/shorter/);
+    t.received(thread(5, 6, [[3, 1]]), 0, size);
+    expect(t.counts()).toEqual(new Map([[5, new Map([[3, 3]])]]));
   });
 });

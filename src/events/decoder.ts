@@ -3,6 +3,7 @@
  * Reads straight from the consumer's view of the ring: no copy of the record.
  */
 import { ACTION_NAMES, EVENT_TYPE_NAMES, Flag, LAYOUTS, TALLY_BUSY, TALLY_SLOTS } from "./layout";
+import { StringCache, text } from "./string-cache";
 import type { ConnectEvent, CredEvent, EnforceEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "./types";
 
 const H = LAYOUTS.vigil_header.fields;
@@ -27,24 +28,6 @@ function s64(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getInt32(off + 4, true) * 0x1_0000_0000;
 }
 
-/*
- * Bytes to string through Buffer#toString on a Buffer view of the same
- * memory: ~60 ns for a path here, where TextDecoder takes ~120 ns and
- * String.fromCharCode.apply over a subarray ~300 ns. The view is made once
- * per backing array (the ring's mapping is one array for every record).
- */
-let viewOf: Uint8Array | null = null;
-let view: Buffer = Buffer.alloc(0);
-
-/** UTF-8 bytes [start, end) as a string (invalid sequences become U+FFFD). */
-export function text(bytes: Uint8Array, start: number, end: number): string {
-  if (bytes !== viewOf) {
-    view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    viewOf = bytes;
-  }
-  return view.toString("utf8", start, end);
-}
-
 /** A NUL-terminated string of at most `max` bytes. */
 export function cString(bytes: Uint8Array, off: number, max: number): string {
   let end = off;
@@ -54,34 +37,17 @@ export function cString(bytes: Uint8Array, off: number, max: number): string {
 }
 
 /*
- * A task's comm, decoded once per distinct value: a handful of programs make
- * most events, and a comm is 16 bytes compared as four words, where decoding
- * it costs a string conversion each time. Direct-mapped on a hash of the
- * words; the bytes fully determine the string, so a collision only costs a
- * decode, never a wrong name.
+ * A task's comm, decoded once per distinct value: a handful of programs
+ * make most events.
  */
-const COMM_SLOTS = 256;
-if (H.comm[1] !== 16) throw new Error(`commString reads a comm as four 32-bit words; the layout says ${H.comm[1]} bytes`);
-const commWords = new Uint32Array(COMM_SLOTS * 4);
-const commStrings: (string | undefined)[] = new Array(COMM_SLOTS);
+const comms = new StringCache(256, H.comm[1]);
 
 /** The NUL-terminated 16-byte comm at `off`. */
 export function commString(v: DataView, b: Uint8Array, off: number): string {
-  const w0 = v.getUint32(off, true);
-  const w1 = v.getUint32(off + 4, true);
-  const w2 = v.getUint32(off + 8, true);
-  const w3 = v.getUint32(off + 12, true);
-  const slot = (w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3, 0xc2b2ae35)) >>> 24;
-  const at = slot * 4;
-  const cached = commStrings[slot];
-  if (cached !== undefined && commWords[at] === w0 && commWords[at + 1] === w1 && commWords[at + 2] === w2 && commWords[at + 3] === w3) return cached;
-  const fresh = cString(b, off, H.comm[1]);
-  commWords[at] = w0;
-  commWords[at + 1] = w1;
-  commWords[at + 2] = w2;
-  commWords[at + 3] = w3;
-  commStrings[slot] = fresh;
-  return fresh;
+  let end = off;
+  const limit = off + H.comm[1];
+  while (end < limit && b[end] !== 0) end++;
+  return comms.get(v, b, off, end);
 }
 
 /** argv as the kernel lays it out: NUL-separated strings. */
@@ -142,38 +108,49 @@ export class DecodeError extends Error {
   override readonly name = "DecodeError";
 }
 
-/** One thread's syscall counts (struct vigil_tally): pid, tid and its non-zero [nr, count] pairs. */
-export interface ThreadTally {
-  pid: number;
-  tid: number;
-  counts: [nr: number, count: number][];
+const OWNER = TALLY.fields.owner[0];
+const BUSY_LO = Number(TALLY_BUSY & 0xffff_ffffn);
+const BUSY_HI = Number(TALLY_BUSY >> 32n);
+
+/**
+ * The process whose thread the struct vigil_tally at `off` (the body of a
+ * tally record, or one way of the tally cache) counts for; null for a way
+ * that holds no thread's counts (free, or being sent). Throws DecodeError
+ * when it does not fit in `len`. Its owner is tid | tgid << 32, read as two
+ * words: a BigInt a record would be an allocation.
+ */
+export function tallyPid(v: DataView, off: number, len: number): number | null {
+  if (len < TALLY.size) throw new DecodeError(`tally of ${len} bytes is shorter than its ${TALLY.size} bytes`);
+  const tid = v.getUint32(off + OWNER, true);
+  const tgid = v.getUint32(off + OWNER + 4, true);
+  if ((tid === 0 && tgid === 0) || (tid === BUSY_LO && tgid === BUSY_HI)) return null;
+  return tgid;
 }
 
 /**
- * Decodes the struct vigil_tally at `off` (the body of a tally record, or
- * one way of the tally cache); null for a way that holds no thread's counts
- * (free, or being sent). Throws DecodeError when it does not fit in `len`.
+ * The non-zero counts of the struct vigil_tally at `off`, in ascending
+ * syscall number (TALLY_SLOTS stands for every number past the slots), written
+ * to `nrs` and `counts` (at least TALLY_SLOTS + 1 long); returns how many.
  */
-export function decodeTally(v: DataView, off: number, len: number): ThreadTally | null {
-  if (len < TALLY.size) throw new DecodeError(`tally of ${len} bytes is shorter than its ${TALLY.size} bytes`);
-  const owner = v.getBigUint64(off + TALLY.fields.owner[0], true);
-  if (owner === 0n || owner === TALLY_BUSY) return null;
-  const counts: [number, number][] = [];
+export function tallyCounts(v: DataView, off: number, nrs: Uint16Array, counts: Float64Array): number {
   const base = off + TALLY.fields.counts[0] + TALLY_COUNTS.counts[0];
+  let n = 0;
   // Two counts a load: a thread makes a few dozen of the 512 numbers, so most words are 0.
   for (let nr = 0; nr < TALLY_SLOTS; nr += 2) {
     const w = v.getUint32(base + 2 * nr, true);
     if (w === 0) continue;
-    if (w & 0xffff) counts.push([nr, w & 0xffff]);
-    if (w >>> 16) counts.push([nr + 1, w >>> 16]);
+    if (w & 0xffff) (nrs[n] = nr), (counts[n++] = w & 0xffff);
+    if (w >>> 16) (nrs[n] = nr + 1), (counts[n++] = w >>> 16);
   }
   const other = v.getUint16(off + TALLY.fields.counts[0] + TALLY_COUNTS.other[0], true);
-  if (other) counts.push([TALLY_SLOTS, other]);
-  // owner is tid | tgid << 32.
-  return { pid: Number(owner >> 32n), tid: Number(owner & 0xffff_ffffn), counts };
+  if (other) (nrs[n] = TALLY_SLOTS), (counts[n++] = other);
+  return n;
 }
 
 export class EventDecoder {
+  /** Open paths and exec'd files: the loader cache, libraries and locale files make most opens. 512 KiB. */
+  private readonly paths = new StringCache(2048, 256);
+
   /** @param bootToWallNs add to a CLOCK_BOOTTIME ns timestamp to get wall-clock ns */
   constructor(private readonly bootToWallNs: number) {}
 
@@ -214,7 +191,7 @@ export class EventDecoder {
         return {
           ...e,
           type: "exec",
-          filename: text(b, off + EXEC.filename[0], off + EXEC.filename[0] + filenameLen),
+          filename: this.paths.get(v, b, off + EXEC.filename[0], off + EXEC.filename[0] + filenameLen),
           argv: splitArgs(b, off + EXEC.args[0], argsLen),
           argvTruncated: (flags & Flag.argsTruncated) !== 0,
           filenameTruncated: (flags & Flag.filenameTruncated) !== 0,
@@ -231,7 +208,7 @@ export class EventDecoder {
         const pathLen = Math.min(v.getUint32(off + OPEN.path_len[0], true), OPEN.path[1]);
         // Opens are most events: the base object is completed in place (its type is already "open"), not copied by a spread.
         const o = e as OpenEvent;
-        o.path = text(b, off + OPEN.path[0], off + OPEN.path[0] + pathLen);
+        o.path = this.paths.get(v, b, off + OPEN.path[0], off + OPEN.path[0] + pathLen);
         o.flags = u64(v, off + OPEN.open_flags[0]);
         o.mode = v.getUint32(off + OPEN.mode[0], true);
         o.dfd = v.getInt32(off + OPEN.dfd[0], true);

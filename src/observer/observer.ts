@@ -6,7 +6,7 @@
 import { resolve } from "node:path";
 import { BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
 import { bootToWallOffsetNs } from "../kernel/libc";
-import { DecodeError, decodeTally, EventDecoder } from "../events/decoder";
+import { DecodeError, EventDecoder, tallyPid } from "../events/decoder";
 import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, FirehoseClock, LAYOUTS, SyscallMode, type EventTypeName } from "../events/layout";
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
@@ -119,10 +119,10 @@ export class Observer {
     try {
       if (len >= TALLY_HEAD && view.getUint32(off + TYPE_OFFSET, true) === EventType.tally) {
         // A thread's syscall counts: aggregate data, not an event of its own.
-        const tally = decodeTally(view, off + TALLY_HEAD, len - TALLY_HEAD);
-        if (!tally) throw new DecodeError("tally record of no thread");
+        const body = off + TALLY_HEAD;
+        const named = this.tally ? this.tally.received(view, body, len - TALLY_HEAD) : tallyPid(view, body, len - TALLY_HEAD) !== null;
+        if (!named) throw new DecodeError("tally record of no thread");
         this.received.tally = (this.received.tally ?? 0) + 1;
-        this.tally?.received(tally);
         return;
       }
       e = this.decoder.decode(view, bytes, off, len);

@@ -5,28 +5,43 @@
  * carry point; and, on request, the ways of the tally cache as they are.
  * Nothing is polled: live counts stay in the kernel; userspace adds up what
  * was sent, for live processes and a bounded number of exited ones.
+ *
+ * A tally arrives for every thread that exits (hundreds a second under a
+ * tool-running agent), so a process's counts are kept as two small typed
+ * arrays, ascending by syscall number: one allocation pair a tally, no Map
+ * entry a syscall; maps are built only when counts are asked for.
  */
-import { decodeTally, type ThreadTally } from "../events/decoder";
-import { LAYOUTS } from "../events/layout";
+import { tallyCounts, tallyPid } from "../events/decoder";
+import { LAYOUTS, TALLY_SLOTS } from "../events/layout";
+import { trimOldest } from "../util/trim-oldest";
 
 const WAY = LAYOUTS.vigil_tally.size;
 
 /** pid -> syscall number -> count. */
 export type SyscallCounts = Map<number, Map<number, number>>;
 
-function addInto(into: SyscallCounts, pid: number, counts: Iterable<readonly [number, number]>): void {
-  let per = into.get(pid);
-  if (!per) into.set(pid, (per = new Map()));
-  for (const [nr, c] of counts) per.set(nr, (per.get(nr) ?? 0) + c);
+/** One process's non-zero counts, ascending by syscall number. */
+interface Sparse {
+  nrs: Uint16Array;
+  counts: Float64Array;
+}
+
+function addTo(out: SyscallCounts, pid: number, s: Sparse): void {
+  let per = out.get(pid);
+  if (!per) out.set(pid, (per = new Map()));
+  for (let i = 0; i < s.nrs.length; i++) per.set(s.nrs[i]!, (per.get(s.nrs[i]!) ?? 0) + s.counts[i]!);
 }
 
 export class SyscallTally {
   /** Counts the kernel has sent (exited threads', carried ones), by pid. */
-  private readonly sent: SyscallCounts = new Map();
+  private readonly sent = new Map<number, Sparse>();
   /** Exited processes whose counts are kept, oldest first. */
   private readonly exited = new Set<number>();
   /** Exited processes whose counts were let go to keep the bound. */
   forgotten = 0;
+  /** One tally's counts as read, before they are merged. */
+  private readonly nrs = new Uint16Array(TALLY_SLOTS + 1);
+  private readonly counts_ = new Float64Array(TALLY_SLOTS + 1);
 
   constructor(
     /** Reads every way of every CPU's tally cache (struct vigil_tally, back to back). */
@@ -34,21 +49,43 @@ export class SyscallTally {
     private readonly maxExited = 4096,
   ) {}
 
-  /** Counts that left the kernel: a thread's tally, sent at its exit, to make room, or at the carry point. */
-  received(t: ThreadTally): void {
-    addInto(this.sent, t.pid, t.counts);
+  /**
+   * A tally that left the kernel (a thread's, sent at its exit, to make room,
+   * or at the carry point), at `off` of `v`. False when it names no thread.
+   */
+  received(v: DataView, off: number, len: number): boolean {
+    const pid = tallyPid(v, off, len);
+    if (pid === null) return false;
+    const n = tallyCounts(v, off, this.nrs, this.counts_);
+    const had = this.sent.get(pid);
+    this.sent.set(pid, had ? this.merged(had, n) : { nrs: this.nrs.slice(0, n), counts: this.counts_.slice(0, n) });
+    return true;
   }
 
-  /** A process has exited: its counts are complete and kept within the bound. */
+  /** `had` plus the first `n` counts just read: a merge of two ascending lists. */
+  private merged(had: Sparse, n: number): Sparse {
+    const nrs = new Uint16Array(had.nrs.length + n);
+    const counts = new Float64Array(nrs.length);
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < had.nrs.length || j < n) {
+      const a = i < had.nrs.length ? had.nrs[i]! : Infinity;
+      const b = j < n ? this.nrs[j]! : Infinity;
+      nrs[k] = Math.min(a, b);
+      counts[k++] = (a <= b ? had.counts[i++]! : 0) + (b <= a ? this.counts_[j++]! : 0);
+    }
+    return { nrs: nrs.subarray(0, k), counts: counts.subarray(0, k) };
+  }
+
+  /** A process has exited: its counts are complete and kept within the bound (see trimOldest). */
   processExited(pid: number): void {
     this.exited.delete(pid);
     this.exited.add(pid);
-    for (const old of this.exited) {
-      if (this.exited.size <= this.maxExited) break;
+    this.forgotten += trimOldest(this.exited, this.maxExited, (old) => {
       this.exited.delete(old);
       this.sent.delete(old);
-      this.forgotten++;
-    }
+    });
   }
 
   /** A new process took `pid`: counts of an earlier process with that pid are not its own. */
@@ -59,12 +96,14 @@ export class SyscallTally {
   /** Every count known now: what was sent plus what the tally cache holds at this moment. */
   counts(): SyscallCounts {
     const out: SyscallCounts = new Map();
-    for (const [pid, per] of this.sent) addInto(out, pid, per);
+    for (const [pid, s] of this.sent) addTo(out, pid, s);
     const ways = this.dumpLive();
     const view = new DataView(ways.buffer, ways.byteOffset, ways.byteLength);
     for (let off = 0; off + WAY <= ways.length; off += WAY) {
-      const tally = decodeTally(view, off, WAY);
-      if (tally) addInto(out, tally.pid, tally.counts);
+      const pid = tallyPid(view, off, WAY);
+      if (pid === null) continue;
+      const n = tallyCounts(view, off, this.nrs, this.counts_);
+      addTo(out, pid, { nrs: this.nrs.subarray(0, n), counts: this.counts_.subarray(0, n) });
     }
     return out;
   }

@@ -7,6 +7,7 @@
 import type { ProcessEvent } from "../events/types";
 import { listPids, readProcess, startTimeMs, type ProcSnapshot } from "./procfs";
 import { cgroupIdOfPath } from "../cgroup/cgroup";
+import { trimOldest } from "../util/trim-oldest";
 
 /** Identity fields as /proc gives them; the tree adds what it learns from events. */
 export interface ProcessNode extends Pick<ProcSnapshot, "pid" | "ppid" | "comm" | "exe" | "argv" | "uid"> {
@@ -25,7 +26,7 @@ export interface ProcessNode extends Pick<ProcSnapshot, "pid" | "ppid" | "comm" 
 export interface ProcessTreeOptions {
   /** Ceiling on live entries (a missed exit must not leak forever). */
   maxLive?: number;
-  /** How many exited processes are remembered. */
+  /** How many exited processes are remembered (the oldest are let go an eighth at a time, so up to 1/8 more between trims). */
   maxExited?: number;
   /** How long an exited process is remembered, in ms. */
   exitedTtlMs?: number;
@@ -280,11 +281,7 @@ export class ProcessTree {
       this.evictedExited++;
     }
     this.exited.set(node.pid, node);
-    while (this.exited.size > this.maxExited) {
-      const oldest = this.exited.keys().next().value as number;
-      this.forgetExited(oldest);
-      this.evictedExited++;
-    }
+    this.evictedExited += trimOldest(this.exited, this.maxExited, (pid) => this.forgetExited(pid));
   }
 
   private forgetExited(pid: number): void {
