@@ -63,13 +63,27 @@ function observedPipeline(cg: OwnedCgroup, dir: string): { observer: Observer; c
   return { observer, captured };
 }
 
-/** One run of the workload script inside `cg`. */
-const runScript = (cg: OwnedCgroup, script: string) => runIn(cg, ["/bin/sh", "-c", script]);
-
-/** Per-run figures of a series: wall ms and the workload's CPU ms. */
+/**
+ * Per-run figures of a series: wall ms, the workload's CPU ms, and this
+ * process's own CPU ms meanwhile (the observer's decoding and pipeline, and
+ * the spawn and wait that baseline runs pay too), so that the total CPU cost
+ * of observing is the workload's extra plus the observer's.
+ */
 interface Run {
   ms: number;
   cpuMs: number;
+  ownCpuMs: number;
+  totalCpuMs: number;
+}
+
+/** One run of the workload script inside `cg`; `drain` (the observer's, when one is loaded) runs before this process's CPU is read, so the run's last records are its own. */
+async function runScript(cg: OwnedCgroup, script: string, drain?: () => void): Promise<Run> {
+  const before = process.cpuUsage();
+  const r = await runIn(cg, ["/bin/sh", "-c", script]);
+  drain?.();
+  const own = process.cpuUsage(before);
+  const ownCpuMs = (own.user + own.system) / 1000;
+  return { ms: r.ms, cpuMs: r.cpuMs, ownCpuMs, totalCpuMs: r.cpuMs + ownCpuMs };
 }
 
 /** Each observed run's overhead (%) against the mean of the baseline runs either side of it. */
@@ -90,6 +104,11 @@ interface SeriesResult {
   cpuObservedMs: number;
   cpuOverheadPct: number;
   cpuOverheadsPct: number[];
+  /** This process's CPU during an observed run, above what it used during a baseline run (median of each against its neighbours). */
+  observerCpuMs: number;
+  /** Workload CPU plus this process's, observed against baseline: the whole CPU price of observing. */
+  totalCpuOverheadPct: number;
+  totalCpuOverheadsPct: number[];
   execs: number;
   expectedExecs: number;
   shellOpens: number;
@@ -101,6 +120,8 @@ interface SeriesResult {
 function seriesResult(iterations: number, observed: Run[], baselines: Run[], captured: Captured, dropped: number, rss: number): SeriesResult {
   const wall = neighbourOverheads(observed, baselines, "ms");
   const cpu = neighbourOverheads(observed, baselines, "cpuMs");
+  const total = neighbourOverheads(observed, baselines, "totalCpuMs");
+  const ownExtra = observed.map((o, i) => o.ownCpuMs - (baselines[i]!.ownCpuMs + baselines[i + 1]!.ownCpuMs) / 2);
   return {
     iterations,
     observedRuns: observed.length,
@@ -112,6 +133,9 @@ function seriesResult(iterations: number, observed: Run[], baselines: Run[], cap
     cpuObservedMs: median(observed.map((r) => r.cpuMs)),
     cpuOverheadPct: median(cpu),
     cpuOverheadsPct: cpu,
+    observerCpuMs: median(ownExtra),
+    totalCpuOverheadPct: median(total),
+    totalCpuOverheadsPct: total,
     execs: captured.execs,
     // + the sh exec'd by runIn's wrapper, per run
     expectedExecs: (3 * iterations + 1) * observed.length,
@@ -123,7 +147,7 @@ function seriesResult(iterations: number, observed: Run[], baselines: Run[], cap
 }
 
 function seriesRow(setup: string, r: SeriesResult): (string | number)[] {
-  return [setup, r.observedRuns, r.baselineMs, r.observedMs, `${r.wallOverheadPct.toFixed(1)}%`, spread(r.wallOverheadsPct), `${r.cpuOverheadPct.toFixed(1)}%`, spread(r.cpuOverheadsPct), `${r.execs}/${r.expectedExecs}`, `${r.shellOpens}/${r.expectedShellOpens}`, r.dropped, r.peakRssMiB];
+  return [setup, r.observedRuns, r.baselineMs, r.observedMs, `${r.wallOverheadPct.toFixed(1)}%`, spread(r.wallOverheadsPct), `${r.cpuOverheadPct.toFixed(1)}%`, spread(r.cpuOverheadsPct), r.observerCpuMs, `${r.totalCpuOverheadPct.toFixed(1)}%`, spread(r.totalCpuOverheadsPct), `${r.execs}/${r.expectedExecs}`, `${r.shellOpens}/${r.expectedShellOpens}`, r.dropped, r.peakRssMiB];
 }
 
 /**
@@ -148,10 +172,11 @@ async function inScopeSeries(quick: boolean, iterations: number, inCg: OwnedCgro
     await runScript(inCg, script); // warm-up: JIT of the decode and pipeline paths
     observer.drain();
     captured.execs = captured.shellOpens = 0;
-    baselines.push(await runScript(outCg, script));
+    const drain = () => observer.drain();
+    baselines.push(await runScript(outCg, script, drain));
     for (let i = 0; i < pairs; i++) {
-      observed.push(await runScript(inCg, script));
-      baselines.push(await runScript(outCg, script));
+      observed.push(await runScript(inCg, script, drain));
+      baselines.push(await runScript(outCg, script, drain));
     }
     observer.drain();
     dropped = observer.stats().droppedTotal;
@@ -174,7 +199,7 @@ const PAUSE_MS = 500;
  * fewer runs than the in-scope series, and a wider spread.
  */
 async function wholeObserverSeries(quick: boolean, iterations: number, cg: OwnedCgroup, dir: string, script: string): Promise<SeriesResult> {
-  const reps = quick ? 4 : 12;
+  const reps = quick ? 4 : 20;
   const baselines: Run[] = [await runScript(cg, script)];
   const observed: Run[] = [];
   const captured: Captured = { execs: 0, shellOpens: 0 };
@@ -186,8 +211,7 @@ async function wholeObserverSeries(quick: boolean, iterations: number, cg: Owned
     p.observer.start();
     try {
       await Bun.sleep(PAUSE_MS);
-      observed.push(await runScript(cg, script));
-      p.observer.drain();
+      observed.push(await runScript(cg, script, () => p.observer.drain()));
       dropped += p.observer.stats().droppedTotal;
     } finally {
       p.observer.stop();
@@ -212,11 +236,11 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
     const inScope = await inScopeSeries(quick, shortIterations, inCg, outCg, short.dir, short.script);
     const whole = await wholeObserverSeries(quick, longIterations, inCg, long.dir, long.script);
     console.log(
-      `\n## exec/open workload (per iteration: cat, grep and wc execs with their own opens, and 5 opens by the shell), observed through the full pipeline (aggregate mode, process tree, agents, run summary). Overheads are the median of each observed run's ratio to the baseline runs either side of it, with the middle half of those ratios; CPU is the workload's own (rusage, kernel time included)\n`,
+      `\n## exec/open workload (per iteration: cat, grep and wc execs with their own opens, and 5 opens by the shell), observed through the full pipeline (aggregate mode, process tree, agents, run summary). Overheads are the median of each observed run's ratio to the baseline runs either side of it, with the middle half of those ratios; CPU is the workload's own (rusage, kernel time included); observer CPU is this process's CPU during an observed run above what it used during the baseline runs either side (decoding, pipeline), and the next column adds it to the workload's: the whole CPU price of observing\n`,
     );
     console.log(
       table(
-        ["setup", "observed runs", "baseline ms", "observed ms", "wall overhead", "middle half", "CPU overhead", "middle half", "execs captured/caused", "shell opens captured/caused", "dropped", "peak RSS MiB"],
+        ["setup", "observed runs", "baseline ms", "observed ms", "wall overhead", "middle half", "CPU overhead", "middle half", "observer CPU ms", "CPU overhead with the observer's", "middle half", "execs captured/caused", "shell opens captured/caused", "dropped", "peak RSS MiB"],
         [
           seriesRow(`in scope vs out of scope, observer loaded (${shortIterations} iterations a run, alternating)`, inScope),
           seriesRow(`observer loaded for each run vs none (${longIterations} iterations a run)`, whole),

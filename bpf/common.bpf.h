@@ -240,6 +240,17 @@ static __always_inline void *vigil_reserve(__u32 size, __u32 type)
 	return e;
 }
 
+/*
+ * Copy the first `size` bytes of a record built elsewhere into the ring
+ * (records whose used length varies), counting a failure like a failed
+ * reserve.
+ */
+static __always_inline void vigil_output(void *e, __u64 size, __u32 type)
+{
+	if (bpf_ringbuf_output(&events, e, size, BPF_RB_NO_WAKEUP))
+		vigil_count_drop(type);
+}
+
 /* Userspace drains on a timer, so no record ever asks for a wakeup. */
 static __always_inline void vigil_submit(void *e)
 {

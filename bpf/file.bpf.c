@@ -3,8 +3,24 @@
  * File opens (open, openat, openat2, creat), reported at syscall exit with
  * the result; the path and flags come from the arguments the kernel saved
  * at entry, so the entry costs nothing.
+ *
+ * Opens are most records, and most paths are a few dozen bytes of the 512
+ * the struct holds. So the record is built in a per-CPU scratch copy and
+ * only the bytes in use (the fixed fields and the path with its NUL) go to
+ * the ring, in one bpf_ringbuf_output: a typical open takes ~140 bytes of
+ * the ring instead of ~610, the ring holds four times as many before it is
+ * full, and the consumer reads dense records. The scratch copy is safe to
+ * reuse: this handler runs only from the syscall-exit hook, which does not
+ * nest on a CPU (the kernel's recursion guard) and runs with preemption off.
  */
 #include "common.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_open_event);
+} open_scratch SEC(".maps");
 
 #define AT_FDCWD -100
 #define O_CREAT_TRUNC_WRONLY (0100 | 01000 | 01)
@@ -12,7 +28,8 @@
 __noinline int vigil_open_exit(__u32 cls, const struct vigil_syscall_args *a, long ret)
 {
 	struct vigil_open_event *e;
-	__u64 dfd = (__u64)(long)AT_FDCWD, path, flags, mode;
+	__u64 dfd = (__u64)(long)AT_FDCWD, path, flags, mode, size;
+	__u32 zero = 0;
 	long n;
 
 	if (!a)
@@ -37,7 +54,7 @@ __noinline int vigil_open_exit(__u32 cls, const struct vigil_syscall_args *a, lo
 	default:
 		return 0;
 	}
-	e = vigil_reserve(sizeof(*e), VIGIL_EV_OPEN);
+	e = bpf_map_lookup_elem(&open_scratch, &zero);
 	if (!e)
 		return 0;
 	vigil_fill_header(&e->hdr, VIGIL_EV_OPEN);
@@ -52,6 +69,9 @@ __noinline int vigil_open_exit(__u32 cls, const struct vigil_syscall_args *a, lo
 	e->path_len = n - 1;
 	if (n == sizeof(e->path))
 		e->flags |= VIGIL_F_PATH_TRUNCATED;
-	vigil_submit(e);
+	size = offsetof(struct vigil_open_event, path) + (__u64)n;
+	if (size > sizeof(*e)) /* cannot happen (n <= sizeof(e->path)); bounds it for the verifier */
+		size = sizeof(*e);
+	vigil_output(e, size, VIGIL_EV_OPEN);
 	return 0;
 }

@@ -61,6 +61,28 @@ describe("observer (scoped to a cgroup)", () => {
     }
   });
 
+  test("open paths of every length arrive whole (records carry only the bytes in use); past the bound they are cut and flagged", async () => {
+    // Directory names of 200 bytes (NAME_MAX is 255): one level gives a ~220-byte path, three a ~620-byte one.
+    const root = `/tmp/${unique("paths")}`;
+    const level = "d".repeat(200);
+    const paths = [`${root}/f`, `${root}/${level}/f`, `${root}/${level}/${level}/${level}/f`];
+    try {
+      await oc.run(`mkdir -p ${root}/${level}/${level}/${level}; for p in ${paths.join(" ")}; do : > $p; done; cat ${paths.join(" ")}; true`);
+      for (const path of paths.slice(0, 2)) {
+        const e = await oc.waitFor((e): e is OpenEvent => e.type === "open" && e.comm === "cat" && e.path === path);
+        expect(e.pathTruncated).toBe(false);
+        expect(e.ret).toBeGreaterThanOrEqual(0);
+      }
+      const long = paths[2]!;
+      expect(long.length).toBeGreaterThan(511);
+      const cut = await oc.waitFor((e): e is OpenEvent => e.type === "open" && e.comm === "cat" && e.pathTruncated);
+      expect(cut.path).toBe(long.slice(0, 511)); // 512 bytes with the NUL
+      expect(cut.ret).toBeGreaterThanOrEqual(0);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   test("a failed open reports -errno", async () => {
     const path = `/tmp/${unique("missing")}`;
     await oc.run(`cat ${path} 2>/dev/null; true`);

@@ -17,7 +17,8 @@ const ENF = LAYOUTS.vigil_enforce_event.fields;
 const TALLY = LAYOUTS.vigil_tally;
 const TALLY_COUNTS = LAYOUTS.vigil_syscall_tally.fields;
 
-const MIN_SIZE = [0, LAYOUTS.vigil_exec_event.size, LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, LAYOUTS.vigil_open_event.size, LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size];
+/* An open record carries only the path bytes in use (bpf/file.bpf.c): its fixed part is its minimum. */
+const MIN_SIZE = [0, LAYOUTS.vigil_exec_event.size, LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, OPEN.path[0], LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size];
 
 function u64(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x1_0000_0000;
@@ -184,29 +185,38 @@ export class EventDecoder {
     if (len < min) throw new DecodeError(`${EVENT_TYPE_NAMES[typeNr]} record of ${len} bytes, expected ${min}`);
     const e = this.base(v, b, off, typeNr);
     switch (typeNr) {
+      // Processes come and go hundreds of times a second under an agent, opens far more often: the base
+      // object is completed in place (its type is already right), not copied by a spread.
       case 1: {
         const flags = v.getUint32(off + EXEC.flags[0], true);
         const filenameLen = Math.min(v.getUint32(off + EXEC.filename_len[0], true), EXEC.filename[1]);
         const argsLen = Math.min(v.getUint32(off + EXEC.args_len[0], true), EXEC.args[1]);
-        return {
-          ...e,
-          type: "exec",
-          filename: this.paths.get(v, b, off + EXEC.filename[0], off + EXEC.filename[0] + filenameLen),
-          argv: splitArgs(b, off + EXEC.args[0], argsLen),
-          argvTruncated: (flags & Flag.argsTruncated) !== 0,
-          filenameTruncated: (flags & Flag.filenameTruncated) !== 0,
-          oldPid: v.getUint32(off + EXEC.old_pid[0], true),
-          ino: u64(v, off + EXEC.ino[0]),
-          dev: v.getUint32(off + EXEC.dev[0], true),
-        } satisfies ExecEvent;
+        const x = e as ExecEvent;
+        x.filename = this.paths.get(v, b, off + EXEC.filename[0], off + EXEC.filename[0] + filenameLen);
+        x.argv = splitArgs(b, off + EXEC.args[0], argsLen);
+        x.argvTruncated = (flags & Flag.argsTruncated) !== 0;
+        x.filenameTruncated = (flags & Flag.filenameTruncated) !== 0;
+        x.oldPid = v.getUint32(off + EXEC.old_pid[0], true);
+        x.ino = u64(v, off + EXEC.ino[0]);
+        x.dev = v.getUint32(off + EXEC.dev[0], true);
+        return x;
       }
-      case 2:
-        return { ...e, type: "fork", childPid: v.getUint32(off + FORK.child_pid[0], true) } satisfies ForkEvent;
-      case 3:
-        return { ...e, type: "exit", ...splitWaitStatus(v.getUint32(off + EXIT.exit_code[0], true)) } satisfies ExitEvent;
+      case 2: {
+        const f = e as ForkEvent;
+        f.childPid = v.getUint32(off + FORK.child_pid[0], true);
+        return f;
+      }
+      case 3: {
+        const x = e as ExitEvent;
+        const status = splitWaitStatus(v.getUint32(off + EXIT.exit_code[0], true));
+        x.exitCode = status.exitCode;
+        x.signal = status.signal;
+        x.coreDumped = status.coreDumped;
+        return x;
+      }
       case 4: {
         const pathLen = Math.min(v.getUint32(off + OPEN.path_len[0], true), OPEN.path[1]);
-        // Opens are most events: the base object is completed in place (its type is already "open"), not copied by a spread.
+        if (OPEN.path[0] + pathLen > len) throw new DecodeError(`open record of ${len} bytes cannot hold its ${pathLen}-byte path`);
         const o = e as OpenEvent;
         o.path = this.paths.get(v, b, off + OPEN.path[0], off + OPEN.path[0] + pathLen);
         o.flags = u64(v, off + OPEN.open_flags[0]);
