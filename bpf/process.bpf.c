@@ -2,6 +2,19 @@
 /* Process lifecycle: exec, fork and exit. */
 #include "common.bpf.h"
 
+/*
+ * An exec record is 2.6 KB of struct for, typically, a short filename and a
+ * few dozen bytes of argv: it is built here, per CPU, and only the bytes up
+ * to the end of the argv copied go to the ring (see file.bpf.c for why a
+ * scratch copy is safe: this hook does not nest on a CPU either).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_exec_event);
+} exec_scratch SEC(".maps");
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -10,7 +23,7 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	unsigned long arg_start, arg_end, size;
 	__u64 ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
 	__u32 dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
-	__u32 agent;
+	__u32 agent, zero = 0;
 	long n;
 
 	/* Enforcement first, whatever the observation scope: the new image has not run yet. */
@@ -19,7 +32,7 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 		vigil_enforce_exec(agent, ino, dev);
 	if (!vigil_current_in_scope())
 		return 0;
-	e = vigil_reserve(sizeof(*e), VIGIL_EV_EXEC);
+	e = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!e)
 		return 0;
 	vigil_fill_header(&e->hdr, VIGIL_EV_EXEC);
@@ -48,7 +61,7 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	if (bpf_probe_read_user(e->args, size, (void *)arg_start) < 0)
 		size = 0;
 	e->args_len = size;
-	vigil_submit(e);
+	vigil_output(e, offsetof(struct vigil_exec_event, args) + size, VIGIL_EV_EXEC);
 	return 0;
 }
 

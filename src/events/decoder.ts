@@ -17,8 +17,8 @@ const ENF = LAYOUTS.vigil_enforce_event.fields;
 const TALLY = LAYOUTS.vigil_tally;
 const TALLY_COUNTS = LAYOUTS.vigil_syscall_tally.fields;
 
-/* An open record carries only the path bytes in use (bpf/file.bpf.c): its fixed part is its minimum. */
-const MIN_SIZE = [0, LAYOUTS.vigil_exec_event.size, LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, OPEN.path[0], LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size];
+/* Exec and open records carry only the bytes in use (argv, path; bpf/process.bpf.c, bpf/file.bpf.c): what comes before is their minimum. */
+const MIN_SIZE = [0, EXEC.args[0], LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, OPEN.path[0], LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size];
 
 function u64(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x1_0000_0000;
@@ -191,6 +191,7 @@ export class EventDecoder {
         const flags = v.getUint32(off + EXEC.flags[0], true);
         const filenameLen = Math.min(v.getUint32(off + EXEC.filename_len[0], true), EXEC.filename[1]);
         const argsLen = Math.min(v.getUint32(off + EXEC.args_len[0], true), EXEC.args[1]);
+        if (EXEC.args[0] + argsLen > len) throw new DecodeError(`exec record of ${len} bytes cannot hold its ${argsLen} bytes of argv`);
         const x = e as ExecEvent;
         x.filename = this.paths.get(v, b, off + EXEC.filename[0], off + EXEC.filename[0] + filenameLen);
         x.argv = splitArgs(b, off + EXEC.args[0], argsLen);
