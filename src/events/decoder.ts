@@ -29,14 +29,6 @@ function s64(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getInt32(off + 4, true) * 0x1_0000_0000;
 }
 
-/** A NUL-terminated string of at most `max` bytes. */
-export function cString(bytes: Uint8Array, off: number, max: number): string {
-  let end = off;
-  const limit = off + max;
-  while (end < limit && bytes[end] !== 0) end++;
-  return text(bytes, off, end);
-}
-
 /*
  * A task's comm, decoded once per distinct value: a handful of programs
  * make most events.

@@ -40,8 +40,8 @@ export class SyscallTally {
   /** Exited processes whose counts were let go to keep the bound. */
   forgotten = 0;
   /** One tally's counts as read, before they are merged. */
-  private readonly nrs = new Uint16Array(TALLY_SLOTS + 1);
-  private readonly counts_ = new Float64Array(TALLY_SLOTS + 1);
+  private readonly readNrs = new Uint16Array(TALLY_SLOTS + 1);
+  private readonly readCounts = new Float64Array(TALLY_SLOTS + 1);
 
   constructor(
     /** Reads every way of every CPU's tally cache (struct vigil_tally, back to back). */
@@ -56,9 +56,9 @@ export class SyscallTally {
   received(v: DataView, off: number, len: number): boolean {
     const pid = tallyPid(v, off, len);
     if (pid === null) return false;
-    const n = tallyCounts(v, off, this.nrs, this.counts_);
+    const n = tallyCounts(v, off, this.readNrs, this.readCounts);
     const had = this.sent.get(pid);
-    this.sent.set(pid, had ? this.merged(had, n) : { nrs: this.nrs.slice(0, n), counts: this.counts_.slice(0, n) });
+    this.sent.set(pid, had ? this.merged(had, n) : { nrs: this.readNrs.slice(0, n), counts: this.readCounts.slice(0, n) });
     return true;
   }
 
@@ -71,9 +71,9 @@ export class SyscallTally {
     let k = 0;
     while (i < had.nrs.length || j < n) {
       const a = i < had.nrs.length ? had.nrs[i]! : Infinity;
-      const b = j < n ? this.nrs[j]! : Infinity;
+      const b = j < n ? this.readNrs[j]! : Infinity;
       nrs[k] = Math.min(a, b);
-      counts[k++] = (a <= b ? had.counts[i++]! : 0) + (b <= a ? this.counts_[j++]! : 0);
+      counts[k++] = (a <= b ? had.counts[i++]! : 0) + (b <= a ? this.readCounts[j++]! : 0);
     }
     return { nrs: nrs.subarray(0, k), counts: counts.subarray(0, k) };
   }
@@ -102,8 +102,8 @@ export class SyscallTally {
     for (let off = 0; off + WAY <= ways.length; off += WAY) {
       const pid = tallyPid(view, off, WAY);
       if (pid === null) continue;
-      const n = tallyCounts(view, off, this.nrs, this.counts_);
-      addTo(out, pid, { nrs: this.nrs.subarray(0, n), counts: this.counts_.subarray(0, n) });
+      const n = tallyCounts(view, off, this.readNrs, this.readCounts);
+      addTo(out, pid, { nrs: this.readNrs.subarray(0, n), counts: this.readCounts.subarray(0, n) });
     }
     return out;
   }
