@@ -88,7 +88,12 @@ async function runScript(cg: OwnedCgroup, script: string, drain?: () => void): P
 
 /** Each observed run's overhead (%) against the mean of the baseline runs either side of it. */
 function neighbourOverheads(observed: Run[], baselines: Run[], of: keyof Run): number[] {
-  return observed.map((o, i) => (o[of] / ((baselines[i]![of] + baselines[i + 1]![of]) / 2) - 1) * 100);
+  return observed.map((o, i) => (o[of] / neighbourMean(baselines, i, of) - 1) * 100);
+}
+
+/** The mean of `of` over the baseline runs either side of observed run `i`. */
+function neighbourMean(baselines: Run[], i: number, of: keyof Run): number {
+  return (baselines[i]![of] + baselines[i + 1]![of]) / 2;
 }
 
 const spread = (xs: number[]): string => `${quantile(xs, 0.25).toFixed(1)} .. ${quantile(xs, 0.75).toFixed(1)}%`;
@@ -121,7 +126,7 @@ function seriesResult(iterations: number, observed: Run[], baselines: Run[], cap
   const wall = neighbourOverheads(observed, baselines, "ms");
   const cpu = neighbourOverheads(observed, baselines, "cpuMs");
   const total = neighbourOverheads(observed, baselines, "totalCpuMs");
-  const ownExtra = observed.map((o, i) => o.ownCpuMs - (baselines[i]!.ownCpuMs + baselines[i + 1]!.ownCpuMs) / 2);
+  const ownExtra = observed.map((o, i) => o.ownCpuMs - neighbourMean(baselines, i, "ownCpuMs"));
   return {
     iterations,
     observedRuns: observed.length,
