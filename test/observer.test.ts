@@ -38,6 +38,19 @@ describe("observer (scoped to a cgroup)", () => {
     expect(fork.childPid).toBe(e.pid);
   });
 
+  test("event times stay on the wall clock while the observer runs (it is slewed against boot time)", async () => {
+    // This VM's wall clock was measured running up to 5 ms a second ahead of boot time while it was slewed:
+    // events 15 ms behind after these 3 s, had the observer kept the offset it started with.
+    await Bun.sleep(3000);
+    const token = unique("clock");
+    const before = Date.now();
+    await oc.run(`/bin/echo ${token}; true`);
+    const after = Date.now();
+    const e = await oc.waitFor((e): e is ExecEvent => e.type === "exec" && e.argv.includes(token));
+    expect(e.ts).toBeGreaterThanOrEqual(before - 2);
+    expect(e.ts).toBeLessThanOrEqual(after + 2);
+  });
+
   test("argv longer than the bound is cut and flagged", async () => {
     const big = "x".repeat(3000);
     const token = unique("long");

@@ -145,7 +145,17 @@ export class EventDecoder {
   private readonly paths = new StringCache(2048, 256);
 
   /** @param bootToWallNs add to a CLOCK_BOOTTIME ns timestamp to get wall-clock ns */
-  constructor(private readonly bootToWallNs: number) {}
+  constructor(private bootToWallNs: number) {}
+
+  /**
+   * A fresh boot-to-wall offset. The wall clock is slewed (NTP, a VM's clock
+   * sync) while boot time is not: measured here, 5 ms a second apart, so a
+   * daemon's event times fell behind the wall clock by seconds a day. ktimeNs
+   * stays the order; ts may step back by the correction.
+   */
+  recalibrate(bootToWallNs: number): void {
+    this.bootToWallNs = bootToWallNs;
+  }
 
   wallMs(ktimeNs: number): number {
     return (ktimeNs + this.bootToWallNs) / 1e6;

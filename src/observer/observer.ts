@@ -20,6 +20,8 @@ export type SyscallModeName = keyof typeof SyscallMode;
 export type FirehoseClockName = keyof typeof FirehoseClock;
 
 const TYPE_OFFSET = LAYOUTS.vigil_header.fields.type[0];
+/* How often event times are re-anchored to the wall clock: at 5 ms a second of slew, 0.5 ms of error at most. */
+const RECALIBRATE_MS = 100;
 const TALLY_HEAD = LAYOUTS.vigil_tally_event.fields.tally[0];
 
 export const DEFAULT_OBJECT_PATH = resolve(import.meta.dir, "../../build/vigil.bpf.o");
@@ -144,11 +146,14 @@ export class Observer {
     }
   };
   private firehoseCount = 0;
+  /** When the decoder's boot-to-wall offset was last measured (performance.now()). */
+  private calibratedAt: number;
   private readonly countingSink: SyscallSink;
 
   constructor(private readonly options: ObserverOptions) {
     this.mode = options.syscalls ?? "aggregate";
     this.decoder = new EventDecoder(Number(bootToWallOffsetNs()));
+    this.calibratedAt = performance.now();
     const sink = options.syscallSink;
     this.countingSink = {
       onSyscall: (pid, tid, nr, ts, exact) => {
@@ -241,6 +246,11 @@ export class Observer {
 
   /** Drain both rings now; returns the number of records handled. */
   drain(): number {
+    const now = performance.now();
+    if (now - this.calibratedAt >= RECALIBRATE_MS) {
+      this.decoder.recalibrate(Number(bootToWallOffsetNs()));
+      this.calibratedAt = now;
+    }
     let n = 0;
     if (this.firehose) n += this.firehose.drain(this.countingSink);
     if (this.ring) n += this.ring.drain(this.handleRecord);
