@@ -17,6 +17,7 @@ import { enableRunTimeStats } from "../src/kernel/bpf-object";
 import { EventPipeline } from "../src/pipeline/event-pipeline";
 import { ProcessTree } from "../src/proc/process-tree";
 import { RunSummaryBuilder } from "../src/cli/run-summary";
+import { syncAgentsToKernel } from "../src/enforce/agent-sync";
 import { median, peakRssMiB, quantile, resetPeakRss, runIn, table, writeReport } from "./lib";
 
 /** The agent-like workload: a shell script over files in a temp dir (removed by the caller). */
@@ -42,12 +43,14 @@ interface Captured {
 /**
  * An observer scoped to `cg` feeding the full `vigil run` pipeline (process
  * tree, agent attribution, run summary), counting the workload's execs and the
- * shell's own opens of the workload files as they arrive.
+ * shell's own opens of the workload files as they arrive. As in `vigil run`,
+ * the agent is registered once the observer is up, so its identity goes into
+ * the kernel too (by cgroup, inherited by every child at fork) and its cgroup
+ * gets the connect guard.
  */
-function observedPipeline(cg: OwnedCgroup, dir: string): { observer: Observer; captured: Captured } {
+function observedPipeline(cg: OwnedCgroup, dir: string): { observer: Observer; captured: Captured; start: () => void } {
   const tree = new ProcessTree();
   const agents = new AgentRegistry(tree);
-  agents.register({ name: "bench", cgroupId: cg.id });
   const pipeline = new EventPipeline(tree, agents);
   pipeline.addSink(new RunSummaryBuilder());
   const captured: Captured = { execs: 0, shellOpens: 0 };
@@ -60,7 +63,12 @@ function observedPipeline(cg: OwnedCgroup, dir: string): { observer: Observer; c
       if (e.type === "open" && e.path.startsWith(`${dir}/f`) && e.comm === "sh") captured.shellOpens++;
     },
   });
-  return { observer, captured };
+  syncAgentsToKernel(agents, tree, () => observer.enforcer);
+  const start = () => {
+    observer.start();
+    agents.register({ name: "bench", cgroupId: cg.id, cgroupPath: cg.relPath, cgroupOwned: true });
+  };
+  return { observer, captured, start };
 }
 
 /**
@@ -167,11 +175,11 @@ function seriesRow(setup: string, r: SeriesResult): (string | number)[] {
  */
 async function inScopeSeries(quick: boolean, iterations: number, inCg: OwnedCgroup, outCg: OwnedCgroup, dir: string, script: string): Promise<SeriesResult> {
   const pairs = quick ? 30 : 120;
-  const { observer, captured } = observedPipeline(inCg, dir);
+  const { observer, captured, start } = observedPipeline(inCg, dir);
   const baselines: Run[] = [];
   const observed: Run[] = [];
   resetPeakRss();
-  observer.start();
+  start();
   let dropped = 0;
   try {
     await runScript(inCg, script); // warm-up: JIT of the decode and pipeline paths
@@ -213,7 +221,7 @@ async function wholeObserverSeries(quick: boolean, iterations: number, cg: Owned
   for (let r = 0; r < reps; r++) {
     const p = observedPipeline(cg, dir);
     resetPeakRss();
-    p.observer.start();
+    p.start();
     try {
       await Bun.sleep(PAUSE_MS);
       observed.push(await runScript(cg, script, () => p.observer.drain()));
@@ -252,7 +260,7 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
         ],
       ),
     );
-    const attribution = await attributeKernelTime(inCg, long.script, whole.cpuBaselineMs);
+    const attribution = await attributeKernelTime(inCg, long.dir, long.script, whole.cpuBaselineMs);
     const result = { inScope, wholeObserver: whole, attribution };
     writeReport("workload", result);
     return result;
@@ -270,9 +278,9 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
  * run, so it is never on during the timed runs). Time in the programs only:
  * the tracepoint machinery around them and the syscall slow path are not in it.
  */
-async function attributeKernelTime(cg: OwnedCgroup, script: string, baseCpuMs: number): Promise<{ program: string; runs: number; nsPerRun: number; ms: number }[]> {
-  const o = new Observer({ syscalls: "aggregate", cgroupIds: [cg.id], onEvent: () => {} });
-  o.start();
+async function attributeKernelTime(cg: OwnedCgroup, dir: string, script: string, baseCpuMs: number): Promise<{ program: string; runs: number; nsPerRun: number; ms: number }[]> {
+  const { observer: o, start } = observedPipeline(cg, dir);
+  start();
   let rows: { program: string; runs: number; nsPerRun: number; ms: number }[] = [];
   try {
     const before = o.programRunStats();

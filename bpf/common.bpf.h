@@ -69,6 +69,14 @@ struct vigil_agent_by_cgroup {
 	__type(value, __u32);
 };
 
+/* A word per enum vigil_agent_kind: 1 once that kind is in use. An array, so lookups are inlined. */
+struct vigil_agent_kinds_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIGIL_AGENT_KINDS);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
 /* Aggregate mode: each CPU's tally cache, one way a key (see struct vigil_tally). */
 struct vigil_tally_cache {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -81,6 +89,7 @@ struct vigil_tally_cache {
 struct vigil_events_map events SEC(".maps") __weak;
 struct vigil_agent_by_tgid agent_by_tgid SEC(".maps") __weak;
 struct vigil_agent_by_cgroup agent_by_cgroup SEC(".maps") __weak;
+struct vigil_agent_kinds_map agent_kinds SEC(".maps") __weak;
 struct vigil_cgroup_set observed_cgroups SEC(".maps") __weak;
 struct vigil_scope_map observed_scope SEC(".maps") __weak;
 struct vigil_drop_counters drops SEC(".maps") __weak;
@@ -208,13 +217,39 @@ static __always_inline bool vigil_task_in_scope(struct task_struct *task)
 	return !filter_cgroups || vigil_cgroup_observed(task);
 }
 
-/* The agent of process `tgid` in cgroup `cgroup_id` (0: none): its own identity first, then its cgroup's. */
+/* Whether agent identities of `kind` (enum vigil_agent_kind) are in use. */
+static __always_inline bool vigil_agent_kind_used(__u32 kind)
+{
+	__u32 *used = bpf_map_lookup_elem(&agent_kinds, &kind);
+
+	return used && *(volatile __u32 *)used;
+}
+
+/* Marks `kind` in use before its first entry goes in: read first, so the word is written once, not on every fork. */
+static __always_inline void vigil_agent_kind_use(__u32 kind)
+{
+	__u32 *used = bpf_map_lookup_elem(&agent_kinds, &kind);
+
+	if (used && !*(volatile __u32 *)used)
+		*(volatile __u32 *)used = 1;
+}
+
+/*
+ * The agent of process `tgid` in cgroup `cgroup_id` (0: none): its own
+ * identity first, then its cgroup's. Each is a hash lookup (~40 ns) on every
+ * record, so a kind no agent uses is not looked up.
+ */
 static __always_inline __u32 vigil_agent_lookup(__u32 tgid, __u64 cgroup_id)
 {
-	__u32 *a = bpf_map_lookup_elem(&agent_by_tgid, &tgid);
+	__u32 *a;
 
-	if (a)
-		return *a;
+	if (vigil_agent_kind_used(VIGIL_AGENTS_BY_TGID)) {
+		a = bpf_map_lookup_elem(&agent_by_tgid, &tgid);
+		if (a)
+			return *a;
+	}
+	if (!vigil_agent_kind_used(VIGIL_AGENTS_BY_CGROUP))
+		return 0;
 	a = bpf_map_lookup_elem(&agent_by_cgroup, &cgroup_id);
 	return a ? *a : 0;
 }

@@ -18,6 +18,7 @@ struct vigil_btf_anchor {
 	enum vigil_event_type type;
 	enum vigil_drop_reason drop;
 	enum vigil_syscall_mode mode;
+	enum vigil_agent_kind agent_kind;
 	enum vigil_firehose_clock clock;
 	struct vigil_scope scope;
 	enum vigil_syscall_class cls;

@@ -78,6 +78,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	agent = vigil_agent_of(parent); /* parent is the current task */
 	if (agent) {
 		child_tgid = child->tgid;
+		vigil_agent_kind_use(VIGIL_AGENTS_BY_TGID);
 		if (bpf_map_update_elem(&agent_by_tgid, &child_tgid, &agent, BPF_ANY) < 0)
 			vigil_count_drop(VIGIL_DROP_AGENT_FULL);
 	}
@@ -116,6 +117,7 @@ int BPF_PROG(vigil_exit, struct task_struct *task, bool group_dead)
 	vigil_submit(e);
 forget:
 	/* After the record: its header still names the agent. */
-	bpf_map_delete_elem(&agent_by_tgid, &tgid);
+	if (vigil_agent_kind_used(VIGIL_AGENTS_BY_TGID))
+		bpf_map_delete_elem(&agent_by_tgid, &tgid);
 	return 0;
 }

@@ -44,6 +44,19 @@ enum vigil_drop_reason {
 	VIGIL_DROP_MAX = VIGIL_EV_MAX + 3,
 };
 
+/*
+ * Keys of `agent_kinds`: whether userspace (or a fork's inheritance) has put
+ * agent identities of that kind in the kernel, a word each, set to 1 before
+ * the first entry and never cleared. A kind never used costs no lookup on the
+ * hot paths (every record's header, every fork and exit on the machine).
+ * Every writer writes the same 1, so no update is ever lost.
+ */
+enum vigil_agent_kind {
+	VIGIL_AGENTS_BY_TGID = 0,
+	VIGIL_AGENTS_BY_CGROUP = 1,
+	VIGIL_AGENT_KINDS = 2,
+};
+
 enum vigil_syscall_mode {
 	VIGIL_SYSCALLS_OFF = 0,
 	VIGIL_SYSCALLS_AGGREGATE = 1,

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SYSCALL_TS_EXACT, TALLY_BUSY } from "../src/events/layout";
+import { AGENT_KINDS, AgentKind, DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SYSCALL_TS_EXACT, TALLY_BUSY } from "../src/events/layout";
 import { ROOT } from "./helpers";
 
 interface BtfMember {
@@ -81,6 +81,10 @@ describe("event layouts: C (BTF) == TypeScript", () => {
     const expected: Record<string, number> = { VIGIL_EV_MAX: Math.max(...Object.values(EventType)) + 1 };
     for (const [name, v] of Object.entries(EventType)) expected[`VIGIL_EV_${name.toUpperCase()}`] = v;
     expect(enumValues("vigil_event_type")).toEqual(expected);
+  });
+
+  test("agent kinds match", () => {
+    expect(enumValues("vigil_agent_kind")).toEqual({ VIGIL_AGENTS_BY_TGID: AgentKind.byTgid, VIGIL_AGENTS_BY_CGROUP: AgentKind.byCgroup, VIGIL_AGENT_KINDS: AGENT_KINDS });
   });
 
   test("drop counter slots match", () => {

@@ -373,3 +373,69 @@ describe("drops are counted, never silent", () => {
     }
   });
 });
+
+describe("drain cadence", () => {
+  test("a ring found filling is drained sooner, and the wait grows back to its bound once the rings run empty", async () => {
+    const oc = new ObservedCgroup({ syscalls: "off", ringBytes: 64 * 1024, drainIntervalMs: 200 });
+    try {
+      expect(oc.observer.stats().drainWaitMs).toBe(200);
+      // ~150 ring bytes an open: 20000 opens are ~3 MB through a 64 KiB ring, far more than one wait holds.
+      const p = oc.spawn("i=0; while [ $i -lt 20000 ]; do : < /dev/null; i=$((i+1)); done");
+      let least = 200;
+      while (p.exitCode === null) {
+        least = Math.min(least, oc.observer.stats().drainWaitMs);
+        await Bun.sleep(2);
+      }
+      expect(await p.exited).toBe(0);
+      for (let i = 0; i < 50 && least === 200; i++) {
+        least = Math.min(least, oc.observer.stats().drainWaitMs);
+        await Bun.sleep(2);
+      }
+      expect(least).toBeLessThanOrEqual(100);
+      const deadline = Date.now() + 5000;
+      while (oc.observer.stats().drainWaitMs < 200 && Date.now() < deadline) await Bun.sleep(20);
+      expect(oc.observer.stats().drainWaitMs).toBe(200);
+    } finally {
+      await oc.close();
+    }
+  });
+
+  test("a wait out of bounds is refused, naming the option", () => {
+    expect(() => new Observer({ drainIntervalMs: 0, onEvent: () => {} })).toThrow(/drainIntervalMs/);
+    expect(() => new Observer({ drainIntervalMs: Number.NaN, onEvent: () => {} })).toThrow(/drainIntervalMs/);
+  });
+});
+
+describe("agent identity in the kernel", () => {
+  test("none until one is set; a process's own agent, inherited by the children it forks later, comes ahead of its cgroup's", async () => {
+    const oc = new ObservedCgroup({ syscalls: "off" });
+    const execOf = (token: string) => (e: ProcessEvent): e is ExecEvent => e.type === "exec" && e.argv.includes(token);
+    const [none, first, byCgroup, second] = ["none", "first", "cgroup", "second"].map((t) => unique(t)) as [string, string, string, string];
+    try {
+      const k = oc.observer.enforcer!;
+      await oc.run(`/bin/echo ${none}`);
+      expect((await oc.waitFor(execOf(none))).agentId).toBe(0);
+
+      // A shell that forks only when told to: its own agent is set in between, with no agent of any kind before it.
+      const sh = Bun.spawn(oc.cgroup.shellArgv(`read x; /bin/echo ${first}; read y; /bin/echo ${second}`), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+      for (let i = 0; i < 200 && !oc.cgroup.pids().includes(sh.pid); i++) await Bun.sleep(5);
+      expect(oc.cgroup.pids()).toContain(sh.pid);
+      k.setProcessAgent(sh.pid, 9);
+      sh.stdin.write("go\n");
+      sh.stdin.flush();
+      const child = await oc.waitFor(execOf(first));
+      expect(child.ppid).toBe(sh.pid);
+      expect(child.agentId).toBe(9);
+
+      k.setCgroupAgent(oc.cgroup.id, 7);
+      await oc.run(`/bin/echo ${byCgroup}`);
+      expect((await oc.waitFor(execOf(byCgroup))).agentId).toBe(7);
+      sh.stdin.write("go\n");
+      sh.stdin.end();
+      expect(await sh.exited).toBe(0);
+      expect((await oc.waitFor(execOf(second))).agentId).toBe(9);
+    } finally {
+      await oc.close();
+    }
+  });
+});

@@ -5,7 +5,7 @@
  * rule set, old or new, and never neither.
  */
 import type { BpfLink, BpfMap, BpfObject } from "../kernel/bpf-object";
-import { Action, AGENT_ANY, CONNECT_RULES, LAYOUTS, type ActionName } from "../events/layout";
+import { Action, AGENT_ANY, AgentKind, CONNECT_RULES, LAYOUTS, type ActionName } from "../events/layout";
 import type { Cidr } from "../policy/cidr";
 
 const EK = LAYOUTS.vigil_exec_rule_key.fields;
@@ -63,6 +63,9 @@ export interface InstallReport {
 export class KernelEnforcer {
   private readonly agentByTgid: BpfMap;
   private readonly agentByCgroup: BpfMap;
+  private readonly agentKinds: BpfMap;
+  /** Kinds already marked in use in the kernel (never cleared there). */
+  private readonly kindsUsed = new Set<number>();
   private readonly policyGen: BpfMap;
   private readonly execRules: BpfMap;
   private readonly connectRules: BpfMap;
@@ -80,6 +83,7 @@ export class KernelEnforcer {
   constructor(private readonly obj: BpfObject) {
     this.agentByTgid = obj.map("agent_by_tgid");
     this.agentByCgroup = obj.map("agent_by_cgroup");
+    this.agentKinds = obj.map("agent_kinds");
     this.policyGen = obj.map("policy_gen");
     this.execRules = obj.map("exec_rules");
     this.connectRules = obj.map("connect_rules");
@@ -93,13 +97,26 @@ export class KernelEnforcer {
 
   /** A process (and, from now on, every child it forks) belongs to agent `agentId`. */
   setProcessAgent(tgid: number, agentId: number): void {
+    this.useKind(AgentKind.byTgid);
     this.agentByTgid.update(u32(tgid), u32(agentId));
   }
   forgetProcess(tgid: number): void {
     this.agentByTgid.delete(u32(tgid));
   }
   setCgroupAgent(cgroupId: number, agentId: number): void {
+    this.useKind(AgentKind.byCgroup);
     this.agentByCgroup.update(u64(cgroupId), u32(agentId));
+  }
+
+  /**
+   * The kernel looks up a kind of agent identity only once it is marked in
+   * use (bpf/vigil.h, enum vigil_agent_kind): marked before the first entry
+   * goes in, so no event after it misses its agent.
+   */
+  private useKind(kind: number): void {
+    if (this.kindsUsed.has(kind)) return;
+    this.agentKinds.update(u32(kind), u32(1));
+    this.kindsUsed.add(kind);
   }
   forgetCgroup(cgroupId: number): void {
     this.agentByCgroup.delete(u64(cgroupId));

@@ -51,6 +51,10 @@ export const CONNECT_RULES = 64;
 export const RULE_PORTS = 8;
 export const ConnectRuleFlag = { cidr: 0x1, notCidr: 0x2, ports: 0x4 } as const;
 
+/** enum vigil_agent_kind: the keys of the `agent_kinds` map. */
+export const AgentKind = { byTgid: 0, byCgroup: 1 } as const;
+export const AGENT_KINDS = 2;
+
 export const SyscallMode = { off: 0, aggregate: 1, firehose: 2 } as const;
 /** enum vigil_firehose_clock, and vigil_syscall_record.flags. */
 export const FirehoseClock = { tick: 0, exact: 1 } as const;

@@ -20,6 +20,20 @@ export type SyscallModeName = keyof typeof SyscallMode;
 export type FirehoseClockName = keyof typeof FirehoseClock;
 
 const TYPE_OFFSET = LAYOUTS.vigil_header.fields.type[0];
+/*
+ * Drain cadence. Every wakeup of the observer costs CPU whether or not it
+ * finds records: a bare 5 ms timer cost 85 us of CPU per wakeup on this
+ * project's VM (a C nanosleep loop ~60 us), 1.7% of a CPU. A 16 MiB ring
+ * holds seconds of an agent's events, so the default waits 20 ms and only a
+ * filling ring (or a small one) is drained sooner. Firehose rings are
+ * per-CPU and small, and a syscall storm fills them in milliseconds.
+ */
+const DRAIN_WAIT_MS = 20;
+const FIREHOSE_DRAIN_WAIT_MS = 1;
+const DRAIN_WAIT_MIN_MS = 1;
+/** A ring found fuller than this at a drain halves the wait; one found emptier than DRAIN_RELAX doubles it back. */
+const DRAIN_HURRY = 1 / 8;
+const DRAIN_RELAX = 1 / 64;
 /* How often event times are re-anchored to the wall clock: at 5 ms a second of slew, 0.5 ms of error at most. */
 const RECALIBRATE_MS = 100;
 const TALLY_HEAD = LAYOUTS.vigil_tally_event.fields.tally[0];
@@ -56,7 +70,11 @@ export interface ObserverOptions {
    * at about 25 ns more per syscall.
    */
   firehoseClock?: FirehoseClockName;
-  /** How often the rings are drained, in ms. */
+  /**
+   * The longest wait between drains, in ms (default 20; firehose mode 1).
+   * While a drain finds a ring more than an eighth full the wait halves, down
+   * to 1 ms, and it grows back once the rings run near empty.
+   */
   drainIntervalMs?: number;
   onEvent: (event: ProcessEvent) => void;
   /** Receives firehose records (syscall mode `firehose`). */
@@ -93,6 +111,8 @@ export interface ObserverStats {
   ringFill: number;
   firehoseFill: number;
   attachedPrograms: number;
+  /** The current wait between drains, in ms: drainIntervalMs, or less while the rings fill. */
+  drainWaitMs: number;
   /** How syscall exits are hooked: per classified syscall (preferred) or generic; null when not hooked. */
   exitHook: ExitHookForm | null;
   /** Why the preferred per-syscall exit hook is not used, when it is not. */
@@ -105,7 +125,10 @@ export class Observer {
   private obj: BpfObject | null = null;
   private ring: RingBufferConsumer | null = null;
   private firehose: FirehoseConsumer | null = null;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  /** The longest wait between drains, and the current one (ms). */
+  private readonly drainWaitMaxMs: number;
+  private drainWaitMs: number;
   private decoder: EventDecoder;
   private readonly received: Record<string, number> = {};
   private decodeErrors = 0;
@@ -152,6 +175,9 @@ export class Observer {
 
   constructor(private readonly options: ObserverOptions) {
     this.mode = options.syscalls ?? "aggregate";
+    const wait = options.drainIntervalMs ?? (this.mode === "firehose" ? FIREHOSE_DRAIN_WAIT_MS : DRAIN_WAIT_MS);
+    if (!(wait >= DRAIN_WAIT_MIN_MS && wait <= 60_000)) throw new RangeError(`drainIntervalMs must be from ${DRAIN_WAIT_MIN_MS} to 60000 ms, got ${wait}`);
+    this.drainWaitMaxMs = this.drainWaitMs = wait;
     this.decoder = new EventDecoder(Number(bootToWallOffsetNs()));
     this.calibratedAt = performance.now();
     const sink = options.syscallSink;
@@ -230,8 +256,9 @@ export class Observer {
   }
 
   private startTimers(): void {
-    const interval = this.options.drainIntervalMs ?? (this.mode === "firehose" ? 1 : 5);
-    if (!this.timer) this.timer = setInterval(() => this.tick(), interval);
+    if (this.timer) return;
+    this.drainWaitMs = this.drainWaitMaxMs;
+    this.timer = setTimeout(this.tick, this.drainWaitMs);
   }
 
   /** Observe one more cgroup (scoped observers only). */
@@ -257,14 +284,31 @@ export class Observer {
     return n;
   }
 
-  /** Timer tick: drain, and keep draining while a backlog remains (a burst must not wait for the next tick). */
-  private tick(): void {
-    for (let rounds = 0; rounds < 8; rounds++) {
-      this.drain();
-      const backlog = (this.firehose?.fillRatio() ?? 0) > 0.25 || (this.ring?.fillRatio() ?? 0) > 0.25;
-      if (!backlog) break;
+  /**
+   * Timer tick: drain, and keep draining while a backlog remains (a burst
+   * must not wait for the next tick); then set the next wait from how full
+   * the rings were found.
+   */
+  private readonly tick = (): void => {
+    const found = this.fullest();
+    try {
+      for (let rounds = 0; rounds < 8; rounds++) {
+        this.drain();
+        if (this.fullest() <= 0.25) break;
+      }
+    } finally {
+      if (found > DRAIN_HURRY) this.drainWaitMs = Math.max(DRAIN_WAIT_MIN_MS, this.drainWaitMs / 2);
+      else if (found < DRAIN_RELAX) this.drainWaitMs = Math.min(this.drainWaitMaxMs, this.drainWaitMs * 2);
+      // A handler may have paused or stopped the observer meanwhile.
+      if (this.timer) this.timer = setTimeout(this.tick, this.drainWaitMs);
     }
+  };
+
+  /** The fill level of the fuller of the two rings, in [0, 1]. */
+  private fullest(): number {
+    return Math.max(this.firehose?.fillRatio() ?? 0, this.ring?.fillRatio() ?? 0);
   }
+
 
   /** Fill levels of the kernel ring and of the fullest firehose ring, in [0, 1]; cheap (no syscall). */
   fill(): { ring: number; firehose: number } {
@@ -328,6 +372,7 @@ export class Observer {
       ringFill: fill.ring,
       firehoseFill: fill.firehose,
       attachedPrograms: this.attached,
+      drainWaitMs: this.drainWaitMs,
       exitHook: this.exitHook?.form ?? null,
       ...(this.exitHook?.reason ? { exitHookReason: this.exitHook.reason } : {}),
       syscallCountsForgotten: this.tally?.forgotten ?? 0,
@@ -346,7 +391,7 @@ export class Observer {
 
   /** Stop draining (the rings keep filling in the kernel): used to test counted drops. */
   pause(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
 

@@ -21,6 +21,7 @@ export function statsRoutes(service: VigilService) {
         ring: {
           fill: o.ringFill,
           firehoseFill: o.firehoseFill,
+          drainWaitMs: o.drainWaitMs,
           attachedPrograms: o.attachedPrograms,
           exitHook: o.exitHook,
           ...(o.exitHookReason ? { exitHookReason: o.exitHookReason } : {}),
