@@ -125,7 +125,7 @@ export class Observer {
   private obj: BpfObject | null = null;
   private ring: RingBufferConsumer | null = null;
   private firehose: FirehoseConsumer | null = null;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
   /** The longest wait between drains, and the current one (ms). */
   private readonly drainWaitMaxMs: number;
   private drainWaitMs: number;
@@ -258,7 +258,7 @@ export class Observer {
   private startTimers(): void {
     if (this.timer) return;
     this.drainWaitMs = this.drainWaitMaxMs;
-    this.timer = setTimeout(this.tick, this.drainWaitMs);
+    this.timer = setInterval(this.tick, this.drainWaitMs);
   }
 
   /** Observe one more cgroup (scoped observers only). */
@@ -297,10 +297,17 @@ export class Observer {
         if (this.fullest() <= 0.25) break;
       }
     } finally {
-      if (found > DRAIN_HURRY) this.drainWaitMs = Math.max(DRAIN_WAIT_MIN_MS, this.drainWaitMs / 2);
-      else if (found < DRAIN_RELAX) this.drainWaitMs = Math.min(this.drainWaitMaxMs, this.drainWaitMs * 2);
+      let wait = this.drainWaitMs;
+      if (found > DRAIN_HURRY) wait = Math.max(DRAIN_WAIT_MIN_MS, wait / 2);
+      else if (found < DRAIN_RELAX) wait = Math.min(this.drainWaitMaxMs, wait * 2);
+      // A fixed-rate interval, replaced only when the wait changes: a timeout set after each drain would
+      // add the drain's own time to every period, and firehose rings dropped records under a storm that way.
       // A handler may have paused or stopped the observer meanwhile.
-      if (this.timer) this.timer = setTimeout(this.tick, this.drainWaitMs);
+      if (wait !== this.drainWaitMs && this.timer) {
+        clearInterval(this.timer);
+        this.timer = setInterval(this.tick, wait);
+      }
+      this.drainWaitMs = wait;
     }
   };
 
@@ -391,7 +398,7 @@ export class Observer {
 
   /** Stop draining (the rings keep filling in the kernel): used to test counted drops. */
   pause(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
 
