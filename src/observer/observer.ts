@@ -291,24 +291,20 @@ export class Observer {
    */
   private readonly tick = (): void => {
     const found = this.fullest();
-    try {
-      for (let rounds = 0; rounds < 8; rounds++) {
-        this.drain();
-        if (this.fullest() <= 0.25) break;
-      }
-    } finally {
-      let wait = this.drainWaitMs;
-      if (found > DRAIN_HURRY) wait = Math.max(DRAIN_WAIT_MIN_MS, wait / 2);
-      else if (found < DRAIN_RELAX) wait = Math.min(this.drainWaitMaxMs, wait * 2);
-      // A fixed-rate interval, replaced only when the wait changes: a timeout set after each drain would
-      // add the drain's own time to every period, and firehose rings dropped records under a storm that way.
-      // A handler may have paused or stopped the observer meanwhile.
-      if (wait !== this.drainWaitMs && this.timer) {
-        clearInterval(this.timer);
-        this.timer = setInterval(this.tick, wait);
-      }
-      this.drainWaitMs = wait;
+    for (let rounds = 0; rounds < 8; rounds++) {
+      this.drain();
+      if (this.fullest() <= 0.25) break;
     }
+    let wait = this.drainWaitMs;
+    if (found > DRAIN_HURRY) wait = Math.max(DRAIN_WAIT_MIN_MS, wait / 2);
+    else if (found < DRAIN_RELAX) wait = Math.min(this.drainWaitMaxMs, wait * 2);
+    // A fixed-rate interval, replaced only when the wait changes (a timeout set after each drain would add the
+    // drain's own time to every period). A handler may have paused or stopped the observer meanwhile.
+    if (wait !== this.drainWaitMs && this.timer) {
+      clearInterval(this.timer);
+      this.timer = setInterval(this.tick, wait);
+    }
+    this.drainWaitMs = wait;
   };
 
   /** The fill level of the fuller of the two rings, in [0, 1]. */
