@@ -312,7 +312,6 @@ export class Observer {
     return Math.max(this.firehose?.fillRatio() ?? 0, this.ring?.fillRatio() ?? 0);
   }
 
-
   /** Fill levels of the kernel ring and of the fullest firehose ring, in [0, 1]; cheap (no syscall). */
   fill(): { ring: number; firehose: number } {
     return { ring: this.ring?.fillRatio() ?? 0, firehose: this.firehose?.fillRatio() ?? 0 };

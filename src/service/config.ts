@@ -18,8 +18,8 @@ export const ConfigSchema = Type.Object(
     token: Type.Optional(Type.String({ minLength: 16 })),
     syscalls: Type.Union([Type.Literal("off"), Type.Literal("aggregate"), Type.Literal("firehose")], { default: "aggregate" }),
     ringBytes: Type.Integer({ minimum: 4096, maximum: 1 << 30, default: 16 << 20 }),
-    /** The longest wait between drains of the kernel rings (shorter while they fill): event latency against wakeups. */
-    drainIntervalMs: Type.Integer({ minimum: 1, maximum: 60_000, default: 20 }),
+    /** The longest wait between drains of the kernel rings (shorter while they fill): event latency against wakeups. Unset: the observer's default for the syscall mode. */
+    drainIntervalMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
     /** Observe only these cgroup v2 paths (relative to the cgroup2 mount); empty: the whole machine. */
     cgroups: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     retention: Type.Object(

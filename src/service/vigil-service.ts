@@ -144,8 +144,7 @@ export class VigilService {
     this.observer = new Observer({
       syscalls: config.syscalls,
       ringBytes: config.ringBytes,
-      // Firehose rings are small and per-CPU: their drains stay at the observer's 1 ms.
-      ...(config.syscalls === "firehose" ? {} : { drainIntervalMs: config.drainIntervalMs }),
+      drainIntervalMs: config.drainIntervalMs,
       cgroupIds,
       onEvent: (e) => this.pipeline.handle(e),
       onError: (e) => log("warn", "event handler failed", { error: e.message }),
