@@ -25,8 +25,7 @@ export function quantile(xs: number[], q: number): number {
   return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (at - lo);
 }
 
-/** Run argv inside the cgroup (async, so the observer's drain timer keeps running); returns stdout and pid. */
-/** Runs argv inside the cgroup: wall ms, and CPU ms of it and the descendants it waited for (kernel time included). */
+/** Runs argv inside the cgroup, asynchronously (an observer's drain timer keeps running meanwhile): wall ms, and CPU ms of it and the descendants it waited for (kernel time included). */
 export async function runIn(cg: OwnedCgroup, argv: string[]): Promise<{ stdout: string; pid: number; ms: number; cpuMs: number }> {
   const t = performance.now();
   const p = Bun.spawn(cg.shellArgv('exec "$@"', ...argv), { stdout: "pipe", stderr: "inherit" });

@@ -18,7 +18,7 @@ import { EventPipeline } from "../src/pipeline/event-pipeline";
 import { ProcessTree } from "../src/proc/process-tree";
 import { RunSummaryBuilder } from "../src/cli/run-summary";
 import { syncAgentsToKernel } from "../src/enforce/agent-sync";
-import { median, peakRssMiB, quantile, resetPeakRss, runIn, table, writeReport } from "./lib";
+import { median, peakRssMiB, quantile, resetPeakRss, ROOT, runIn, table, writeReport } from "./lib";
 
 /** The agent-like workload: a shell script over files in a temp dir (removed by the caller). */
 export function makeWorkload(iterations: number): { dir: string; script: string } {
@@ -130,11 +130,9 @@ interface SeriesResult {
   peakRssMiB: number;
 }
 
-function seriesResult(iterations: number, observed: Run[], baselines: Run[], captured: Captured, dropped: number, rss: number): SeriesResult {
+/** The wall-time figures every series reports: medians, and each observed run's overhead against its neighbours. */
+function wallFigures(iterations: number, observed: Run[], baselines: Run[]) {
   const wall = neighbourOverheads(observed, baselines, "ms");
-  const cpu = neighbourOverheads(observed, baselines, "cpuMs");
-  const total = neighbourOverheads(observed, baselines, "totalCpuMs");
-  const ownExtra = observed.map((o, i) => o.ownCpuMs - neighbourMean(baselines, i, "ownCpuMs"));
   return {
     iterations,
     observedRuns: observed.length,
@@ -142,6 +140,15 @@ function seriesResult(iterations: number, observed: Run[], baselines: Run[], cap
     observedMs: median(observed.map((r) => r.ms)),
     wallOverheadPct: median(wall),
     wallOverheadsPct: wall,
+  };
+}
+
+function seriesResult(iterations: number, observed: Run[], baselines: Run[], captured: Captured, dropped: number, rss: number): SeriesResult {
+  const cpu = neighbourOverheads(observed, baselines, "cpuMs");
+  const total = neighbourOverheads(observed, baselines, "totalCpuMs");
+  const ownExtra = observed.map((o, i) => o.ownCpuMs - neighbourMean(baselines, i, "ownCpuMs"));
+  return {
+    ...wallFigures(iterations, observed, baselines),
     cpuBaselineMs: median(baselines.map((r) => r.cpuMs)),
     cpuObservedMs: median(observed.map((r) => r.cpuMs)),
     cpuOverheadPct: median(cpu),
@@ -238,6 +245,77 @@ async function wholeObserverSeries(quick: boolean, iterations: number, cg: Owned
   return seriesResult(iterations, observed, baselines, captured, dropped, rss);
 }
 
+/**
+ * `bin/vigil run` as a user runs it: a fresh process per run (Bun start, BPF
+ * load, a cgroup of its own, JIT warm-up of the event path, the summary),
+ * against the same script run plainly. The script times itself (`date`
+ * around the loop, written to a file), so the wall figure is what the
+ * command paid while observed, not Vigil's start or stop; the CPU figure is
+ * the whole price: `vigil run`'s own CPU with the workload's (rusage counts
+ * the children it waited for) against the plain script's. Captured execs and
+ * drops come from its --summary-json.
+ */
+async function vigilRunSeries(quick: boolean, iterations: number, cg: OwnedCgroup, dir: string, script: string): Promise<VigilRunResult> {
+  const reps = quick ? 4 : 20;
+  const elapsedFile = join(dir, "elapsed-ns");
+  const summaryFile = join(dir, "summary.json");
+  const timed = `t0=$(date +%s%N); ${script}
+    t1=$(date +%s%N); echo $((t1 - t0)) > ${elapsedFile}`;
+  const scriptMs = async (): Promise<number> => Number((await Bun.file(elapsedFile).text()).trim()) / 1e6;
+  const base = async (): Promise<Run> => {
+    await Bun.sleep(PAUSE_MS);
+    const r = await runIn(cg, ["/bin/sh", "-c", timed]);
+    return { ms: await scriptMs(), cpuMs: r.cpuMs, ownCpuMs: 0, totalCpuMs: r.cpuMs };
+  };
+  const baselines: Run[] = [await base()];
+  const observed: Run[] = [];
+  let execs = 0;
+  let dropped = 0;
+  for (let r = 0; r < reps; r++) {
+    await Bun.sleep(PAUSE_MS);
+    const p = Bun.spawn([`${ROOT}/bin/vigil`, "run", "--name", "bench", "--summary-json", summaryFile, "--", "/bin/sh", "-c", timed], { stdout: "ignore", stderr: "pipe" });
+    const stderr = await new Response(p.stderr).text(); // the printed summary, or why it failed
+    await p.exited;
+    if (p.exitCode !== 0) throw new Error(`bench workload: vigil run exited ${p.exitCode}: ${stderr.trim()}`);
+    const cpu = p.resourceUsage()?.cpuTime;
+    const total = cpu ? Number(cpu.user + cpu.system) / 1000 : Number.NaN;
+    const summary = (await Bun.file(summaryFile).json()) as { events: Record<string, number>; droppedTotal: number };
+    execs += summary.events.exec ?? 0;
+    dropped += summary.droppedTotal;
+    observed.push({ ms: await scriptMs(), cpuMs: Number.NaN, ownCpuMs: Number.NaN, totalCpuMs: total });
+    baselines.push(await base());
+  }
+  const total = neighbourOverheads(observed, baselines, "totalCpuMs");
+  return {
+    ...wallFigures(iterations, observed, baselines),
+    baselineCpuMs: median(baselines.map((b) => b.totalCpuMs)),
+    vigilRunCpuMs: median(observed.map((o) => o.totalCpuMs)),
+    totalCpuOverheadPct: median(total),
+    totalCpuOverheadsPct: total,
+    execs,
+    // the script's shell (exec'd by vigil's cgroup wrapper), its two `date`s, and 3 tools an iteration
+    expectedExecs: (3 * iterations + 3) * reps,
+    dropped,
+  };
+}
+
+interface VigilRunResult {
+  iterations: number;
+  observedRuns: number;
+  baselineMs: number;
+  observedMs: number;
+  wallOverheadPct: number;
+  wallOverheadsPct: number[];
+  baselineCpuMs: number;
+  /** vigil run's whole CPU (start, load, decoding, summary, stop) with the workload's. */
+  vigilRunCpuMs: number;
+  totalCpuOverheadPct: number;
+  totalCpuOverheadsPct: number[];
+  execs: number;
+  expectedExecs: number;
+  dropped: number;
+}
+
 export async function benchWorkload(quick: boolean): Promise<Record<string, unknown>> {
   const shortIterations = 100;
   const longIterations = quick ? 300 : 600;
@@ -260,8 +338,18 @@ export async function benchWorkload(quick: boolean): Promise<Record<string, unkn
         ],
       ),
     );
+    const vigilRun = await vigilRunSeries(quick, longIterations, inCg, long.dir, long.script);
+    console.log(
+      `\n## the same ${longIterations}-iteration workload under \`bin/vigil run\` (default options: aggregate mode), a fresh process per run, against the plain script, alternating; the script times itself, so wall is what the command paid while observed; CPU is vigil run's whole (start, BPF load, JIT warm-up, decoding, summary, stop) with the workload's, against the plain script's\n`,
+    );
+    console.log(
+      table(
+        ["setup", "runs", "baseline ms", "observed ms", "wall overhead", "middle half", "baseline CPU ms", "vigil run CPU ms (with the workload's)", "CPU overhead", "middle half", "execs captured/caused", "dropped"],
+        [["bin/vigil run -- sh -c SCRIPT", vigilRun.observedRuns, vigilRun.baselineMs, vigilRun.observedMs, `${vigilRun.wallOverheadPct.toFixed(1)}%`, spread(vigilRun.wallOverheadsPct), vigilRun.baselineCpuMs, vigilRun.vigilRunCpuMs, `${vigilRun.totalCpuOverheadPct.toFixed(1)}%`, spread(vigilRun.totalCpuOverheadsPct), `${vigilRun.execs}/${vigilRun.expectedExecs}`, vigilRun.dropped]],
+      ),
+    );
     const attribution = await attributeKernelTime(inCg, long.dir, long.script, whole.cpuBaselineMs);
-    const result = { inScope, wholeObserver: whole, attribution };
+    const result = { inScope, wholeObserver: whole, vigilRun, attribution };
     writeReport("workload", result);
     return result;
   } finally {
