@@ -106,13 +106,17 @@ function neighbourMean(baselines: Run[], i: number, of: keyof Run): number {
 
 const spread = (xs: number[]): string => `${quantile(xs, 0.25).toFixed(1)} .. ${quantile(xs, 0.75).toFixed(1)}%`;
 
-interface SeriesResult {
+/** What every series reports of wall time. */
+interface WallFigures {
   iterations: number;
   observedRuns: number;
   baselineMs: number;
   observedMs: number;
   wallOverheadPct: number;
   wallOverheadsPct: number[];
+}
+
+interface SeriesResult extends WallFigures {
   cpuBaselineMs: number;
   cpuObservedMs: number;
   cpuOverheadPct: number;
@@ -131,7 +135,7 @@ interface SeriesResult {
 }
 
 /** The wall-time figures every series reports: medians, and each observed run's overhead against its neighbours. */
-function wallFigures(iterations: number, observed: Run[], baselines: Run[]) {
+function wallFigures(iterations: number, observed: Run[], baselines: Run[]): WallFigures {
   const wall = neighbourOverheads(observed, baselines, "ms");
   return {
     iterations,
@@ -245,6 +249,17 @@ async function wholeObserverSeries(quick: boolean, iterations: number, cg: Owned
   return seriesResult(iterations, observed, baselines, captured, dropped, rss);
 }
 
+interface VigilRunResult extends WallFigures {
+  baselineCpuMs: number;
+  /** vigil run's whole CPU (start, load, decoding, summary, stop) with the workload's. */
+  vigilRunCpuMs: number;
+  totalCpuOverheadPct: number;
+  totalCpuOverheadsPct: number[];
+  execs: number;
+  expectedExecs: number;
+  dropped: number;
+}
+
 /**
  * `bin/vigil run` as a user runs it: a fresh process per run (Bun start, BPF
  * load, a cgroup of its own, JIT warm-up of the event path, the summary),
@@ -297,23 +312,6 @@ async function vigilRunSeries(quick: boolean, iterations: number, cg: OwnedCgrou
     expectedExecs: (3 * iterations + 3) * reps,
     dropped,
   };
-}
-
-interface VigilRunResult {
-  iterations: number;
-  observedRuns: number;
-  baselineMs: number;
-  observedMs: number;
-  wallOverheadPct: number;
-  wallOverheadsPct: number[];
-  baselineCpuMs: number;
-  /** vigil run's whole CPU (start, load, decoding, summary, stop) with the workload's. */
-  vigilRunCpuMs: number;
-  totalCpuOverheadPct: number;
-  totalCpuOverheadsPct: number[];
-  execs: number;
-  expectedExecs: number;
-  dropped: number;
 }
 
 export async function benchWorkload(quick: boolean): Promise<Record<string, unknown>> {
