@@ -15,14 +15,27 @@ const policyBody = open("../policy-body.json");
 const BASE = __ENV.VIGIL_URL || "http://127.0.0.1:7411";
 const TOKEN = __ENV.VIGIL_TOKEN || "";
 
+/** "30s" -> 30 (slo.json writes durations in seconds). */
+function secondsOf(d: string): number {
+  const m = /^(\d+(?:\.\d+)?)s$/.exec(d);
+  if (!m) throw new Error(`duration ${d}: expected seconds, e.g. 30s`);
+  return Number(m[1]);
+}
+
 function toK6(name: string, s: ScenarioSpec): Scenario {
   if (s.executor === "constant-arrival-rate")
-    return { executor: "constant-arrival-rate", rate: s.rate!, timeUnit: s.timeUnit, duration: s.duration, preAllocatedVUs: s.preAllocatedVUs!, maxVUs: s.maxVUs, exec: "request", env: { SCENARIO: name } };
-  return { executor: "constant-vus", vus: s.vus!, duration: s.duration, exec: "stream", env: { SCENARIO: name } };
+    return { executor: "constant-arrival-rate", rate: s.rate!, timeUnit: s.timeUnit, duration: s.duration, startTime: slo.warmup.duration, preAllocatedVUs: s.preAllocatedVUs!, maxVUs: s.maxVUs, exec: "request", env: { SCENARIO: name } };
+  // Subscribers are held from the start, through the warm-up and the measured window.
+  return { executor: "constant-vus", vus: s.vus!, duration: `${secondsOf(s.duration) + secondsOf(slo.warmup.duration)}s`, exec: "stream", env: { SCENARIO: name } };
+}
+
+/** A request scenario's warm-up: its request at the warm-up rate, before the measured window; no threshold names it. */
+function warmupOf(name: string): Scenario {
+  return { executor: "constant-arrival-rate", rate: slo.warmup.rate, timeUnit: "1s", duration: slo.warmup.duration, preAllocatedVUs: 2, maxVUs: 10, exec: "request", env: { SCENARIO: name } };
 }
 
 export const options: Options = {
-  scenarios: Object.fromEntries(Object.entries(slo.scenarios).map(([n, s]) => [n, toK6(n, s)])),
+  scenarios: Object.fromEntries(Object.entries(slo.scenarios).flatMap(([n, s]) => (s.request ? [[n, toK6(n, s)], [`${n}_warmup`, warmupOf(n)]] : [[n, toK6(n, s)]]))),
   // sse_events_received and storm_capture_ratio are measured by `bun run load` only (SSE client, kernel storms).
   thresholds: Object.fromEntries(Object.entries(slo.thresholds).filter(([m]) => m !== "sse_events_received" && m !== "storm_capture_ratio")),
   summaryTrendStats: slo.summaryTrendStats,

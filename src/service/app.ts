@@ -39,7 +39,7 @@ export function createApp(service: VigilService, token: string) {
     .use(statsRoutes(service));
 
   // Bun's own limit answers 413 without a body, so it sits above ours: between the two, the JSON 413 below.
-  return new Elysia({ serve: { maxRequestBodySize: 8 * MAX_BODY_BYTES } })
+  return new Elysia({ precompile: true, serve: { maxRequestBodySize: 8 * MAX_BODY_BYTES } })
     .onRequest(({ request, set }) => {
       started.set(request, performance.now());
       if (service.isStopping) {

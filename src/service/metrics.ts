@@ -27,6 +27,11 @@ export class ServiceMetrics {
     // prom-client names these gauges *_total, which promtool's lint refuses (a _total suffix means a counter);
     // their counts (handles, requests, resources by type) are kept in the *_active_* gauges below.
     for (const name of ["vigil_nodejs_active_handles_total", "vigil_nodejs_active_requests_total", "vigil_nodejs_active_resources_total"]) r.removeSingleMetric(name);
+    // The per-space heap gauges call v8.getHeapSpaceStatistics(), which in Bun walks the whole JS heap on the
+    // event loop: 15 ms per scrape in an idle daemon, 123 ms with a million objects live (docs/benchmarks.md,
+    // run 12), a stall of ingestion and of every request that grows with the heap. The heap's size and use
+    // stay in vigil_nodejs_heap_size_{total,used}_bytes (process.memoryUsage(), which costs microseconds).
+    for (const kind of ["total", "used", "available"]) r.removeSingleMetric(`vigil_nodejs_heap_space_size_${kind}_bytes`);
     this.eventsTotal = new Counter({ name: "vigil_events_total", help: "Events ingested, by type.", labelNames: ["type"], registers: [r] });
     const drops = new Counter({
       name: "vigil_events_dropped_total",
