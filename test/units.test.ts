@@ -177,6 +177,23 @@ describe("load thresholds (k6 syntax)", () => {
   });
 });
 
+import { measureAgain } from "../loadtests/engine/run";
+
+describe("load: a run is measured again only when a stalled host can explain its failure", () => {
+  const latency = (ok: boolean) => ({ metric: "http_req_duration{scenario:policy_validate}", expression: "p(95)<100", actual: ok ? 20 : 113, ok });
+  const errors = (ok: boolean) => ({ metric: "http_req_failed", expression: "rate<0.01", actual: ok ? 0 : 0.05, ok });
+  test("latency failures on a noisy host, attempts left: again", () => {
+    expect(measureAgain([latency(false), errors(true)], true, 1, 3)).toBe(true);
+    expect(measureAgain([latency(false)], true, 2, 3)).toBe(true);
+  });
+  test("a pass, a quiet host, a failure that is not a latency, or no attempts left: final", () => {
+    expect(measureAgain([latency(true), errors(true)], true, 1, 3)).toBe(false);
+    expect(measureAgain([latency(false)], false, 1, 3)).toBe(false);
+    expect(measureAgain([latency(false), errors(false)], true, 1, 3)).toBe(false);
+    expect(measureAgain([latency(false)], true, 3, 3)).toBe(false);
+  });
+});
+
 import { SyscallTally } from "../src/observer/syscall-tally";
 import { LAYOUTS, TALLY_BUSY, TALLY_SLOTS } from "../src/events/layout";
 

@@ -172,22 +172,15 @@ function summarize(s: Samples, stats: string[]): ScenarioSummary {
   };
 }
 
-/** The reference server of the host-noise control, in a process of its own. */
+/** The reference server of the host-noise control, in a process of its own (up within 10 s, or an error). */
 async function startReference(): Promise<{ base: string; stop(): Promise<void> }> {
   const proc = Bun.spawn([`${ROOT}/node_modules/.bin/bun`, join(ROOT, "loadtests/engine/reference-server.ts")], { stdout: "pipe", stderr: "inherit" });
-  const reader = proc.stdout.getReader();
-  let text = "";
-  const deadline = Date.now() + 10_000;
-  while (!text.includes("\n") && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  const port = Number(text.trim());
+  const printed = new Promise<string>((resolve) => void forEachDelimited(proc.stdout, "\n", resolve, true).then(resolve));
+  const line = await Promise.race([printed, Bun.sleep(10_000).then(() => "")]);
+  const port = Number(line.trim());
   if (!Number.isInteger(port) || port <= 0) {
     proc.kill("SIGKILL");
-    throw new Error(`the host-noise reference server did not start (printed ${JSON.stringify(text)})`);
+    throw new Error(`the host-noise reference server did not start (printed ${JSON.stringify(line)})`);
   }
   return {
     base: `http://127.0.0.1:${port}`,
@@ -198,8 +191,15 @@ async function startReference(): Promise<{ base: string; stop(): Promise<void> }
   };
 }
 
-/** Latency thresholds are the only ones host stalls can fail; a run is measured again only for them. */
-const isLatency = (t: ThresholdResult) => parseMetricName(t.metric).name === "http_req_duration";
+/**
+ * Whether a finished attempt is measured again: only when it failed, every failed threshold is a
+ * latency (the only kind a stalled host can fail), the host-noise control saw the host stall, and
+ * attempts remain. A failure with a quiet reference, or of errors, drops or capture, is final.
+ */
+export function measureAgain(thresholds: ThresholdResult[], noisy: boolean, attemptsMade: number, maxAttempts: number): boolean {
+  const failed = thresholds.filter((t) => !t.ok);
+  return failed.length > 0 && noisy && attemptsMade < maxAttempts && failed.every((t) => parseMetricName(t.metric).name === "http_req_duration");
+}
 
 export async function runLoad(options: { quick: boolean; url?: string; token?: string; slo?: Slo; log?: (line: string) => void }): Promise<LoadSummary> {
   const slo: Slo = options.slo ?? JSON.parse(readFileSync(SLO_PATH, "utf8"));
@@ -209,8 +209,7 @@ export async function runLoad(options: { quick: boolean; url?: string; token?: s
     const failed = s.thresholds.filter((t) => !t.ok);
     attempts.push({ startedAt: s.startedAt, passed: s.passed, failed: failed.map((t) => `${t.metric}: ${t.expression} (actual ${t.actual === null ? "none" : fmt(t.actual)})`), hostNoise: s.hostNoise });
     s.attempts = [...attempts];
-    const again = !s.passed && s.hostNoise.noisy && failed.every(isLatency) && attempts.length < slo.hostNoise.attempts;
-    if (!again) {
+    if (!measureAgain(s.thresholds, s.hostNoise.noisy, attempts.length, slo.hostNoise.attempts)) {
       mkdirSync(join(ROOT, "reports"), { recursive: true });
       writeFileSync(join(ROOT, "reports/load-summary.json"), `${JSON.stringify(s, null, 2)}\n`);
       return s;
