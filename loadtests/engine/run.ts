@@ -238,7 +238,7 @@ async function runAttempt(options: { quick: boolean; url?: string; token?: strin
       await Bun.sleep(500);
     }
     const samples = new Map<string, Samples>();
-    const warmups = new Map<string, Samples>();
+    const warmups = new Map<string, Samples>(); // by NAME_warmup, as k6 names the warm-up scenarios
     const control = newSamples();
     // Subscribers are held from the start, through the warm-up and the measured window.
     const streaming = Object.entries(slo.scenarios)
@@ -255,7 +255,7 @@ async function runAttempt(options: { quick: boolean; url?: string; token?: strin
     await Promise.all(
       requests.map(([name, s]) => {
         const out = newSamples();
-        warmups.set(name, out);
+        warmups.set(`${name}_warmup`, out);
         return arrivalRate(`${name}_warmup`, { ...s, rate: slo.warmup.rate, timeUnit: "1s" }, target, warmupS, out);
       }),
     );
@@ -279,7 +279,7 @@ async function runAttempt(options: { quick: boolean; url?: string; token?: strin
     let failed = 0;
     let dropped = 0;
     let sse = 0;
-    for (const [name, s] of [...samples, ...[...warmups].map(([n, w]) => [`${n}_warmup`, w] as const)]) {
+    for (const [name, s] of [...samples, ...warmups]) {
       metrics.set(`http_req_duration{scenario:${name}}`, { kind: "trend", values: s.durations });
       metrics.set(`http_req_failed{scenario:${name}}`, { kind: "rate", passes: s.failed, total: s.ok + s.failed });
       metrics.set(`dropped_iterations{scenario:${name}}`, { kind: "counter", count: s.dropped });
@@ -312,7 +312,7 @@ async function runAttempt(options: { quick: boolean; url?: string; token?: strin
       quick: options.quick,
       target: target.base,
       scenarios: Object.fromEntries(Object.keys(slo.scenarios).map((name) => [name, summarize(samples.get(name)!, stats)])),
-      warmup: Object.fromEntries([...warmups].map(([name, s]) => [`${name}_warmup`, summarize(s, stats)])),
+      warmup: Object.fromEntries([...warmups].map(([name, s]) => [name, summarize(s, stats)])),
       thresholds,
       passed: thresholds.every((t) => t.ok),
       // No reference sample at all is noise too: the control could not judge the host.
