@@ -47,6 +47,15 @@ export async function readyProbe(d: Daemon, withinMs: number): Promise<ProbeResu
   return probe(`ready within ${withinMs} ms`, waited !== null, waited);
 }
 
+/**
+ * `count` opens of `path` by one shell (the builtin `: < path`, no fork per
+ * open): a burst of known size, so an experiment's fault does not depend on
+ * how fast this host happens to be running an exec storm.
+ */
+export function openBurst(path: string, count: number): Subprocess {
+  return Bun.spawn(["/bin/sh", "-c", `i=0; while [ $i -lt ${count} ]; do : < ${path}; i=$((i+1)); done`], { stdout: "ignore", stderr: "ignore" });
+}
+
 /** Refuses to set up an experiment whose fault tool is missing (never a silent skip). */
 export function requireStressNg(): void {
   if (!Bun.which("stress-ng")) throw new Error("stress-ng is not installed (scripts/setup-lab.sh installs it)");

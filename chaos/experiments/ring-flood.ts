@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Daemon } from "../../lab/daemon";
 import { probe, type Experiment } from "../experiment";
-import { daemonFor, drops, LOSS_WINDOW_SECONDS, readyProbe, watchLossReported } from "./common";
+import { daemonFor, drops, LOSS_WINDOW_SECONDS, openBurst, readyProbe, watchLossReported } from "./common";
 
 let d: Daemon;
 let caused = 0;
@@ -42,8 +42,7 @@ export const ringFlood: Experiment = {
     // The consumer is stopped while the kernel writes, so the ring must overflow.
     d.proc.kill("SIGSTOP");
     ctx.onRollback("SIGCONT the service", () => void d.proc.kill("SIGCONT"));
-    const p = Bun.spawn(["/bin/sh", "-c", `i=0; while [ $i -lt ${caused} ]; do : < ${target}; i=$((i+1)); done`]);
-    await p.exited;
+    await openBurst(target, caused).exited;
     d.proc.kill("SIGCONT");
     ctx.measure("caused", caused);
     const t0 = Date.now();
