@@ -118,21 +118,28 @@ static __always_inline void count_syscall(struct task_struct *task, long nr)
  * of the record together, so in tick mode a CPU reads it once per scheduler
  * tick (jiffies: one load, inlined by the verifier) and at least every
  * VIGIL_FIREHOSE_CLOCK_REUSE records, and stamps the records in between
- * with that reading.
+ * with that reading. A reading is reused only by the thread that took it,
+ * and only while it has not been switched out: a thread that ran on another
+ * CPU in between may have newer stamps there, and userspace merges the CPUs'
+ * rings by stamp, so a stale one would put its records out of order.
  */
-static __always_inline __u64 firehose_stamp(struct vigil_firehose_ring *ring, __u32 *flags)
+static __always_inline __u64 firehose_stamp(struct task_struct *task, struct vigil_firehose_ring *ring, __u32 *flags)
 {
-	__u64 tick;
+	__u64 tick, switches;
 
 	if (firehose_clock == VIGIL_CLOCK_EXACT) {
 		*flags = VIGIL_SYSCALL_TS_EXACT;
 		return bpf_ktime_get_boot_ns();
 	}
 	tick = bpf_jiffies64();
-	if (tick != ring->clock_tick || ring->clock_uses >= VIGIL_FIREHOSE_CLOCK_REUSE) {
+	switches = task->nvcsw + task->nivcsw;
+	if (tick != ring->clock_tick || ring->clock_uses >= VIGIL_FIREHOSE_CLOCK_REUSE || (__u32)task->pid != ring->clock_tid ||
+	    switches != ring->clock_switches) {
 		ring->clock_tick = tick;
 		ring->clock_ns = bpf_ktime_get_boot_ns();
 		ring->clock_uses = 0;
+		ring->clock_tid = task->pid;
+		ring->clock_switches = switches;
 		*flags = VIGIL_SYSCALL_TS_EXACT;
 	} else {
 		*flags = 0;
@@ -157,7 +164,7 @@ static __always_inline void record_syscall(struct task_struct *task, long nr)
 		return;
 	}
 	r = &ring->recs[head & (VIGIL_FIREHOSE_SLOTS - 1)];
-	r->ts_ns = firehose_stamp(ring, &flags);
+	r->ts_ns = firehose_stamp(task, ring, &flags);
 	r->pid = task->tgid;
 	r->tid = task->pid;
 	r->nr = (__u32)nr;

@@ -66,9 +66,11 @@ enum vigil_syscall_mode {
 /*
  * How firehose records are stamped (knob `firehose_clock`):
  *  - tick: the clock is read for the first record of each scheduler tick on
- *    a CPU and then every VIGIL_FIREHOSE_CLOCK_REUSE records; the records in
- *    between carry that stamp. A record's true time is at most one tick
- *    after its stamp and never before it; order within a CPU is exact.
+ *    a CPU and then every VIGIL_FIREHOSE_CLOCK_REUSE records, and whenever
+ *    the thread is not the one stamped last on that CPU or has been switched
+ *    out since; the records in between carry that stamp. A record's true
+ *    time is at most one tick after its stamp and never before it; a CPU's
+ *    stamps and a thread's stamps never go back, wherever it runs.
  *  - exact: the clock is read for every record (costs ~25 ns per syscall here).
  */
 enum vigil_firehose_clock {
@@ -188,7 +190,9 @@ struct vigil_firehose_ring {
 	__u64 clock_tick; /* jiffies when clock_ns was read */
 	__u64 clock_ns; /* the last stamp read from the clock */
 	__u64 clock_uses; /* records stamped with clock_ns so far */
-	__u64 _pad0[4];
+	__u64 clock_switches; /* context switches of the thread stamped last, then */
+	__u32 clock_tid; /* the thread stamped last */
+	__u32 _pad0[5];
 	__u64 tail; /* written by userspace only */
 	__u64 _pad1[7];
 	struct vigil_syscall_record recs[VIGIL_FIREHOSE_SLOTS];

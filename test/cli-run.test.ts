@@ -95,26 +95,37 @@ describe("vigil run", () => {
     expect(s.dropped.firehoseFull).toBe(0);
   });
 
-  test("firehose clocks: exact stamps every record; tick reuses a stamp read earlier on that CPU, and counts every syscall", () => {
+  test("firehose clocks: exact stamps every record; tick reuses a stamp read earlier on that CPU; a thread moving between CPUs keeps its order; every syscall counted", () => {
     buildStorm();
     const n = 20_000;
     const getppid = syscallNumber("getppid")!;
+    const setaffinity = syscallNumber("sched_setaffinity")!;
     const run = (clock: string) => {
       const events = join(dir, `clock-${clock}.jsonl`);
-      const r = vigil(["run", "--quiet", "--syscalls", "firehose", "--firehose-clock", clock, "--events", events, "--", STORM, String(n)]);
+      // The storm moves itself to the next CPU every 250 syscalls: its records are spread over every CPU's ring.
+      const r = vigil(["run", "--quiet", "--syscalls", "firehose", "--firehose-clock", clock, "--events", events, "--", STORM, String(n), "1", "--migrate=250"]);
       expect(r.code).toBe(0);
-      return lines(events).filter((e) => e.type === "syscall") as { ktimeNs: number; tsExact: boolean; tid: number; nr: number }[];
+      const sys = lines(events).filter((e) => e.type === "syscall") as { ktimeNs: number; tsExact: boolean; tid: number; nr: number }[];
+      expect(sys.filter((e) => e.nr === getppid).length).toBe(n);
+      expect(sys.filter((e) => e.nr === setaffinity).length).toBe(n / 250);
+      // One thread's records come in its own order, whichever CPU's ring they were in: its stamps never go back.
+      const last = new Map<number, number>();
+      let back = 0;
+      for (const e of sys) {
+        if (e.ktimeNs < (last.get(e.tid) ?? 0)) back++;
+        last.set(e.tid, e.ktimeNs);
+      }
+      expect(back).toBe(0);
+      // And in the order it made them, which stamps alone cannot show (a stale stamp sorts early): a move, then 250 getppid, over and over.
+      const storm = sys.find((e) => e.nr === getppid)!.tid;
+      const order = sys.filter((e) => e.tid === storm && (e.nr === getppid || e.nr === setaffinity)).map((e) => (e.nr === getppid ? "g" : "m"));
+      const blocks = order.join("").split("m");
+      expect({ beforeFirstMove: blocks[0]!.length, moves: blocks.length - 1, blocksNot250: blocks.slice(1).filter((b) => b.length !== 250).length }).toEqual({ beforeFirstMove: 0, moves: n / 250, blocksNot250: 0 });
+      return sys;
     };
     const exact = run("exact");
-    expect(exact.filter((e) => e.nr === getppid).length).toBe(n);
     expect(exact.every((e) => e.tsExact)).toBe(true);
-    const byTid = new Map<number, number>();
-    for (const e of exact.filter((x) => x.nr === getppid)) {
-      expect(e.ktimeNs).toBeGreaterThanOrEqual(byTid.get(e.tid) ?? 0); // one thread: its stamps never go back
-      byTid.set(e.tid, e.ktimeNs);
-    }
     const tick = run("tick");
-    expect(tick.filter((e) => e.nr === getppid).length).toBe(n);
     const read = new Set<number>();
     let reused = 0;
     for (const e of tick) {

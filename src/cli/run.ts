@@ -222,6 +222,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
         if (tree.get(rootPid)?.exitTime != null) break;
         await Bun.sleep(2);
       }
+      observer.drain(true); // the tree is gone: the firehose records held back for ordering are all in
     }
     poller?.stop();
 

@@ -485,9 +485,14 @@ export class BpfObject {
     this.loaded = true;
   }
 
+  /** Detach every link, keeping the maps (a final read of them sees everything the programs wrote). */
+  detach(): Error[] {
+    return BpfLink.detachAll(this.links.splice(0));
+  }
+
   /** Detach every link and close the object; safe to call twice. Returns the detach errors, if any. */
   close(): Error[] {
-    const errors = BpfLink.detachAll(this.links.splice(0));
+    const errors = this.detach();
     if (this.handle) {
       libbpf.bpf_object__close(this.handle);
       this.handle = null;

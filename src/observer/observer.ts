@@ -271,15 +271,19 @@ export class Observer {
     this.scope?.remove(id);
   }
 
-  /** Drain both rings now; returns the number of records handled. */
-  drain(): number {
+  /**
+   * Drain both rings now; returns the number of records handled. Firehose
+   * records newer than the previous drain wait for the next one (they are
+   * merged across CPUs by stamp), unless `flush`.
+   */
+  drain(flush = false): number {
     const now = performance.now();
     if (now - this.calibratedAt >= RECALIBRATE_MS) {
       this.decoder.recalibrate(Number(bootToWallOffsetNs()));
       this.calibratedAt = now;
     }
     let n = 0;
-    if (this.firehose) n += this.firehose.drain(this.countingSink);
+    if (this.firehose) n += this.firehose.drain(this.countingSink, flush);
     if (this.ring) n += this.ring.drain(this.handleRecord);
     return n;
   }
@@ -401,11 +405,12 @@ export class Observer {
     if (this.obj) this.startTimers();
   }
 
-  /** Final drain, detach every program, unmap, close. Idempotent. */
+  /** Detach every program, final drain (nothing written after it), unmap, close. Idempotent. */
   stop(): Error[] {
     this.pause();
+    const errors = this.obj?.detach() ?? [];
     try {
-      if (this.obj) this.drain();
+      if (this.obj) this.drain(true);
     } catch {
       /* the object may be half-initialised */
     }
@@ -414,7 +419,7 @@ export class Observer {
     this.scope?.close();
     this.ring = null;
     this.firehose = null;
-    const errors = this.obj?.close() ?? [];
+    errors.push(...(this.obj?.close() ?? []));
     this.obj = null;
     this.scope = null;
     this.tally = null;

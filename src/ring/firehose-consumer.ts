@@ -24,6 +24,11 @@ export class FirehoseConsumer {
   private readonly words: Uint32Array;
   private readonly positions: BigUint64Array;
   private readonly tails: number[];
+  /** Per CPU, where this drain stops handing over records. */
+  private readonly ends: number[];
+  /** The newest stamp seen so far; `bound` is its value at the previous drain. */
+  private seen = -Infinity;
+  private bound = -Infinity;
   private closed = false;
 
   constructor(mapFd: number, readonly cpus: number) {
@@ -32,6 +37,7 @@ export class FirehoseConsumer {
     this.words = new Uint32Array(this.region.buffer);
     this.positions = new BigUint64Array(this.region.buffer);
     this.tails = [];
+    this.ends = new Array<number>(cpus).fill(0);
     for (let cpu = 0; cpu < cpus; cpu++) this.tails.push(Number(this.positions[(cpu * ELEM_SIZE + RING.fields.tail[0]) / 8]!));
   }
 
@@ -52,25 +58,98 @@ export class FirehoseConsumer {
     return max / FIREHOSE_SLOTS;
   }
 
-  drain(sink: SyscallSink): number {
+  /**
+   * Hands the sink every record that is safe to order, in stamp order across
+   * CPUs, and returns how many. Each CPU's ring is in stamp order already
+   * (the kernel stamps a CPU's records one after another), but a thread that
+   * moves between CPUs leaves its records in two rings, and reading the rings
+   * one after the other would hand over its later ones first. So the rings
+   * are merged by stamp, up to a bound: the newest stamp seen in the previous
+   * drain. A record not visible yet cannot be stamped before that (it would
+   * have to wait between its stamp and its publication for a whole drain
+   * interval, in a BPF program that runs with preemption off: only an
+   * interrupt could hold it); newer records stay in the ring until the next
+   * drain (perf orders its per-CPU buffers the same way). A thread's records
+   * thus come in its order; other threads' come in stamp order, which with
+   * the tick clock is their order to within a tick. `flush` hands over
+   * everything (the final drain).
+   */
+  drain(sink: SyscallSink, flush = false): number {
     if (this.closed) return 0;
-    const w = this.words;
-    let total = 0;
+    const bound = flush ? Infinity : this.bound;
+    const ends = this.ends;
+    let active = -1;
+    let actives = 0;
     for (let cpu = 0; cpu < this.cpus; cpu++) {
-      const base = cpu * ELEM_SIZE;
-      const head = Number(this.positions[base / 8]!);
-      let tail = this.tails[cpu]!;
-      if (head === tail) continue;
-      const recBase = (base + RING.fields.recs[0]) / 4;
-      for (; tail < head; tail++) {
-        const i = recBase + (tail & (FIREHOSE_SLOTS - 1)) * REC_WORDS;
-        sink.onSyscall(w[i + PID]!, w[i + TID]!, w[i + NR]!, w[i + TS]! + w[i + TS + 1]! * 0x1_0000_0000, (w[i + FLAGS]! & SYSCALL_TS_EXACT) !== 0);
+      const head = Number(this.positions[(cpu * ELEM_SIZE) / 8]!);
+      const tail = this.tails[cpu]!;
+      if (head === tail) {
+        ends[cpu] = tail;
+        continue;
       }
-      total += head - this.tails[cpu]!;
-      this.tails[cpu] = tail;
-      Atomics.store(this.positions, (base + RING.fields.tail[0]) / 8, BigInt(tail));
+      const newest = this.stamp(cpu, head - 1);
+      if (newest > this.seen) this.seen = newest;
+      const end = newest <= bound ? head : this.firstAfter(cpu, tail, head, bound);
+      ends[cpu] = end;
+      if (end > tail) {
+        active = cpu;
+        actives++;
+      }
     }
-    return total;
+    this.bound = this.seen;
+    if (actives === 0) return 0;
+    if (actives === 1) return this.emit(sink, active, ends[active]!);
+    let total = 0;
+    // Merge by runs: hand over the CPU with the oldest next record until its stamps pass the next CPU's.
+    for (;;) {
+      let first = -1;
+      let firstTs = Infinity;
+      let secondTs = Infinity;
+      for (let cpu = 0; cpu < this.cpus; cpu++) {
+        if (this.tails[cpu]! >= ends[cpu]!) continue;
+        const ts = this.stamp(cpu, this.tails[cpu]!);
+        if (ts < firstTs) {
+          secondTs = firstTs;
+          firstTs = ts;
+          first = cpu;
+        } else if (ts < secondTs) secondTs = ts;
+      }
+      if (first < 0) return total;
+      total += this.emit(sink, first, secondTs === Infinity ? ends[first]! : this.firstAfter(first, this.tails[first]!, ends[first]!, secondTs));
+    }
+  }
+
+  /** The stamp of record `pos` of `cpu`'s ring. */
+  private stamp(cpu: number, pos: number): number {
+    const i = (cpu * ELEM_SIZE + RING.fields.recs[0]) / 4 + (pos & (FIREHOSE_SLOTS - 1)) * REC_WORDS + TS;
+    return this.words[i]! + this.words[i + 1]! * 0x1_0000_0000;
+  }
+
+  /** The first position in [from, to) of `cpu`'s ring stamped after `ts` (`to` if none): stamps never go back within a ring. */
+  private firstAfter(cpu: number, from: number, to: number, ts: number): number {
+    let lo = from;
+    let hi = to;
+    while (lo < hi) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      if (this.stamp(cpu, mid) > ts) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /** Hands `cpu`'s records up to `end` to the sink, and publishes the new tail. */
+  private emit(sink: SyscallSink, cpu: number, end: number): number {
+    const w = this.words;
+    const base = cpu * ELEM_SIZE;
+    const recBase = (base + RING.fields.recs[0]) / 4;
+    const from = this.tails[cpu]!;
+    for (let tail = from; tail < end; tail++) {
+      const i = recBase + (tail & (FIREHOSE_SLOTS - 1)) * REC_WORDS;
+      sink.onSyscall(w[i + PID]!, w[i + TID]!, w[i + NR]!, w[i + TS]! + w[i + TS + 1]! * 0x1_0000_0000, (w[i + FLAGS]! & SYSCALL_TS_EXACT) !== 0);
+    }
+    this.tails[cpu] = end;
+    Atomics.store(this.positions, (base + RING.fields.tail[0]) / 8, BigInt(end));
+    return end - from;
   }
 
   close(): void {
