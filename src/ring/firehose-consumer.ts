@@ -65,14 +65,19 @@ export class FirehoseConsumer {
    * moves between CPUs leaves its records in two rings, and reading the rings
    * one after the other would hand over its later ones first. So the rings
    * are merged by stamp, up to a bound: the newest stamp seen in the previous
-   * drain. A record not visible yet cannot be stamped before that (it would
-   * have to wait between its stamp and its publication for a whole drain
-   * interval, in a BPF program that runs with preemption off: only an
-   * interrupt could hold it); newer records stay in the ring until the next
-   * drain (perf orders its per-CPU buffers the same way). A thread's records
-   * thus come in its order; other threads' come in stamp order, which with
-   * the tick clock is their order to within a tick. `flush` hands over
-   * everything (the final drain).
+   * drain; newer records wait in the ring for the next drain (perf orders its
+   * per-CPU buffers the same way).
+   *
+   * A thread's records always come in its order. If this drain missed its
+   * earlier record, that one was published after this drain began, so its
+   * later record was stamped after that (the tick clock takes a fresh reading
+   * for a thread that was switched out), above every stamp the previous drain
+   * saw: above the bound, so it waits too. Other threads' records come in
+   * stamp order unless a program was interrupted between stamping a record
+   * and publishing it for longer than the drains are apart; with the tick
+   * clock, stamp order is their order to within a tick.
+   *
+   * `flush` hands over everything (the final drain).
    */
   drain(sink: SyscallSink, flush = false): number {
     if (this.closed) return 0;
