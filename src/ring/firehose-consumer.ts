@@ -126,8 +126,12 @@ export class FirehoseConsumer {
 
   /** The stamp of record `pos` of `cpu`'s ring. */
   private stamp(cpu: number, pos: number): number {
-    const i = (cpu * ELEM_SIZE + RING.fields.recs[0]) / 4 + (pos & (FIREHOSE_SLOTS - 1)) * REC_WORDS + TS;
-    return this.words[i]! + this.words[i + 1]! * 0x1_0000_0000;
+    return this.stampAt((cpu * ELEM_SIZE + RING.fields.recs[0]) / 4 + (pos & (FIREHOSE_SLOTS - 1)) * REC_WORDS);
+  }
+
+  /** The stamp of the record at word `i`, from its two 32-bit halves: exact for 104 days of uptime (2^53 ns), then rounded, never reordered. */
+  private stampAt(i: number): number {
+    return this.words[i + TS]! + this.words[i + TS + 1]! * 0x1_0000_0000;
   }
 
   /** The first position in [from, to) of `cpu`'s ring stamped after `ts` (`to` if none): stamps never go back within a ring. */
@@ -150,7 +154,7 @@ export class FirehoseConsumer {
     const from = this.tails[cpu]!;
     for (let tail = from; tail < end; tail++) {
       const i = recBase + (tail & (FIREHOSE_SLOTS - 1)) * REC_WORDS;
-      sink.onSyscall(w[i + PID]!, w[i + TID]!, w[i + NR]!, w[i + TS]! + w[i + TS + 1]! * 0x1_0000_0000, (w[i + FLAGS]! & SYSCALL_TS_EXACT) !== 0);
+      sink.onSyscall(w[i + PID]!, w[i + TID]!, w[i + NR]!, this.stampAt(i), (w[i + FLAGS]! & SYSCALL_TS_EXACT) !== 0);
     }
     this.tails[cpu] = end;
     Atomics.store(this.positions, (base + RING.fields.tail[0]) / 8, BigInt(end));
