@@ -19,6 +19,7 @@ extern const volatile __u32 observer_tgid;
 extern const volatile __u8 filter_cgroups;
 extern const volatile __u8 syscall_mode; /* enum vigil_syscall_mode */
 extern const volatile __u8 firehose_clock; /* enum vigil_firehose_clock */
+extern const volatile __u8 firehose_chunk_shift; /* each CPU's firehose ring is 2^this elements of `firehose` */
 extern const volatile __u32 tally_carry_at; /* a tally is sent when one of its counts reaches this (0, or above 2^16: at 2^16) */
 extern const volatile __u32 nr_cpus; /* possible CPUs: where a thread's tally ways may be */
 

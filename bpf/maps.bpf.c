@@ -6,6 +6,7 @@ const volatile __u32 observer_tgid = 0;
 const volatile __u8 filter_cgroups = 0;
 const volatile __u8 syscall_mode = VIGIL_SYSCALLS_AGGREGATE;
 const volatile __u8 firehose_clock = VIGIL_CLOCK_TICK;
+const volatile __u8 firehose_chunk_shift = 0; /* each CPU's firehose ring is 2^this chunks */
 const volatile __u32 tally_carry_at = 0; /* 0: when a count would wrap (at 2^16) */
 const volatile __u32 nr_cpus = 1; /* set to the possible CPUs before load */
 
@@ -30,7 +31,9 @@ struct vigil_btf_anchor {
 	struct vigil_connect_event connect;
 	struct vigil_cred_event cred;
 	struct vigil_syscall_record syscall;
-	struct vigil_firehose_ring ring;
+	enum vigil_syscall_record_bits record_bits;
+	struct vigil_firehose_ctl firehose_ctl;
+	struct vigil_firehose_chunk firehose_chunk;
 	struct vigil_syscall_tally syscall_tally;
 	struct vigil_tally tally;
 	struct vigil_tally_event tally_event;

@@ -4,8 +4,8 @@
  * an inlined array lookup of the syscall's class and, for syscalls nobody
  * asked about, nothing else. Per-syscall work depends on `syscall_mode`:
  *  - aggregate: per-thread, per-syscall counts in the CPU's tally cache;
- *  - firehose: one 24-byte record per syscall entry written straight into a
- *    per-CPU SPSC ring in an mmap-able array (no ringbuf helper, no wakeup),
+ *  - firehose: one 16-byte record per syscall entry written straight into a
+ *    per-CPU SPSC ring in mmap-able arrays (no ringbuf helper, no wakeup),
  *    stamped by the tick-bounded clock unless the exact one is asked for.
  * Syscalls with a class (opens, connect, setuid family) are reported at exit,
  * with their result, by their concern's handler; only the setuid family has
@@ -26,7 +26,16 @@ struct {
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1); /* set to the number of possible CPUs before load */
 	__type(key, __u32);
-	__type(value, struct vigil_firehose_ring);
+	__type(value, struct vigil_firehose_ctl);
+} firehose_ctl SEC(".maps");
+
+/* CPU c's ring is elements [c << firehose_chunk_shift, (c + 1) << firehose_chunk_shift). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* set to possible CPUs << firehose_chunk_shift before load */
+	__type(key, __u32);
+	__type(value, struct vigil_firehose_chunk);
 } firehose SEC(".maps");
 
 static __always_inline __u32 class_of(long nr)
@@ -123,13 +132,14 @@ static __always_inline void count_syscall(struct task_struct *task, long nr)
  * CPU in between may have newer stamps there, and userspace merges the CPUs'
  * rings by stamp, so a stale one would put its records out of order.
  */
-static __always_inline __u64 firehose_stamp(struct task_struct *task, struct vigil_firehose_ring *ring, __u32 *flags)
+static __always_inline __u64 firehose_stamp(struct task_struct *task, struct vigil_firehose_ctl *ring, __u64 *exact)
 {
 	__u64 tick, switches;
 
 	if (firehose_clock == VIGIL_CLOCK_EXACT) {
-		*flags = VIGIL_SYSCALL_TS_EXACT;
-		return bpf_ktime_get_boot_ns();
+		*exact = 1;
+		/* Kept for userspace, which restores the stamps' high bits from it. */
+		return ring->clock_ns = bpf_ktime_get_boot_ns();
 	}
 	tick = bpf_jiffies64();
 	switches = task->nvcsw + task->nivcsw;
@@ -140,9 +150,9 @@ static __always_inline __u64 firehose_stamp(struct task_struct *task, struct vig
 		ring->clock_uses = 0;
 		ring->clock_tid = task->pid;
 		ring->clock_switches = switches;
-		*flags = VIGIL_SYSCALL_TS_EXACT;
+		*exact = 1;
 	} else {
-		*flags = 0;
+		*exact = 0;
 	}
 	ring->clock_uses++;
 	return ring->clock_ns;
@@ -151,24 +161,33 @@ static __always_inline __u64 firehose_stamp(struct task_struct *task, struct vig
 static __always_inline void record_syscall(struct task_struct *task, long nr)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
-	struct vigil_firehose_ring *ring = bpf_map_lookup_elem(&firehose, &cpu);
+	struct vigil_firehose_ctl *ring = bpf_map_lookup_elem(&firehose_ctl, &cpu);
+	struct vigil_firehose_chunk *chunk;
 	struct vigil_syscall_record *r;
-	__u64 head;
-	__u32 flags;
+	__u64 head, ts, exact, number;
+	__u32 key;
 
 	if (!ring)
 		return;
 	head = ring->head;
-	if (head - *(volatile __u64 *)&ring->tail >= VIGIL_FIREHOSE_SLOTS) {
+	if (head - *(volatile __u64 *)&ring->tail >= (__u64)VIGIL_FIREHOSE_CHUNK_SLOTS << firehose_chunk_shift) {
 		vigil_count_drop(VIGIL_DROP_FIREHOSE_FULL);
 		return;
 	}
-	r = &ring->recs[head & (VIGIL_FIREHOSE_SLOTS - 1)];
-	r->ts_ns = firehose_stamp(task, ring, &flags);
+	/* The ring is one power-of-two run of chunks, so head picks the chunk with a shift and a mask. */
+	key = (cpu << firehose_chunk_shift) | ((__u32)(head / VIGIL_FIREHOSE_CHUNK_SLOTS) & ((1U << firehose_chunk_shift) - 1));
+	chunk = bpf_map_lookup_elem(&firehose, &key);
+	if (!chunk) {
+		/* Cannot happen (userspace sizes the map to cover every CPU's ring); counted, not silent. */
+		vigil_count_drop(VIGIL_DROP_FIREHOSE_FULL);
+		return;
+	}
+	r = &chunk->recs[head & (VIGIL_FIREHOSE_CHUNK_SLOTS - 1)];
+	ts = firehose_stamp(task, ring, &exact);
+	number = (unsigned long)nr < VIGIL_SYSCALL_NR_OTHER ? (__u64)nr : VIGIL_SYSCALL_NR_OTHER;
+	r->ts_nr = (ts & ((1ULL << VIGIL_SYSCALL_TS_BITS) - 1)) | number << VIGIL_SYSCALL_NR_SHIFT | exact << VIGIL_SYSCALL_EXACT_SHIFT;
 	r->pid = task->tgid;
 	r->tid = task->pid;
-	r->nr = (__u32)nr;
-	r->flags = flags;
 	/*
 	 * Publish: the record must be written before head moves. Programs do not
 	 * nest on one CPU on this hook (the kernel's per-program recursion guard

@@ -12,8 +12,13 @@
 /* Bounds on variable data; anything longer is cut and flagged. */
 #define VIGIL_PATH_MAX 512
 #define VIGIL_ARGS_MAX 2048
-/* Per-CPU slots of the syscall firehose ring (power of two). */
-#define VIGIL_FIREHOSE_SLOTS 131072
+/*
+ * Records per element of the `firehose` array (2 MiB of them). Each CPU's
+ * ring is 2^firehose_chunk_shift consecutive elements: one array value is
+ * capped at KMALLOC_MAX_SIZE (4 MiB), and userspace maps the elements as one
+ * contiguous ring per CPU.
+ */
+#define VIGIL_FIREHOSE_CHUNK_SLOTS 131072
 /* Tick-bounded firehose clock: a stamp read from the clock serves at most this many records. */
 #define VIGIL_FIREHOSE_CLOCK_REUSE 32
 /* Observed cgroups compared inline, without a map lookup, when there are at most this many. */
@@ -77,7 +82,6 @@ enum vigil_firehose_clock {
 	VIGIL_CLOCK_TICK = 0,
 	VIGIL_CLOCK_EXACT = 1,
 };
-#define VIGIL_SYSCALL_TS_EXACT 0x1 /* vigil_syscall_record.flags: the stamp was read for this record */
 
 /* What the sys_enter/sys_exit dispatchers do for a syscall number (array `syscall_class`). */
 enum vigil_syscall_class {
@@ -170,32 +174,48 @@ struct vigil_cred_event {
 	__u32 new_egid;
 };
 
+/*
+ * How vigil_syscall_record.ts_nr packs a record's stamp, syscall number and
+ * clock flag into one word, so that a record is 16 bytes (four to a cache
+ * line, twice the records of 24-byte ones in the same memory).
+ */
+enum vigil_syscall_record_bits {
+	/* The stamp's low 48 bits (78 hours of boot time). Userspace restores the rest from the ring's clock_ns. */
+	VIGIL_SYSCALL_TS_BITS = 48,
+	VIGIL_SYSCALL_NR_SHIFT = 48, /* then the syscall number, 15 bits */
+	VIGIL_SYSCALL_NR_OTHER = 0x7fff, /* a number outside [0, 0x7fff) (x32's, or -1 from a tracer) */
+	VIGIL_SYSCALL_EXACT_SHIFT = 63, /* then 1 when the stamp was read from the clock for this record */
+};
+
 /* One record per syscall entry in firehose mode; kept small on purpose (see README). */
 struct vigil_syscall_record {
-	__u64 ts_ns;
+	__u64 ts_nr; /* enum vigil_syscall_record_bits */
 	__u32 pid;
 	__u32 tid;
-	__u32 nr;
-	__u32 flags; /* VIGIL_SYSCALL_TS_EXACT */
 };
 
 /*
- * Per-CPU single-producer/single-consumer ring for the firehose, living in an
- * mmap-able array map (one element per CPU). The kernel program writes a record
- * and then advances head; userspace reads records up to head and advances tail.
- * No helper call per record, no wakeups: userspace drains on a timer.
+ * Per-CPU single-producer/single-consumer ring for the firehose: this control
+ * block in the mmap-able array `firehose_ctl` (one element per CPU), the
+ * records in `firehose` (struct vigil_firehose_chunk, 2^firehose_chunk_shift
+ * elements per CPU). The kernel program writes a record and then advances
+ * head; userspace reads records up to head and advances tail. No helper call
+ * per record, no wakeups: userspace drains on a timer.
  */
-struct vigil_firehose_ring {
+struct vigil_firehose_ctl {
 	__u64 head; /* written by the kernel only, like the clock below (same cache line) */
 	__u64 clock_tick; /* jiffies when clock_ns was read */
-	__u64 clock_ns; /* the last stamp read from the clock */
+	__u64 clock_ns; /* the last stamp read from the clock, in either clock mode */
 	__u64 clock_uses; /* records stamped with clock_ns so far */
 	__u64 clock_switches; /* context switches of the thread stamped last, then */
 	__u32 clock_tid; /* the thread stamped last */
 	__u32 _pad0[5];
 	__u64 tail; /* written by userspace only */
 	__u64 _pad1[7];
-	struct vigil_syscall_record recs[VIGIL_FIREHOSE_SLOTS];
+};
+
+struct vigil_firehose_chunk {
+	struct vigil_syscall_record recs[VIGIL_FIREHOSE_CHUNK_SLOTS];
 };
 
 /*

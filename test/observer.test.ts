@@ -374,6 +374,65 @@ describe("drops are counted, never silent", () => {
   });
 });
 
+describe("firehose drops are counted, never silent", () => {
+  test("a one-chunk firehose ring with a paused consumer fills exactly; every syscall past it is counted; the records kept are the first, in order, on the wall clock", async () => {
+    const N = 400_000;
+    const getppid = syscallNumber("getppid")!;
+    const storm = { pid: -1, kept: 0, getppids: 0, firstTs: Number.NaN, lastTs: -Infinity, backwards: 0, lastGetppidAt: -1 };
+    let oc: ObservedCgroup | null = null;
+    oc = new ObservedCgroup({
+      syscalls: "firehose",
+      firehoseRingBytes: 1, // rounded up to one chunk: 131072 records a CPU
+      syscallSink: {
+        onSyscall: (pid, _tid, nr, ts) => {
+          if (pid !== storm.pid) return;
+          if (ts < storm.lastTs) storm.backwards++;
+          if (storm.kept === 0) storm.firstTs = ts;
+          storm.lastTs = ts;
+          storm.kept++;
+          if (nr === getppid) storm.getppids++;
+        },
+      },
+    });
+    try {
+      oc.observer.pause();
+      buildStorm();
+      const before = Date.now();
+      // Pinned to one CPU once taskset runs: that CPU's ring takes the storm.
+      const p = Bun.spawn(oc.cgroup.shellArgv('read go; exec "$@"', "taskset", "-c", String(navigator.hardwareConcurrency - 1), STORM, String(N)), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+      storm.pid = p.pid;
+      p.stdin.write("go\n");
+      p.stdin.end();
+      await new Response(p.stdout).text();
+      expect(await p.exited).toBe(0);
+      const after = Date.now();
+      expect(oc.observer.stats().firehoseFill).toBe(1);
+      oc.observer.drain(true);
+      const { dropped } = oc.observer.stats();
+      const slots = 131072;
+      // The storm's CPU kept exactly one ring's worth; the shell's few syscalls before the pin may be on another.
+      expect(storm.kept).toBeGreaterThanOrEqual(slots);
+      expect(storm.kept).toBeLessThan(slots + 1000);
+      expect(dropped.firehoseFull).toBeGreaterThanOrEqual(N - slots);
+      // Every getppid was either handed over or counted as dropped (the drops also count the storm's exit path).
+      expect(storm.getppids + dropped.firehoseFull).toBeGreaterThanOrEqual(N);
+      expect(storm.getppids + dropped.firehoseFull).toBeLessThan(N + 1000);
+      // The ring keeps the first records (a full ring refuses new ones), in order, with stamps restored to full boot time.
+      expect(storm.backwards).toBe(0);
+      const wall = oc.observer.eventDecoder;
+      expect(wall.wallMs(storm.firstTs)).toBeGreaterThanOrEqual(before - 5);
+      expect(wall.wallMs(storm.lastTs)).toBeLessThanOrEqual(after + 5);
+    } finally {
+      await oc.close();
+    }
+  });
+
+  test("a firehose ring size out of bounds is refused, naming the option", () => {
+    expect(() => new Observer({ syscalls: "firehose", firehoseRingBytes: 512 << 20, onEvent: () => {} })).toThrow(/firehoseRingBytes/);
+    expect(() => new Observer({ syscalls: "firehose", firehoseRingBytes: 0, onEvent: () => {} })).toThrow(/firehoseRingBytes/);
+  });
+});
+
 describe("drain cadence", () => {
   test("a ring found filling is drained sooner, and the wait grows back to its bound once the rings run empty", async () => {
     const oc = new ObservedCgroup({ syscalls: "off", ringBytes: 64 * 1024, drainIntervalMs: 200 });

@@ -111,6 +111,40 @@ describe("syscall names", () => {
     expect(syscallName(syscallNumber("openat")!)).toBe("openat");
     expect(syscallNumber("getppid")).toBeGreaterThan(0);
     expect(syscallName(100000)).toBe("syscall_100000");
+    expect(syscallName(-1)).toBe("unknown"); // a number a firehose record cannot hold
+  });
+});
+
+import { restoreStamp, splitReference } from "../src/ring/firehose-consumer";
+import { firehoseChunkShift } from "../src/observer/observer";
+
+describe("firehose records (userspace side)", () => {
+  const SPAN = 2 ** 48;
+  const restore = (stamp: number, reference: number) => {
+    const { refLow, refBase } = splitReference(reference);
+    return restoreStamp(stamp % SPAN, refLow, refBase);
+  };
+
+  test("a 48-bit stamp is restored to the full one from a newer reference, across a wrap of the low bits", () => {
+    expect(restore(123_456, 123_999)).toBe(123_456);
+    expect(restore(123_999, 123_999)).toBe(123_999); // the reference's own reading
+    const wrap = 5 * SPAN; // the low 48 bits wrap here (after 78 hours of boot time per wrap)
+    expect(restore(wrap - 10, wrap + 7)).toBe(wrap - 10);
+    expect(restore(wrap + 3, wrap + 7)).toBe(wrap + 3);
+    expect(restore(wrap + 7 - (SPAN - 1), wrap + 7)).toBe(wrap + 7 - (SPAN - 1)); // the oldest a reference can restore
+    // Past 2^53 ns (104 days) stamps round, but their order holds.
+    const late = 2 ** 53 + 2 ** 50;
+    expect(restore(late - 4096, late)).toBeLessThan(restore(late - 2048, late));
+  });
+
+  test("ring sizes round up to a power of two of 2 MiB chunks, and bad ones name the option", () => {
+    expect(firehoseChunkShift(1)).toBe(0);
+    expect(firehoseChunkShift(2 << 20)).toBe(0);
+    expect(firehoseChunkShift((2 << 20) + 1)).toBe(1);
+    expect(firehoseChunkShift()).toBe(2); // 8 MiB
+    expect(firehoseChunkShift(256 << 20)).toBe(7);
+    expect(() => firehoseChunkShift((256 << 20) + 1)).toThrow(/firehoseRingBytes must be an integer from 1 to/);
+    expect(() => firehoseChunkShift(1.5)).toThrow(/firehoseRingBytes/);
   });
 });
 

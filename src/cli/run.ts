@@ -10,7 +10,7 @@ import { AgentRegistry } from "../agents/agent-registry";
 import { JOIN_FAILED_EXIT, OwnedCgroup } from "../cgroup/cgroup";
 import { syscallName } from "../events/syscall-names";
 import type { ProcessEvent } from "../events/types";
-import { Observer, DEFAULT_OBJECT_PATH, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
+import { Observer, DEFAULT_OBJECT_PATH, FIREHOSE_RING_MAX, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
 import { checkRequirements, missing } from "../observer/requirements";
 import { EventPipeline } from "../pipeline/event-pipeline";
 import { ProcessTree } from "../proc/process-tree";
@@ -37,7 +37,7 @@ function summarizeFinding(f: Finding): FindingSummary {
 
 export const RUN_USAGE = `usage: vigil run [--name N] [--events FILE] [--summary-json FILE]
                  [--syscalls off|aggregate|firehose] [--firehose-clock tick|exact]
-                 [--backend auto|ebpf|proc]
+                 [--firehose-ring SIZE] [--backend auto|ebpf|proc]
                  [--ring-size SIZE] [--policy FILE]... [--quiet] -- CMD [ARGS...]`;
 
 const SPEC = {
@@ -46,6 +46,7 @@ const SPEC = {
   "summary-json": { value: true },
   syscalls: { value: true, choices: ["off", "aggregate", "firehose"] },
   "firehose-clock": { value: true, choices: ["tick", "exact"] },
+  "firehose-ring": { value: true },
   backend: { value: true, choices: ["auto", "ebpf", "proc"] },
   "ring-size": { value: true },
   policy: { value: true, repeat: true },
@@ -92,6 +93,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const name = (options.name as string | undefined) ?? basename(rest[0]!).replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64);
   const syscallMode = (options.syscalls as SyscallModeName | undefined) ?? "aggregate";
   const ringBytes = options["ring-size"] ? parseSize("ring-size", options["ring-size"] as string) : undefined;
+  const firehoseRingBytes = options["firehose-ring"] ? parseSize("firehose-ring", options["firehose-ring"] as string) : undefined;
+  if (firehoseRingBytes !== undefined && !(firehoseRingBytes >= 1 && firehoseRingBytes <= FIREHOSE_RING_MAX))
+    throw new UsageError(`vigil run: --firehose-ring is per CPU, from 1 to ${FIREHOSE_RING_MAX >> 20}M (got "${options["firehose-ring"] as string}")`);
   const quiet = options.quiet === true;
 
   // Pick the backend and say plainly what is missing.
@@ -162,6 +166,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       observer = new Observer({
         syscalls: syscallMode,
         firehoseClock: options["firehose-clock"] as FirehoseClockName | undefined,
+        firehoseRingBytes,
         ringBytes,
         cgroupIds: [cgroup.id],
         onEvent,

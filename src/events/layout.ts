@@ -10,7 +10,8 @@ export type StructLayout = { size: number; fields: Record<string, readonly [numb
 export const COMM_LEN = 16;
 export const PATH_MAX = 512;
 export const ARGS_MAX = 2048;
-export const FIREHOSE_SLOTS = 131072;
+/** Records per element of the `firehose` array; each CPU's ring is a power of two of them. */
+export const FIREHOSE_CHUNK_SLOTS = 131072;
 export const SCOPE_INLINE = 8;
 export const TALLY_SLOTS = 512;
 /** struct vigil_syscall_tally: a 16-bit count per syscall number, `other`, and a pad. */
@@ -56,9 +57,10 @@ export const AgentKind = { byTgid: 0, byCgroup: 1 } as const;
 export const AGENT_KINDS = 2;
 
 export const SyscallMode = { off: 0, aggregate: 1, firehose: 2 } as const;
-/** enum vigil_firehose_clock, and vigil_syscall_record.flags. */
+/** enum vigil_firehose_clock. */
 export const FirehoseClock = { tick: 0, exact: 1 } as const;
-export const SYSCALL_TS_EXACT = 0x1;
+/** enum vigil_syscall_record_bits: how vigil_syscall_record.ts_nr packs the stamp, the syscall number and the clock flag. */
+export const SyscallRecordBits = { tsBits: 48, nrShift: 48, nrOther: 0x7fff, exactShift: 63 } as const;
 
 export const Flag = { filenameTruncated: 0x1, argsTruncated: 0x2, pathTruncated: 0x4 } as const;
 
@@ -144,11 +146,11 @@ export const LAYOUTS = {
     },
   },
   vigil_syscall_record: {
-    size: 24,
-    fields: { ts_ns: [0, 8], pid: [8, 4], tid: [12, 4], nr: [16, 4], flags: [20, 4] },
+    size: 16,
+    fields: { ts_nr: [0, 8], pid: [8, 4], tid: [12, 4] },
   },
-  vigil_firehose_ring: {
-    size: 128 + 24 * FIREHOSE_SLOTS,
+  vigil_firehose_ctl: {
+    size: 128,
     fields: {
       head: [0, 8],
       clock_tick: [8, 8],
@@ -159,8 +161,11 @@ export const LAYOUTS = {
       _pad0: [44, 20],
       tail: [64, 8],
       _pad1: [72, 56],
-      recs: [128, 24 * FIREHOSE_SLOTS],
     },
+  },
+  vigil_firehose_chunk: {
+    size: 16 * FIREHOSE_CHUNK_SLOTS,
+    fields: { recs: [0, 16 * FIREHOSE_CHUNK_SLOTS] },
   },
   vigil_scope: {
     size: 16 + 8 * SCOPE_INLINE,

@@ -1,7 +1,7 @@
 /**
  * Syscall numbers to names for this architecture, read from the kernel UAPI
  * header that libbpf-dev pulls in (linux-libc-dev). Unknown numbers print as
- * `syscall_<nr>`.
+ * `syscall_<nr>`; -1 (a number a firehose record cannot hold) as `unknown`.
  */
 import { existsSync, readFileSync } from "node:fs";
 
@@ -25,6 +25,7 @@ function load(): string[] {
 }
 
 export function syscallName(nr: number): string {
+  if (nr < 0) return "unknown";
   table ??= load();
   return table[nr] ?? `syscall_${nr}`;
 }

@@ -71,6 +71,14 @@ export interface ObserverOptions {
    */
   firehoseClock?: FirehoseClockName;
   /**
+   * Bytes of firehose records each CPU's ring holds (16 bytes a record),
+   * rounded up to a power of two from 2 MiB to 256 MiB. Default 8 MiB
+   * (524288 records, as Falco's default per-CPU buffer): about 100 ms of a
+   * getppid() storm on this project's VM, so a drain that comes late by that
+   * much loses nothing.
+   */
+  firehoseRingBytes?: number;
+  /**
    * The longest wait between drains, in ms (default 20; firehose mode 1).
    * While a drain finds a ring more than an eighth full the wait halves, down
    * to 1 ms, and it grows back once the rings run near empty.
@@ -136,6 +144,8 @@ export class Observer {
   private attached = 0;
   private exitHook: { form: ExitHookForm; reason?: string } | null = null;
   private readonly mode: SyscallModeName;
+  /** Each CPU's firehose ring is 2^this chunks of the `firehose` array. */
+  private readonly firehoseChunkShift: number;
   private scope: CgroupScope | null = null;
   private tally: SyscallTally | null = null;
   private kernelEnforcer: KernelEnforcer | null = null;
@@ -178,6 +188,7 @@ export class Observer {
     const wait = options.drainIntervalMs ?? (this.mode === "firehose" ? FIREHOSE_DRAIN_WAIT_MS : DRAIN_WAIT_MS);
     if (!(wait >= DRAIN_WAIT_MIN_MS && wait <= 60_000)) throw new RangeError(`drainIntervalMs must be from ${DRAIN_WAIT_MIN_MS} to 60000 ms, got ${wait}`);
     this.drainWaitMaxMs = this.drainWaitMs = wait;
+    this.firehoseChunkShift = this.mode === "firehose" ? firehoseChunkShift(options.firehoseRingBytes) : 0;
     this.decoder = new EventDecoder(Number(bootToWallOffsetNs()));
     this.calibratedAt = performance.now();
     const sink = options.syscallSink;
@@ -214,7 +225,10 @@ export class Observer {
       obj.setConstant("nr_cpus", possibleCpus());
       obj.map("events").setMaxEntries(ringSize(this.options.ringBytes ?? 16 * 1024 * 1024));
       // Unused maps shrink to one entry so they cost no memory.
-      obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
+      const chunkShift = this.firehoseChunkShift;
+      obj.setConstant("firehose_chunk_shift", chunkShift);
+      obj.map("firehose_ctl").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
+      obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() << chunkShift : 1);
       if (this.mode !== "aggregate") obj.map("tally_cache").setMaxEntries(1);
       const fileNet = this.options.fileNetEvents ?? true;
       const exitHook = fileNet ? (this.options.exitHook ? { form: this.options.exitHook } : chooseExitHook()) : null;
@@ -233,7 +247,7 @@ export class Observer {
 
       const events = obj.map("events");
       this.ring = new RingBufferConsumer(events.fd(), events.maxEntries);
-      if (this.mode === "firehose") this.firehose = new FirehoseConsumer(obj.map("firehose").fd(), possibleCpus());
+      if (this.mode === "firehose") this.firehose = new FirehoseConsumer(obj.map("firehose_ctl").fd(), obj.map("firehose").fd(), possibleCpus(), chunkShift);
 
       if (this.mode === "aggregate") {
         this.tally = new SyscallTally(readTallyCache(obj.map("tally_cache")), this.options.exitedCountsKept);
@@ -452,6 +466,18 @@ function readTallyCache(map: BpfMap): () => Uint8Array {
 const TALLY_WRAP = 2 ** (8 * LAYOUTS.vigil_syscall_tally.fields.other[1]);
 
 /** The tally's carry point as the kernel knob takes it (0: where a count would wrap); anything else is a caller's error. */
+const FIREHOSE_CHUNK_BYTES = LAYOUTS.vigil_firehose_chunk.size;
+export const FIREHOSE_RING_DEFAULT = 8 << 20;
+export const FIREHOSE_RING_MAX = 256 << 20;
+
+/** log2 of the chunks in each CPU's firehose ring of at least `bytes` (power of two, one chunk at least). */
+export function firehoseChunkShift(bytes = FIREHOSE_RING_DEFAULT): number {
+  if (!Number.isInteger(bytes) || bytes < 1 || bytes > FIREHOSE_RING_MAX) throw new RangeError(`firehoseRingBytes must be an integer from 1 to ${FIREHOSE_RING_MAX} (256 MiB), got ${bytes}`);
+  let shift = 0;
+  while (FIREHOSE_CHUNK_BYTES * 2 ** shift < bytes) shift++;
+  return shift;
+}
+
 function tallyCarryAt(at: number | undefined): number {
   if (at === undefined) return 0;
   if (!Number.isInteger(at) || at < 1 || at > TALLY_WRAP) throw new RangeError(`tallyCarryAt must be an integer from 1 to ${TALLY_WRAP}, got ${at}`);

@@ -1,51 +1,104 @@
 /**
  * Reads the syscall firehose: one single-producer/single-consumer ring per CPU
- * in an mmap-able BPF array (struct vigil_firehose_ring in bpf/vigil.h). The
- * kernel advances `head` after writing a record; we read up to head and
- * publish `tail`. Records go to a sink as numbers: no object per syscall.
+ * (bpf/vigil.h): a control block in the mmap-able array `firehose_ctl`, the
+ * records in `firehose`, whose 2^chunkShift elements per CPU the mapping
+ * makes one contiguous ring. The kernel advances `head` after writing a
+ * record; we read up to head and publish `tail`. Records go to a sink as
+ * numbers: no object per syscall.
  */
 import { MappedRegion } from "../kernel/mmap";
 import { PAGE_SIZE } from "../kernel/libc";
-import { FIREHOSE_SLOTS, LAYOUTS, SYSCALL_TS_EXACT } from "../events/layout";
+import { FIREHOSE_CHUNK_SLOTS, LAYOUTS, SyscallRecordBits } from "../events/layout";
 
-const RING = LAYOUTS.vigil_firehose_ring;
+const CTL = LAYOUTS.vigil_firehose_ctl;
+const CTL_ELEM = Math.ceil(CTL.size / 8) * 8;
+const CHUNK_BYTES = LAYOUTS.vigil_firehose_chunk.size;
 const REC = LAYOUTS.vigil_syscall_record;
 const REC_WORDS = REC.size / 4;
-const [TS, PID, TID, NR, FLAGS] = (["ts_ns", "pid", "tid", "nr", "flags"] as const).map((f) => REC.fields[f][0] / 4) as [number, number, number, number, number];
-const ELEM_SIZE = Math.ceil(RING.size / 8) * 8;
+/** Word indexes in a record: ts_nr's low and high halves, pid, tid. */
+const [TS_LO, PID, TID] = (["ts_nr", "pid", "tid"] as const).map((f) => REC.fields[f][0] / 4) as [number, number, number];
+const TS_HI = TS_LO + 1;
+/** In ts_nr's high word: the stamp's top bits, the syscall number, the clock flag. */
+const HI_TS_MASK = 2 ** (SyscallRecordBits.tsBits - 32) - 1;
+const HI_NR_SHIFT = SyscallRecordBits.nrShift - 32;
+const HI_EXACT_SHIFT = SyscallRecordBits.exactShift - 32;
+const TS_SPAN = 2 ** SyscallRecordBits.tsBits;
+
+/**
+ * A record keeps its stamp's low 48 bits; the rest comes from a reference:
+ * a full stamp no older than the record (its CPU's newest clock reading) and
+ * less than 2^48 ns (78 hours) newer. The record's stamp is the latest value
+ * at or below the reference with those low bits. The reference is split once
+ * per drain (`splitReference`), so a record costs no division. Exact for 104
+ * days of uptime (2^53 ns), then rounded, never reordered.
+ */
+export function splitReference(reference: number): { refLow: number; refBase: number } {
+  const refLow = reference % TS_SPAN;
+  return { refLow, refBase: reference - refLow };
+}
+
+export function restoreStamp(low: number, refLow: number, refBase: number): number {
+  return refBase + low - (low > refLow ? TS_SPAN : 0);
+}
 
 export interface SyscallSink {
-  /** `exact`: the stamp was read for this record; else it was read earlier in the same tick on this CPU. */
+  /**
+   * `nr` is -1 for a number the record cannot hold (x32's, or -1 set by a tracer).
+   * `exact`: the stamp was read for this record; else it was read earlier in the same tick on this CPU.
+   */
   onSyscall(pid: number, tid: number, nr: number, ktimeNs: number, exact: boolean): void;
 }
 
 export class FirehoseConsumer {
-  private readonly region: MappedRegion;
-  private readonly words: Uint32Array;
+  private readonly ctl: MappedRegion;
+  private readonly recs: MappedRegion;
+  /** The control blocks, as 64-bit positions and as 32-bit words. */
   private readonly positions: BigUint64Array;
+  private readonly ctlWords: Uint32Array;
+  private readonly words: Uint32Array;
+  /** Records each CPU's ring holds (a power of two). */
+  readonly slots: number;
   private readonly tails: number[];
   /** Per CPU, where this drain stops handing over records. */
   private readonly ends: number[];
+  /** Per CPU, its newest clock reading at this drain, split as restoreStamp splits it. */
+  private readonly refLows: number[];
+  private readonly refBases: number[];
   /** The newest stamp seen so far; `bound` is its value at the previous drain. */
   private seen = -Infinity;
   private bound = -Infinity;
   private closed = false;
 
-  constructor(mapFd: number, readonly cpus: number) {
-    const bytes = Math.ceil((ELEM_SIZE * cpus) / PAGE_SIZE) * PAGE_SIZE;
-    this.region = MappedRegion.map("firehose rings", mapFd, 0, bytes, true);
-    this.words = new Uint32Array(this.region.buffer);
-    this.positions = new BigUint64Array(this.region.buffer);
+  constructor(ctlFd: number, recordsFd: number, readonly cpus: number, chunkShift: number) {
+    this.slots = FIREHOSE_CHUNK_SLOTS * 2 ** chunkShift;
+    this.ctl = MappedRegion.map("firehose control blocks", ctlFd, 0, pageRound(CTL_ELEM * cpus), true);
+    try {
+      // Read-only: userspace writes only tails, which live in the control blocks.
+      this.recs = MappedRegion.map("firehose rings", recordsFd, 0, pageRound(CHUNK_BYTES * 2 ** chunkShift * cpus), false);
+    } catch (e) {
+      this.ctl.close();
+      throw e;
+    }
+    this.positions = new BigUint64Array(this.ctl.buffer);
+    this.ctlWords = new Uint32Array(this.ctl.buffer);
+    this.words = new Uint32Array(this.recs.buffer);
     this.tails = [];
     this.ends = new Array<number>(cpus).fill(0);
-    for (let cpu = 0; cpu < cpus; cpu++) this.tails.push(Number(this.positions[(cpu * ELEM_SIZE + RING.fields.tail[0]) / 8]!));
+    this.refLows = new Array<number>(cpus).fill(0);
+    this.refBases = new Array<number>(cpus).fill(0);
+    for (let cpu = 0; cpu < cpus; cpu++) this.tails.push(Number(this.positions[(cpu * CTL_ELEM + CTL.fields.tail[0]) / 8]!));
+  }
+
+  /** An atomic load: the reads of the records and of the clock reading that follow cannot move before it. */
+  private head(cpu: number): number {
+    return Number(Atomics.load(this.positions, (cpu * CTL_ELEM + CTL.fields.head[0]) / 8));
   }
 
   /** Records waiting, summed over CPUs. */
   pending(): number {
     if (this.closed) return 0;
     let n = 0;
-    for (let cpu = 0; cpu < this.cpus; cpu++) n += Number(this.positions[(cpu * ELEM_SIZE) / 8]!) - this.tails[cpu]!;
+    for (let cpu = 0; cpu < this.cpus; cpu++) n += this.head(cpu) - this.tails[cpu]!;
     return n;
   }
 
@@ -53,9 +106,8 @@ export class FirehoseConsumer {
   fillRatio(): number {
     if (this.closed) return 0;
     let max = 0;
-    for (let cpu = 0; cpu < this.cpus; cpu++)
-      max = Math.max(max, Number(this.positions[(cpu * ELEM_SIZE) / 8]!) - this.tails[cpu]!);
-    return max / FIREHOSE_SLOTS;
+    for (let cpu = 0; cpu < this.cpus; cpu++) max = Math.max(max, this.head(cpu) - this.tails[cpu]!);
+    return max / this.slots;
   }
 
   /**
@@ -86,12 +138,18 @@ export class FirehoseConsumer {
     let active = -1;
     let actives = 0;
     for (let cpu = 0; cpu < this.cpus; cpu++) {
-      const head = Number(this.positions[(cpu * ELEM_SIZE) / 8]!);
+      const head = this.head(cpu);
       const tail = this.tails[cpu]!;
       if (head === tail) {
         ends[cpu] = tail;
         continue;
       }
+      // Read after head: the clock reading of every record up to head, or a later one.
+      const i = (cpu * CTL_ELEM + CTL.fields.clock_ns[0]) / 4;
+      const reference = this.ctlWords[i]! + this.ctlWords[i + 1]! * 0x1_0000_0000;
+      const { refLow, refBase } = splitReference(reference);
+      this.refLows[cpu] = refLow;
+      this.refBases[cpu] = refBase;
       const newest = this.stamp(cpu, head - 1);
       if (newest > this.seen) this.seen = newest;
       const end = newest <= bound ? head : this.firstAfter(cpu, tail, head, bound);
@@ -124,14 +182,19 @@ export class FirehoseConsumer {
     }
   }
 
-  /** The stamp of record `pos` of `cpu`'s ring. */
-  private stamp(cpu: number, pos: number): number {
-    return this.stampAt((cpu * ELEM_SIZE + RING.fields.recs[0]) / 4 + (pos & (FIREHOSE_SLOTS - 1)) * REC_WORDS);
+  /** The word index of record `pos` of `cpu`'s ring. */
+  private wordOf(cpu: number, pos: number): number {
+    return (cpu * this.slots + (pos & (this.slots - 1))) * REC_WORDS;
   }
 
-  /** The stamp of the record at word `i`, from its two 32-bit halves: exact for 104 days of uptime (2^53 ns), then rounded, never reordered. */
-  private stampAt(i: number): number {
-    return this.words[i + TS]! + this.words[i + TS + 1]! * 0x1_0000_0000;
+  /** The stamp of record `pos` of `cpu`'s ring. */
+  private stamp(cpu: number, pos: number): number {
+    return this.stampAt(cpu, this.wordOf(cpu, pos));
+  }
+
+  /** The full stamp of `cpu`'s record at word `i`. */
+  private stampAt(cpu: number, i: number): number {
+    return restoreStamp(this.words[i + TS_LO]! + (this.words[i + TS_HI]! & HI_TS_MASK) * 0x1_0000_0000, this.refLows[cpu]!, this.refBases[cpu]!);
   }
 
   /** The first position in [from, to) of `cpu`'s ring stamped after `ts` (`to` if none): stamps never go back within a ring. */
@@ -149,21 +212,26 @@ export class FirehoseConsumer {
   /** Hands `cpu`'s records up to `end` to the sink, and publishes the new tail. */
   private emit(sink: SyscallSink, cpu: number, end: number): number {
     const w = this.words;
-    const base = cpu * ELEM_SIZE;
-    const recBase = (base + RING.fields.recs[0]) / 4;
     const from = this.tails[cpu]!;
     for (let tail = from; tail < end; tail++) {
-      const i = recBase + (tail & (FIREHOSE_SLOTS - 1)) * REC_WORDS;
-      sink.onSyscall(w[i + PID]!, w[i + TID]!, w[i + NR]!, this.stampAt(i), (w[i + FLAGS]! & SYSCALL_TS_EXACT) !== 0);
+      const i = this.wordOf(cpu, tail);
+      const hi = w[i + TS_HI]!;
+      const nr = (hi >>> HI_NR_SHIFT) & SyscallRecordBits.nrOther;
+      sink.onSyscall(w[i + PID]!, w[i + TID]!, nr === SyscallRecordBits.nrOther ? -1 : nr, this.stampAt(cpu, i), hi >>> HI_EXACT_SHIFT !== 0);
     }
     this.tails[cpu] = end;
-    Atomics.store(this.positions, (base + RING.fields.tail[0]) / 8, BigInt(end));
+    Atomics.store(this.positions, (cpu * CTL_ELEM + CTL.fields.tail[0]) / 8, BigInt(end));
     return end - from;
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.region.close();
+    this.recs.close();
+    this.ctl.close();
   }
+}
+
+function pageRound(bytes: number): number {
+  return Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE;
 }

@@ -18,6 +18,8 @@ export const ConfigSchema = Type.Object(
     token: Type.Optional(Type.String({ minLength: 16 })),
     syscalls: Type.Union([Type.Literal("off"), Type.Literal("aggregate"), Type.Literal("firehose")], { default: "aggregate" }),
     ringBytes: Type.Integer({ minimum: 4096, maximum: 1 << 30, default: 16 << 20 }),
+    /** Firehose mode: bytes of records each CPU's ring holds (16 a record), rounded up to a power of two of 2 MiB. */
+    firehoseRingBytes: Type.Integer({ minimum: 1, maximum: 256 << 20, default: 8 << 20 }),
     /** The longest wait between drains of the kernel rings (shorter while they fill): event latency against wakeups. Unset: the observer's default for the syscall mode. */
     drainIntervalMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
     /** Observe only these cgroup v2 paths (relative to the cgroup2 mount); empty: the whole machine. */
@@ -100,6 +102,7 @@ export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "num
   VIGIL_TOKEN: { path: ["token"], kind: "string" },
   VIGIL_SYSCALLS: { path: ["syscalls"], kind: "string" },
   VIGIL_RING_BYTES: { path: ["ringBytes"], kind: "int" },
+  VIGIL_FIREHOSE_RING_BYTES: { path: ["firehoseRingBytes"], kind: "int" },
   VIGIL_DRAIN_INTERVAL_MS: { path: ["drainIntervalMs"], kind: "int" },
   VIGIL_CGROUPS: { path: ["cgroups"], kind: "list" },
   VIGIL_RETENTION_MAX_AGE_HOURS: { path: ["retention", "maxAgeHours"], kind: "number" },

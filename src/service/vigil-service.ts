@@ -144,6 +144,7 @@ export class VigilService {
     this.observer = new Observer({
       syscalls: config.syscalls,
       ringBytes: config.ringBytes,
+      firehoseRingBytes: config.firehoseRingBytes,
       drainIntervalMs: config.drainIntervalMs,
       cgroupIds,
       onEvent: (e) => this.pipeline.handle(e),
