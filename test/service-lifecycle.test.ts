@@ -191,5 +191,8 @@ describe("configuration", () => {
     const e = run(["--check-config"], { VIGIL_READINESS_MAX_DROP_RATIO: "1.5" });
     expect(e.code).toBe(2);
     expect(e.err).toContain("readiness.maxDropRatio");
+    const f = run(["--check-config"], { VIGIL_FIREHOSE_RING_BYTES: String(512 << 20) });
+    expect(f.code).toBe(2);
+    expect(f.err).toContain("firehoseRingBytes");
   });
 });

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
 import { bootToWallOffsetNs } from "../kernel/libc";
 import { DecodeError, EventDecoder, tallyPid } from "../events/decoder";
-import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, EventType, FirehoseClock, LAYOUTS, SyscallMode, type EventTypeName } from "../events/layout";
+import { DROP_SLOTS, DropSlot, FIREHOSE_CHUNK_SLOTS, EVENT_TYPE_NAMES, EventType, FirehoseClock, LAYOUTS, SyscallMode, type EventTypeName } from "../events/layout";
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
@@ -118,6 +118,8 @@ export interface ObserverStats {
   droppedTotal: number;
   ringFill: number;
   firehoseFill: number;
+  /** Records each CPU's firehose ring holds (0 outside firehose mode). */
+  firehoseSlots: number;
   attachedPrograms: number;
   /** The current wait between drains, in ms: drainIntervalMs, or less while the rings fill. */
   drainWaitMs: number;
@@ -391,6 +393,7 @@ export class Observer {
       droppedTotal,
       ringFill: fill.ring,
       firehoseFill: fill.firehose,
+      firehoseSlots: this.mode === "firehose" ? FIREHOSE_CHUNK_SLOTS * 2 ** this.firehoseChunkShift : 0,
       attachedPrograms: this.attached,
       drainWaitMs: this.drainWaitMs,
       exitHook: this.exitHook?.form ?? null,
@@ -465,7 +468,6 @@ function readTallyCache(map: BpfMap): () => Uint8Array {
 /** Where a tally count would wrap: 2^(bits of a count), from the tally's layout (16-bit counts: 65536). */
 const TALLY_WRAP = 2 ** (8 * LAYOUTS.vigil_syscall_tally.fields.other[1]);
 
-/** The tally's carry point as the kernel knob takes it (0: where a count would wrap); anything else is a caller's error. */
 const FIREHOSE_CHUNK_BYTES = LAYOUTS.vigil_firehose_chunk.size;
 export const FIREHOSE_RING_DEFAULT = 8 << 20;
 export const FIREHOSE_RING_MAX = 256 << 20;
@@ -478,6 +480,7 @@ export function firehoseChunkShift(bytes = FIREHOSE_RING_DEFAULT): number {
   return shift;
 }
 
+/** The tally's carry point as the kernel knob takes it (0: where a count would wrap); anything else is a caller's error. */
 function tallyCarryAt(at: number | undefined): number {
   if (at === undefined) return 0;
   if (!Number.isInteger(at) || at < 1 || at > TALLY_WRAP) throw new RangeError(`tallyCarryAt must be an integer from 1 to ${TALLY_WRAP}, got ${at}`);

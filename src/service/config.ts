@@ -9,6 +9,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { schemaProblems } from "../util/schema-problems";
 import { parse as parseYaml } from "yaml";
+import { FIREHOSE_RING_DEFAULT, FIREHOSE_RING_MAX } from "../observer/observer";
 
 export const ConfigSchema = Type.Object(
   {
@@ -19,7 +20,7 @@ export const ConfigSchema = Type.Object(
     syscalls: Type.Union([Type.Literal("off"), Type.Literal("aggregate"), Type.Literal("firehose")], { default: "aggregate" }),
     ringBytes: Type.Integer({ minimum: 4096, maximum: 1 << 30, default: 16 << 20 }),
     /** Firehose mode: bytes of records each CPU's ring holds (16 a record), rounded up to a power of two of 2 MiB. */
-    firehoseRingBytes: Type.Integer({ minimum: 1, maximum: 256 << 20, default: 8 << 20 }),
+    firehoseRingBytes: Type.Integer({ minimum: 1, maximum: FIREHOSE_RING_MAX, default: FIREHOSE_RING_DEFAULT }),
     /** The longest wait between drains of the kernel rings (shorter while they fill): event latency against wakeups. Unset: the observer's default for the syscall mode. */
     drainIntervalMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
     /** Observe only these cgroup v2 paths (relative to the cgroup2 mount); empty: the whole machine. */

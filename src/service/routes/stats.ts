@@ -21,6 +21,7 @@ export function statsRoutes(service: VigilService) {
         ring: {
           fill: o.ringFill,
           firehoseFill: o.firehoseFill,
+          firehoseSlots: o.firehoseSlots,
           drainWaitMs: o.drainWaitMs,
           attachedPrograms: o.attachedPrograms,
           exitHook: o.exitHook,
