@@ -5,7 +5,7 @@
  * runs, on the same machine in the same run: read the ratios, not the ns.
  */
 import { OwnedCgroup } from "../src/cgroup/cgroup";
-import { Observer, type FirehoseClockName, type SyscallModeName } from "../src/observer/observer";
+import { FIREHOSE_RING_DEFAULT, Observer, type FirehoseClockName, type SyscallModeName } from "../src/observer/observer";
 import { syscallNumber } from "../src/events/syscall-names";
 import { buildStorm, median, peakRssMiB, quantile, resetPeakRss, STORM, table, writeReport } from "./lib";
 
@@ -173,7 +173,7 @@ export async function benchStorm(quick: boolean): Promise<StormRow[]> {
     const base = median(baselines);
     rows.unshift({ setup: "baseline (unobserved)", nsPerSyscall: base, ratio: 1, ratioSpread: null, captured: null, expected: null, dropped: null, peakRssMiB: null });
     console.log(
-      `\n## getppid() storm: ${n.toLocaleString()} syscalls x ${reps} runs per setup, storm pinned to CPU ${STORM_CPU}. Vigil setups round-robin with a baseline run between every two runs; "vs baseline" is the median of each run's ratio to the baselines either side of it, with the middle half of those ratios; peers run in blocks, against the baseline blocks either side. Baselines ${baselines.map((b) => b.toFixed(0)).join(", ")} ns\n`,
+      `\n## getppid() storm: ${n.toLocaleString()} syscalls x ${reps} runs per setup, storm pinned to CPU ${STORM_CPU}, firehose rings of ${FIREHOSE_RING_DEFAULT >> 20} MiB a CPU (the default). Vigil setups round-robin with a baseline run between every two runs; "vs baseline" is the median of each run's ratio to the baselines either side of it, with the middle half of those ratios; peers run in blocks, against the baseline blocks either side. Baselines ${baselines.map((b) => b.toFixed(0)).join(", ")} ns\n`,
     );
     console.log(
       table(
