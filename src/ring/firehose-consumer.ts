@@ -52,9 +52,8 @@ export interface SyscallSink {
 export class FirehoseConsumer {
   private readonly ctl: MappedRegion;
   private readonly recs: MappedRegion;
-  /** The control blocks, as 64-bit positions and as 32-bit words. */
+  /** The control blocks' 64-bit words (head, clock_ns, tail). */
   private readonly positions: BigUint64Array;
-  private readonly ctlWords: Uint32Array;
   private readonly words: Uint32Array;
   /** Records each CPU's ring holds (a power of two). */
   readonly slots: number;
@@ -80,7 +79,6 @@ export class FirehoseConsumer {
       throw e;
     }
     this.positions = new BigUint64Array(this.ctl.buffer);
-    this.ctlWords = new Uint32Array(this.ctl.buffer);
     this.words = new Uint32Array(this.recs.buffer);
     this.tails = [];
     this.ends = new Array<number>(cpus).fill(0);
@@ -145,9 +143,7 @@ export class FirehoseConsumer {
         continue;
       }
       // Read after head: the clock reading of every record up to head, or a later one.
-      const i = (cpu * CTL_ELEM + CTL.fields.clock_ns[0]) / 4;
-      const reference = this.ctlWords[i]! + this.ctlWords[i + 1]! * 0x1_0000_0000;
-      const { refLow, refBase } = splitReference(reference);
+      const { refLow, refBase } = splitReference(Number(this.positions[(cpu * CTL_ELEM + CTL.fields.clock_ns[0]) / 8]!));
       this.refLows[cpu] = refLow;
       this.refBases[cpu] = refBase;
       const newest = this.stamp(cpu, head - 1);
