@@ -12,7 +12,6 @@ import { FIREHOSE_CHUNK_SLOTS, LAYOUTS, SyscallRecordBits } from "../events/layo
 
 const CTL = LAYOUTS.vigil_firehose_ctl;
 const CTL_ELEM = Math.ceil(CTL.size / 8) * 8;
-const CHUNK_BYTES = LAYOUTS.vigil_firehose_chunk.size;
 const REC = LAYOUTS.vigil_syscall_record;
 const REC_WORDS = REC.size / 4;
 /** Word indexes in a record: ts_nr's low and high halves, pid, tid. */
@@ -73,7 +72,7 @@ export class FirehoseConsumer {
     this.ctl = MappedRegion.map("firehose control blocks", ctlFd, 0, pageRound(CTL_ELEM * cpus), true);
     try {
       // Read-only: userspace writes only tails, which live in the control blocks.
-      this.recs = MappedRegion.map("firehose rings", recordsFd, 0, pageRound(CHUNK_BYTES * 2 ** chunkShift * cpus), false);
+      this.recs = MappedRegion.map("firehose rings", recordsFd, 0, pageRound(this.slots * REC.size * cpus), false);
     } catch (e) {
       this.ctl.close();
       throw e;
@@ -84,12 +83,12 @@ export class FirehoseConsumer {
     this.ends = new Array<number>(cpus).fill(0);
     this.refLows = new Array<number>(cpus).fill(0);
     this.refBases = new Array<number>(cpus).fill(0);
-    for (let cpu = 0; cpu < cpus; cpu++) this.tails.push(Number(this.positions[(cpu * CTL_ELEM + CTL.fields.tail[0]) / 8]!));
+    for (let cpu = 0; cpu < cpus; cpu++) this.tails.push(Number(this.positions[ctlWord(cpu, "tail")]!));
   }
 
   /** An atomic load: the reads of the records and of the clock reading that follow cannot move before it. */
   private head(cpu: number): number {
-    return Number(Atomics.load(this.positions, (cpu * CTL_ELEM + CTL.fields.head[0]) / 8));
+    return Number(Atomics.load(this.positions, ctlWord(cpu, "head")));
   }
 
   /** Records waiting, summed over CPUs. */
@@ -143,7 +142,7 @@ export class FirehoseConsumer {
         continue;
       }
       // Read after head: the clock reading of every record up to head, or a later one.
-      const { refLow, refBase } = splitReference(Number(this.positions[(cpu * CTL_ELEM + CTL.fields.clock_ns[0]) / 8]!));
+      const { refLow, refBase } = splitReference(Number(this.positions[ctlWord(cpu, "clock_ns")]!));
       this.refLows[cpu] = refLow;
       this.refBases[cpu] = refBase;
       const newest = this.stamp(cpu, head - 1);
@@ -216,7 +215,7 @@ export class FirehoseConsumer {
       sink.onSyscall(w[i + PID]!, w[i + TID]!, nr === SyscallRecordBits.nrOther ? -1 : nr, this.stampAt(cpu, i), hi >>> HI_EXACT_SHIFT !== 0);
     }
     this.tails[cpu] = end;
-    Atomics.store(this.positions, (cpu * CTL_ELEM + CTL.fields.tail[0]) / 8, BigInt(end));
+    Atomics.store(this.positions, ctlWord(cpu, "tail"), BigInt(end));
     return end - from;
   }
 
@@ -226,6 +225,11 @@ export class FirehoseConsumer {
     this.recs.close();
     this.ctl.close();
   }
+}
+
+/** The index of a 64-bit field of `cpu`'s control block among the mapped control blocks' words. */
+function ctlWord(cpu: number, field: "head" | "clock_ns" | "tail"): number {
+  return (cpu * CTL_ELEM + CTL.fields[field][0]) / 8;
 }
 
 function pageRound(bytes: number): number {
