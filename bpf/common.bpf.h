@@ -97,24 +97,36 @@ struct vigil_drop_counters drops SEC(".maps") __weak;
 struct vigil_tally_cache tally_cache SEC(".maps") __weak;
 
 /*
- * Credentials kept from a setuid-family syscall's entry until its exit (the
- * old ones are gone by then), keyed by thread id (a thread is in one syscall
- * at a time). LRU so that an entry whose exit never came (a thread killed in
- * between) is recycled, not leaked. Opens and connects need no such entry:
- * their arguments are still in the task's saved registers at exit.
+ * Credentials kept from a setuid-family syscall's entry, keyed by thread id,
+ * until the change is settled: at the thread's next syscall entry, or at its
+ * exit if it never makes one (see cred.bpf.c). A plain hash: an entry is
+ * deleted only when settled, so `setid_pending` counts them exactly.
  */
 struct vigil_pending_syscall {
 	__u64 args[2]; /* (uid, euid) and (gid, egid), packed */
 };
 
 struct vigil_pending_map {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, struct vigil_pending_syscall);
 };
 
+/*
+ * The number of entries in `pending`. Every syscall entry reads it (an
+ * inlined array load) and looks its thread up only when it is not 0: a
+ * setuid-family call is rare, a syscall is not.
+ */
+struct vigil_pending_count_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+};
+
 struct vigil_pending_map pending SEC(".maps") __weak;
+struct vigil_pending_count_map pending_count SEC(".maps") __weak;
 
 /* A syscall's first four arguments, as the kernel saved them at entry. */
 struct vigil_syscall_args {
@@ -129,8 +141,19 @@ struct vigil_syscall_args {
  */
 int vigil_open_exit(__u32 cls, const struct vigil_syscall_args *a, long ret);
 int vigil_connect_exit(const struct vigil_syscall_args *a, long ret);
+/* cred.bpf.c: keeps the current thread's credentials at a setuid-family syscall's entry. */
 int vigil_setid_enter(void);
-int vigil_setid_exit(long ret);
+/* cred.bpf.c: reports the current thread's credential change, if its last setuid-family syscall made one. */
+int vigil_setid_settle(void);
+/* Whether some thread has a setuid-family syscall not yet settled (then its next syscall or its exit settles it). */
+static __always_inline bool vigil_setid_pending(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&pending_count, &zero);
+
+	return n && *(volatile __u64 *)n;
+}
+
 /* Where a 16-bit tally count sends its tally: 2^16 unless a test asks for less. */
 static __always_inline __u32 vigil_tally_carry_point(void)
 {

@@ -1,14 +1,28 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Credential changes by the setuid family (setuid, setgid, setreuid, setregid,
- * setresuid, setresgid, setfsuid, setfsgid): the ids are kept at entry and a
- * record is made at exit only when they changed.
+ * setresuid, setresgid, setfsuid, setfsgid): the ids are kept at the call's
+ * entry, and a record is made when they changed. The change is settled at
+ * the thread's next syscall entry (a thread always makes one: exit_group or
+ * execve at the latest), or at its exit when a signal ends it first. So the
+ * family needs no exit hook: each syscall trace event attached at exit costs
+ * a grace period when it is detached (~40 ms here, one after another under
+ * the kernel's event mutex), and this family is eight of them.
  */
 #include "common.bpf.h"
 
 static __always_inline __u64 pack(__u32 a, __u32 b)
 {
 	return (__u64)a << 32 | b;
+}
+
+static __always_inline void pending_add(__s64 d)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&pending_count, &zero);
+
+	if (n)
+		__sync_fetch_and_add(n, d);
 }
 
 __noinline int vigil_setid_enter(void)
@@ -20,11 +34,15 @@ __noinline int vigil_setid_enter(void)
 		.args = { pack(c->uid.val, c->euid.val), pack(c->gid.val, c->egid.val) },
 	};
 
-	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	/* The thread's previous call was settled at this syscall's entry, so the entry is new. */
+	if (bpf_map_update_elem(&pending, &tid, &p, BPF_NOEXIST) == 0)
+		pending_add(1);
+	else if (bpf_map_update_elem(&pending, &tid, &p, BPF_EXIST))
+		vigil_count_drop(VIGIL_EV_CRED); /* 16384 threads mid-call at once: the change would go unseen, so counted */
 	return 0;
 }
 
-__noinline int vigil_setid_exit(long ret)
+__noinline int vigil_setid_settle(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	const struct cred *c = task->cred;
@@ -53,6 +71,7 @@ __noinline int vigil_setid_exit(long ret)
 	e->new_egid = (__u32)gids;
 	vigil_submit(e);
 out:
-	bpf_map_delete_elem(&pending, &tid);
+	if (bpf_map_delete_elem(&pending, &tid) == 0)
+		pending_add(-1);
 	return 0;
 }

@@ -100,6 +100,9 @@ int BPF_PROG(vigil_exit, struct task_struct *task, bool group_dead)
 	struct vigil_exit_event *e;
 	__u32 tgid = task->tgid;
 
+	/* A thread ended by a signal right after a setuid-family call has its change settled here. */
+	if (vigil_setid_pending())
+		vigil_setid_settle();
 	/* Every thread's syscall counts leave with it, before its process's exit record. */
 	if (syscall_mode == VIGIL_SYSCALLS_AGGREGATE)
 		vigil_tally_flush();

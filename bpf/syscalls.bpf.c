@@ -7,10 +7,11 @@
  *  - firehose: one 16-byte record per syscall entry written straight into a
  *    per-CPU SPSC ring in mmap-able arrays (no ringbuf helper, no wakeup),
  *    stamped by the tick-bounded clock unless the exact one is asked for.
- * Syscalls with a class (opens, connect, setuid family) are reported at exit,
- * with their result, by their concern's handler; only the setuid family has
- * work at entry. The exit hook is on the per-syscall trace events of the
- * classified syscalls where tracefs has them, or on every syscall otherwise.
+ * Opens and connects are reported at exit, with their result, by their
+ * concern's handler. The setuid family has work at entry only: its change
+ * is settled at the thread's next syscall entry (cred.bpf.c). The exit hook
+ * is on the per-syscall trace events of the opens and connect where tracefs
+ * has them, or on every syscall otherwise.
  */
 #include "common.bpf.h"
 
@@ -205,6 +206,9 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 	__u32 cls = class_of(id);
 	struct task_struct *task;
 
+	/* First, before this syscall can change them again: a credential change by the thread's last syscall. */
+	if (vigil_setid_pending())
+		vigil_setid_settle();
 	if (syscall_mode == VIGIL_SYSCALLS_OFF && cls != VIGIL_SC_SETID)
 		return 0;
 	/* The task gives tgid, tid and cgroup without a helper call each. */
@@ -216,14 +220,14 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 	else if (syscall_mode == VIGIL_SYSCALLS_FIREHOSE)
 		record_syscall(task, id);
 
-	/* Only a credential change needs its entry: the old credentials are gone at exit. */
+	/* Only a credential change has work at entry: keeping the old credentials. */
 	if (cls == VIGIL_SC_SETID)
 		return vigil_setid_enter();
 	return 0;
 }
 
 /*
- * Reports a classified syscall at its exit. The arguments are read from the
+ * Reports an open or a connect at its exit. The arguments are read from the
  * registers the kernel saved at entry: the syscall ran on them (whatever
  * seccomp or a tracer did at entry is already in them), and nothing writes
  * them back before the exit tracepoint (ptrace's exit stop and syscall
@@ -235,10 +239,8 @@ static __always_inline int dispatch_exit(struct task_struct *task, struct pt_reg
 	__u32 cls = class_of(nr);
 	struct vigil_syscall_args a;
 
-	if (cls == VIGIL_SC_NONE || !vigil_task_in_scope(task))
+	if (cls == VIGIL_SC_NONE || cls == VIGIL_SC_SETID || !vigil_task_in_scope(task))
 		return 0;
-	if (cls == VIGIL_SC_SETID)
-		return vigil_setid_exit(ret);
 	a.arg[0] = PT_REGS_PARM1_SYSCALL(regs);
 	a.arg[1] = PT_REGS_PARM2_SYSCALL(regs);
 	a.arg[2] = PT_REGS_PARM3_SYSCALL(regs);
@@ -250,7 +252,7 @@ static __always_inline int dispatch_exit(struct task_struct *task, struct pt_reg
 
 /*
  * Exits, preferred form: one program attached to the syscalls:sys_exit_<name>
- * trace event of each classified syscall. Every other syscall then pays only
+ * trace event of each open and connect syscall. Every other syscall then pays only
  * the kernel's bitmap test in its syscall-event probe, not a BPF run; the
  * price is a slow detach (a grace period per event), which userspace pays
  * in parallel.

@@ -142,6 +142,22 @@ describe("observer (scoped to a cgroup)", () => {
     expect(e.new.euid).toBe(65534);
   });
 
+  test("a credential change is reported when a signal ends the thread before its next syscall", async () => {
+    // perl makes the raw setuid call and then spins without another syscall, so the change
+    // can only be settled at the thread's exit (the usual place is its next syscall's entry).
+    const p = oc.spawn(`exec perl -e 'syscall(${syscallNumber("setuid")}, 65533) == 0 or die "setuid: $!"; 1 while 1'`);
+    const uidOf = async (): Promise<string | undefined> => (await Bun.file(`/proc/${p.pid}/status`).text()).match(/^Uid:\s+(\d+)/m)?.[1];
+    const deadline = Date.now() + 5000;
+    while ((await uidOf()) !== "65533" && Date.now() < deadline) await Bun.sleep(5);
+    expect(await uidOf()).toBe("65533");
+    p.kill("SIGKILL");
+    await p.exited;
+    const e = await oc.waitFor((e): e is CredEvent => e.type === "cred" && e.pid === p.pid);
+    expect(e.old.uid).toBe(0);
+    expect(e.new.uid).toBe(65533);
+    expect(e.new.euid).toBe(65533);
+  });
+
   test("only the observed cgroup is reported", () => {
     const foreign = oc.events.filter((e) => e.cgroupId !== oc.cgroup.id);
     expect(oc.events.length).toBeGreaterThan(0);

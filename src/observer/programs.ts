@@ -54,9 +54,19 @@ export function classifiedSyscalls(): { name: string; nr: number; cls: number }[
   return out;
 }
 
+/**
+ * The classified syscalls reported at their exit, with their result: the
+ * opens and connect. The setuid family is not among them: its change is
+ * settled at the thread's next syscall entry (bpf/cred.bpf.c), which spares
+ * eight trace events whose detaches each wait out a grace period.
+ */
+export function exitHookSyscalls(): { name: string; nr: number; cls: number }[] {
+  return classifiedSyscalls().filter(({ cls }) => cls !== SyscallClass.setid);
+}
+
 /** Which exit hook form this machine allows, and why not the preferred one. Call before load. */
 export function chooseExitHook(): { form: ExitHookForm; reason?: string } {
-  for (const { name } of classifiedSyscalls()) {
+  for (const { name } of exitHookSyscalls()) {
     const available = traceEventAvailable("syscalls", `sys_exit_${name}`);
     if (!available.ok) return { form: "generic", reason: available.reason };
   }
@@ -76,7 +86,7 @@ export function attachExitHook(obj: BpfObject, form: ExitHookForm): number {
     return 1;
   }
   const prog = obj.program(EXIT_HOOK.perSyscall);
-  const syscalls = classifiedSyscalls();
+  const syscalls = exitHookSyscalls();
   for (const { name } of syscalls) prog.attachTracepoint("syscalls", `sys_exit_${name}`);
   return syscalls.length;
 }
