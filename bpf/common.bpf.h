@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Kernel-side helpers shared by every Vigil program: the load-time knobs, the
- * maps every program uses (defined once in maps.bpf.c, linked with
- * `bpftool gen object`), scope filtering and counted ring-buffer reservation.
+ * maps every program uses, scope filtering and counted ring-buffer
+ * reservation. The sources are compiled as one translation unit (see
+ * scripts/build-bpf.sh), so everything here is defined once.
  */
 #ifndef VIGIL_COMMON_BPF_H
 #define VIGIL_COMMON_BPF_H
@@ -22,6 +23,31 @@ extern const volatile __u8 firehose_clock; /* enum vigil_firehose_clock */
 extern const volatile __u8 firehose_chunk_shift; /* each CPU's firehose ring is 2^this elements of `firehose` */
 extern const volatile __u32 tally_carry_at; /* a tally is sent when one of its counts reaches this (0, or above 2^16: at 2^16) */
 extern const volatile __u32 nr_cpus; /* possible CPUs: where a thread's tally ways may be */
+
+/* Kfunc (kernel 6.2+): `obj` as a read-only, untrusted pointer of BTF type `btf_id`; the verifier turns the call into a move. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/*
+ * `task`, for reading its fields. The verifier checks every pointer loaded
+ * through a trusted pointer (what bpf_get_current_task_btf() returns, and a
+ * tp_btf argument) against the kernel's lists of safe nested types, and each
+ * check is a name lookup that scans the whole kernel BTF: up to three per
+ * load, again on every path the verifier walks. That was most of the time
+ * Vigil's programs took to load (~80 ms of CPU per start). Loads through
+ * this untrusted alias are the same fault-safe loads at run time, without
+ * those checks. Helpers that need a trusted task (bpf_task_pt_regs) are
+ * given the original.
+ */
+static __always_inline struct task_struct *vigil_task_fields(const struct task_struct *task)
+{
+	return bpf_rdonly_cast(task, bpf_core_type_id_kernel(struct task_struct));
+}
+
+/* The current task, for reading its fields (see vigil_task_fields). */
+static __always_inline struct task_struct *vigil_current_task(void)
+{
+	return vigil_task_fields(bpf_get_current_task_btf());
+}
 
 /* Maps every program shares. */
 struct vigil_events_map {
@@ -86,15 +112,14 @@ struct vigil_tally_cache {
 	__type(value, struct vigil_tally);
 };
 
-/* Weak: every unit carries the same definition and the BPF linker keeps one. */
-struct vigil_events_map events SEC(".maps") __weak;
-struct vigil_agent_by_tgid agent_by_tgid SEC(".maps") __weak;
-struct vigil_agent_by_cgroup agent_by_cgroup SEC(".maps") __weak;
-struct vigil_agent_kinds_map agent_kinds SEC(".maps") __weak;
-struct vigil_cgroup_set observed_cgroups SEC(".maps") __weak;
-struct vigil_scope_map observed_scope SEC(".maps") __weak;
-struct vigil_drop_counters drops SEC(".maps") __weak;
-struct vigil_tally_cache tally_cache SEC(".maps") __weak;
+struct vigil_events_map events SEC(".maps");
+struct vigil_agent_by_tgid agent_by_tgid SEC(".maps");
+struct vigil_agent_by_cgroup agent_by_cgroup SEC(".maps");
+struct vigil_agent_kinds_map agent_kinds SEC(".maps");
+struct vigil_cgroup_set observed_cgroups SEC(".maps");
+struct vigil_scope_map observed_scope SEC(".maps");
+struct vigil_drop_counters drops SEC(".maps");
+struct vigil_tally_cache tally_cache SEC(".maps");
 
 /*
  * Credentials kept from a setuid-family syscall's entry, keyed by thread id,
@@ -125,8 +150,8 @@ struct vigil_pending_count_map {
 	__type(value, __u64);
 };
 
-struct vigil_pending_map pending SEC(".maps") __weak;
-struct vigil_pending_count_map pending_count SEC(".maps") __weak;
+struct vigil_pending_map pending SEC(".maps");
+struct vigil_pending_count_map pending_count SEC(".maps");
 
 /* A syscall's first four arguments, as the kernel saved them at entry. */
 struct vigil_syscall_args {
@@ -286,7 +311,7 @@ static __always_inline __u32 vigil_agent_of(struct task_struct *task)
 
 static __always_inline bool vigil_current_in_scope(void)
 {
-	return vigil_task_in_scope(bpf_get_current_task_btf());
+	return vigil_task_in_scope(vigil_current_task());
 }
 
 /* Reserve a record, counting the failure per CPU and per type (never silent). */
@@ -323,7 +348,7 @@ static __always_inline void vigil_submit(void *e)
  */
 static __always_inline void vigil_fill_header(struct vigil_header *h, __u32 type)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = vigil_current_task();
 	const struct cred *cred = task->cred;
 	__u64 cg = vigil_task_cgroup_id(task);
 

@@ -27,7 +27,7 @@ static __always_inline void pending_add(__s64 d)
 
 __noinline int vigil_setid_enter(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = vigil_current_task();
 	const struct cred *c = task->cred;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct vigil_pending_syscall p = {
@@ -44,7 +44,7 @@ __noinline int vigil_setid_enter(void)
 
 __noinline int vigil_setid_settle(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = vigil_current_task();
 	const struct cred *c = task->cred;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct vigil_pending_syscall *p = bpf_map_lookup_elem(&pending, &tid);

@@ -148,7 +148,7 @@ static __always_inline int check_connect(__u16 family, __u16 port, const __u32 *
 	struct vigil_enforce_event *e;
 	__u32 *count;
 
-	m.agent = vigil_agent_of(bpf_get_current_task_btf());
+	m.agent = vigil_agent_of(vigil_current_task());
 	if (!m.agent)
 		return 1;
 	m.gen = current_gen();

@@ -27,7 +27,7 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	long n;
 
 	/* Enforcement first, whatever the observation scope: the new image has not run yet. */
-	agent = vigil_agent_of(bpf_get_current_task_btf());
+	agent = vigil_agent_of(vigil_current_task());
 	if (agent)
 		vigil_enforce_exec(agent, ino, dev);
 	if (!vigil_current_in_scope())
@@ -75,7 +75,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	if (child->pid != child->tgid)
 		return 0;
 	/* The child inherits its parent's agent before it runs its first instruction. */
-	agent = vigil_agent_of(parent); /* parent is the current task */
+	agent = vigil_agent_of(vigil_task_fields(parent)); /* parent is the current task */
 	if (agent) {
 		child_tgid = child->tgid;
 		vigil_agent_kind_use(VIGIL_AGENTS_BY_TGID);
@@ -98,6 +98,7 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(vigil_exit, struct task_struct *task, bool group_dead)
 {
 	struct vigil_exit_event *e;
+	struct signal_struct *sig;
 	__u32 tgid = task->tgid;
 
 	/* A thread ended by a signal right after a setuid-family call has its change settled here. */
@@ -115,7 +116,8 @@ int BPF_PROG(vigil_exit, struct task_struct *task, bool group_dead)
 	if (!e)
 		goto forget;
 	vigil_fill_header(&e->hdr, VIGIL_EV_EXIT);
-	e->exit_code = task->signal->group_exit_code ? task->signal->group_exit_code : task->exit_code;
+	sig = vigil_task_fields(task)->signal;
+	e->exit_code = sig->group_exit_code ? sig->group_exit_code : task->exit_code;
 	e->_pad = 0;
 	vigil_submit(e);
 forget:

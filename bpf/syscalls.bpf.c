@@ -212,7 +212,7 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 	if (syscall_mode == VIGIL_SYSCALLS_OFF && cls != VIGIL_SC_SETID)
 		return 0;
 	/* The task gives tgid, tid and cgroup without a helper call each. */
-	task = bpf_get_current_task_btf();
+	task = vigil_current_task();
 	if (!vigil_task_in_scope(task))
 		return 0;
 	if (syscall_mode == VIGIL_SYSCALLS_AGGREGATE)
@@ -260,9 +260,9 @@ static __always_inline int dispatch_exit(struct task_struct *task, struct pt_reg
 SEC("tracepoint")
 int vigil_sys_exit_event(struct syscall_trace_exit *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = bpf_get_current_task_btf(); /* trusted, for bpf_task_pt_regs */
 
-	return dispatch_exit(task, (struct pt_regs *)bpf_task_pt_regs(task), ctx->nr, ctx->ret);
+	return dispatch_exit(vigil_task_fields(task), (struct pt_regs *)bpf_task_pt_regs(task), ctx->nr, ctx->ret);
 }
 
 /* Exits, fallback form (no tracefs, or no syscall trace events): every syscall runs it. */
@@ -276,5 +276,5 @@ int BPF_PROG(vigil_sys_exit, struct pt_regs *regs, long ret)
 #else
 #error "syscall number register unknown for this architecture"
 #endif
-	return dispatch_exit(bpf_get_current_task_btf(), regs, nr, ret);
+	return dispatch_exit(vigil_current_task(), regs, nr, ret);
 }

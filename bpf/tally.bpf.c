@@ -73,7 +73,7 @@ static long flush_cpu(__u64 cpu, struct flush_ctx *c)
 
 __noinline int vigil_tally_flush(void)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = vigil_current_task();
 	struct flush_ctx c = { .owner = vigil_tally_owner(task) };
 
 	/* A thread outside the scope counted nothing (or, scoped out since, is sent when its way is taken). */
