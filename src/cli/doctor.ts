@@ -12,7 +12,7 @@ export function doctor(): number {
     const st = o.stats();
     console.log(`ok   load        ${st.attachedPrograms} programs attached and detached`);
     // The generic form works everywhere but costs every syscall a BPF run at exit: say why it was chosen.
-    if (st.exitHook === "perSyscall") console.log("ok   exit hook   one trace event per classified syscall (syscalls:sys_exit_*)");
+    if (st.exitHook === "perSyscall") console.log("ok   exit hook   one trace event per open and connect syscall (syscalls:sys_exit_*)");
     else console.log(`warn exit hook   generic sys_exit (every syscall pays it): ${st.exitHookReason ?? "forced"}`);
     return 0;
   } catch (e) {

@@ -15,7 +15,12 @@ export interface Requirement {
 const CAP_SYS_ADMIN = 21n;
 const CAP_PERFMON = 38n;
 const CAP_BPF = 39n;
-export const MIN_KERNEL: readonly [number, number] = [5, 8]; // BPF ring buffer, CAP_BPF, tp_btf
+/**
+ * The oldest kernel the programs load on, and what it brought that they use last:
+ * the kfunc bpf_rdonly_cast (6.2; before it, bpf_task_pt_regs 5.15, the BPF ring buffer 5.8).
+ */
+export const MIN_KERNEL: readonly [number, number] = [6, 2];
+const MIN_KERNEL_FOR = "the kfunc bpf_rdonly_cast";
 
 function effectiveCaps(): bigint {
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
@@ -46,7 +51,7 @@ export function checkRequirements(objectPath: string): Requirement[] {
     {
       name: "kernel",
       ok: kernelOk,
-      detail: kernelOk ? `Linux ${release}` : `Linux ${release} is older than ${MIN_KERNEL.join(".")} (BPF ring buffer)`,
+      detail: kernelOk ? `Linux ${release}` : `Linux ${release} is older than ${MIN_KERNEL.join(".")} (${MIN_KERNEL_FOR})`,
     },
     {
       name: "btf",
