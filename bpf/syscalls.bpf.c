@@ -211,8 +211,8 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 		vigil_setid_settle();
 	if (syscall_mode == VIGIL_SYSCALLS_OFF && cls != VIGIL_SC_SETID)
 		return 0;
-	/* The task gives tgid, tid and cgroup without a helper call each. */
-	task = vigil_current_task();
+	/* The task gives tgid, tid and cgroup without a helper call each; trusted, so its loads are plain ones (see vigil_task_fields). */
+	task = bpf_get_current_task_btf();
 	if (!vigil_task_in_scope(task))
 		return 0;
 	if (syscall_mode == VIGIL_SYSCALLS_AGGREGATE)
