@@ -128,7 +128,7 @@ struct vigil_tally_cache tally_cache SEC(".maps");
  * Credentials kept from a setuid-family syscall's entry, keyed by thread id,
  * until the change is settled: at the thread's next syscall entry, or at its
  * exit if it never makes one (see cred.bpf.c). A plain hash: an entry is
- * deleted only when settled, so `setid_pending` counts them exactly.
+ * deleted only when settled, so `pending_count` counts them exactly.
  */
 struct vigil_pending_syscall {
 	__u64 args[2]; /* (uid, euid) and (gid, egid), packed */
@@ -173,11 +173,18 @@ int vigil_connect_exit(const struct vigil_syscall_args *a, long ret);
 int vigil_setid_enter(void);
 /* cred.bpf.c: reports the current thread's credential change, if its last setuid-family syscall made one. */
 int vigil_setid_settle(void);
+/* The number of entries in `pending` (NULL only to the verifier). */
+static __always_inline __u64 *vigil_pending_count(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&pending_count, &zero);
+}
+
 /* Whether some thread has a setuid-family syscall not yet settled (then its next syscall or its exit settles it). */
 static __always_inline bool vigil_setid_pending(void)
 {
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&pending_count, &zero);
+	__u64 *n = vigil_pending_count();
 
 	return n && *(volatile __u64 *)n;
 }

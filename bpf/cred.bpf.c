@@ -18,8 +18,7 @@ static __always_inline __u64 pack(__u32 a, __u32 b)
 
 static __always_inline void pending_add(__s64 d)
 {
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&pending_count, &zero);
+	__u64 *n = vigil_pending_count();
 
 	if (n)
 		__sync_fetch_and_add(n, d);
