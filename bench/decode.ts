@@ -10,7 +10,7 @@ import { RingBufferConsumer } from "../src/ring/ring-buffer-consumer";
 import { CgroupScope } from "../src/observer/cgroup-scope";
 import { runIn, table, writeReport } from "./lib";
 import { DEFAULT_OBJECT_PATH } from "../src/observer/observer";
-import { attachExitHook, chooseExitHook, PROGRAMS, selectExitHook } from "../src/observer/programs";
+import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, syscallClassTable } from "../src/observer/programs";
 
 export async function benchDecode(quick: boolean): Promise<Record<string, unknown>> {
   const cg = OwnedCgroup.create(`bench-decode-${process.pid}`);
@@ -24,15 +24,12 @@ export async function benchDecode(quick: boolean): Promise<Record<string, unknow
     obj.map("events").setMaxEntries(64 << 20);
     const exitHook = chooseExitHook().form;
     selectExitHook(obj, exitHook);
+    // Classify openat so that opens are recorded too (as the observer does).
+    obj.setConstantBytes("syscall_classes", syscallClassTable(classifiedSyscalls().filter(({ name }) => name === "openat")));
     obj.load();
     // The scope as the observer sets it (the kernel reads the inline set first).
     scope = new CgroupScope(obj.map("observed_cgroups"), obj.map("observed_scope"));
     scope.add(cg.id);
-    // Classify openat so that opens are recorded too (as the observer does).
-    const { syscallNumber } = await import("../src/events/syscall-names");
-    const k = new Uint8Array(4);
-    new DataView(k.buffer).setUint32(0, syscallNumber("openat")!, true);
-    obj.map("syscall_class").update(k, new Uint8Array([2]));
     for (const p of PROGRAMS) obj.program(p).attach();
     attachExitHook(obj, exitHook);
     const ring = new RingBufferConsumer(obj.map("events").fd(), obj.map("events").maxEntries);

@@ -23,6 +23,12 @@ extern const volatile __u8 firehose_clock; /* enum vigil_firehose_clock */
 extern const volatile __u8 firehose_chunk_shift; /* each CPU's firehose ring is 2^this elements of `firehose` */
 extern const volatile __u32 tally_carry_at; /* a tally is sent when one of its counts reaches this (0, or above 2^16: at 2^16) */
 extern const volatile __u32 nr_cpus; /* possible CPUs: where a thread's tally ways may be */
+/*
+ * enum vigil_syscall_class of each syscall number. A .rodata array rather
+ * than an array map: every syscall reads it, and a global is addressed
+ * directly where a map lookup goes through a key on the stack.
+ */
+extern const volatile __u8 syscall_classes[VIGIL_MAX_SYSCALLS];
 
 /* Kfunc (kernel 6.2+): `obj` as a read-only, untrusted pointer of BTF type `btf_id`; the verifier turns the call into a move. */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
@@ -128,7 +134,7 @@ struct vigil_tally_cache tally_cache SEC(".maps");
  * Credentials kept from a setuid-family syscall's entry, keyed by thread id,
  * until the change is settled: at the thread's next syscall entry, or at its
  * exit if it never makes one (see cred.bpf.c). A plain hash: an entry is
- * deleted only when settled, so `pending_count` counts them exactly.
+ * deleted only when settled, so `pending_calls` counts them exactly.
  */
 struct vigil_pending_syscall {
 	__u64 args[2]; /* (uid, euid) and (gid, egid), packed */
@@ -141,20 +147,13 @@ struct vigil_pending_map {
 	__type(value, struct vigil_pending_syscall);
 };
 
-/*
- * The number of entries in `pending`. Every syscall entry reads it (an
- * inlined array load) and looks its thread up only when it is not 0: a
- * setuid-family call is rare, a syscall is not.
- */
-struct vigil_pending_count_map {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-};
-
 struct vigil_pending_map pending SEC(".maps");
-struct vigil_pending_count_map pending_count SEC(".maps");
+/*
+ * The number of entries in `pending`. Every syscall entry reads it and looks
+ * its thread up only when it is not 0: a setuid-family call is rare, a
+ * syscall is not. A global (.bss), so the read is one direct load.
+ */
+extern __u64 pending_calls;
 
 /* A syscall's first four arguments, as the kernel saved them at entry. */
 struct vigil_syscall_args {
@@ -173,20 +172,10 @@ int vigil_connect_exit(const struct vigil_syscall_args *a, long ret);
 int vigil_setid_enter(void);
 /* cred.bpf.c: reports the current thread's credential change, if its last setuid-family syscall made one. */
 int vigil_setid_settle(void);
-/* The number of entries in `pending` (NULL only to the verifier). */
-static __always_inline __u64 *vigil_pending_count(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&pending_count, &zero);
-}
-
 /* Whether some thread has a setuid-family syscall not yet settled (then its next syscall or its exit settles it). */
 static __always_inline bool vigil_setid_pending(void)
 {
-	__u64 *n = vigil_pending_count();
-
-	return n && *(volatile __u64 *)n;
+	return *(volatile __u64 *)&pending_calls != 0;
 }
 
 /* Where a 16-bit tally count sends its tally: 2^16 unless a test asks for less. */

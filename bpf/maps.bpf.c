@@ -9,6 +9,8 @@ const volatile __u8 firehose_clock = VIGIL_CLOCK_TICK;
 const volatile __u8 firehose_chunk_shift = 0; /* each CPU's firehose ring is 2^this chunks */
 const volatile __u32 tally_carry_at = 0; /* 0: when a count would wrap (at 2^16) */
 const volatile __u32 nr_cpus = 1; /* set to the possible CPUs before load */
+const volatile __u8 syscall_classes[VIGIL_MAX_SYSCALLS] = {}; /* set before load */
+__u64 pending_calls = 0;
 
 /*
  * Not used by the programs: names every record type so that clang emits it

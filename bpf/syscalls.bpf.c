@@ -17,13 +17,6 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, VIGIL_MAX_SYSCALLS);
-	__type(key, __u32);
-	__type(value, __u8);
-} syscall_class SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, 1); /* set to the number of possible CPUs before load */
 	__type(key, __u32);
@@ -41,10 +34,7 @@ struct {
 
 static __always_inline __u32 class_of(long nr)
 {
-	__u32 key = (__u32)nr;
-	__u8 *cls = bpf_map_lookup_elem(&syscall_class, &key);
-
-	return cls ? *cls : VIGIL_SC_NONE;
+	return (unsigned long)nr < VIGIL_MAX_SYSCALLS ? syscall_classes[nr] : VIGIL_SC_NONE;
 }
 
 /*
@@ -171,9 +161,20 @@ static __always_inline void record_syscall(struct task_struct *task, long nr)
 	if (!ring)
 		return;
 	head = ring->head;
-	if (head - *(volatile __u64 *)&ring->tail >= (__u64)VIGIL_FIREHOSE_CHUNK_SLOTS << firehose_chunk_shift) {
-		vigil_count_drop(VIGIL_DROP_FIREHOSE_FULL);
-		return;
+	/*
+	 * Room is checked against room_end, on this CPU's own cache line; tail,
+	 * which userspace writes at every drain, is read only when head gets
+	 * there: once a ring's worth of records while userspace keeps up, not
+	 * at every record. Tail only grows, so room_end is never too far.
+	 */
+	if (head >= ring->room_end) {
+		__u64 room_end = *(volatile __u64 *)&ring->tail + ((__u64)VIGIL_FIREHOSE_CHUNK_SLOTS << firehose_chunk_shift);
+
+		if (head >= room_end) {
+			vigil_count_drop(VIGIL_DROP_FIREHOSE_FULL);
+			return;
+		}
+		ring->room_end = room_end;
 	}
 	/* The ring is one power-of-two run of chunks, so head picks the chunk with a shift and a mask. */
 	key = (cpu << firehose_chunk_shift) | ((__u32)(head / VIGIL_FIREHOSE_CHUNK_SLOTS) & ((1U << firehose_chunk_shift) - 1));

@@ -83,7 +83,7 @@ enum vigil_firehose_clock {
 	VIGIL_CLOCK_EXACT = 1,
 };
 
-/* What the sys_enter/sys_exit dispatchers do for a syscall number (array `syscall_class`). */
+/* What the sys_enter/sys_exit dispatchers do for a syscall number (the .rodata array `syscall_classes`). */
 enum vigil_syscall_class {
 	VIGIL_SC_NONE = 0,
 	VIGIL_SC_OPEN = 1, /* open(path, flags, mode) */
@@ -209,9 +209,11 @@ struct vigil_firehose_ctl {
 	__u64 clock_uses; /* records stamped with clock_ns so far */
 	__u64 clock_switches; /* context switches of the thread stamped last, then */
 	__u32 clock_tid; /* the thread stamped last */
-	__u32 _pad0[5];
+	__u32 _pad0;
+	__u64 room_end; /* head may reach this without a look at tail: the tail last read plus the ring's size */
+	__u64 _pad1;
 	__u64 tail; /* written by userspace only */
-	__u64 _pad1[7];
+	__u64 _pad2[7];
 };
 
 struct vigil_firehose_chunk {

@@ -158,9 +158,11 @@ export const LAYOUTS = {
       clock_uses: [24, 8],
       clock_switches: [32, 8],
       clock_tid: [40, 4],
-      _pad0: [44, 20],
+      _pad0: [44, 4],
+      room_end: [48, 8],
+      _pad1: [56, 8],
       tail: [64, 8],
-      _pad1: [72, 56],
+      _pad2: [72, 56],
     },
   },
   vigil_firehose_chunk: {

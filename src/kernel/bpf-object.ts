@@ -440,6 +440,15 @@ export class BpfObject {
     }
   }
 
+  /** Set a `const volatile` array (in .rodata) before load: `bytes` must be its exact size. */
+  setConstantBytes(name: string, bytes: Uint8Array): void {
+    this.assertNotLoaded(`set ${name}`);
+    const { offset, size } = this.rodataVariable(name);
+    if (bytes.length !== size) throw new BpfError(`set ${name}`, 22, `${bytes.length} bytes given for a ${size}-byte variable`);
+    const image = this.rodataImage();
+    new Uint8Array(image.buffer, image.byteOffset + offset, size).set(bytes);
+  }
+
   private rodataImage(): DataView {
     const m = this.findInternalMap(".rodata");
     const size = new BigUint64Array(1);

@@ -11,7 +11,7 @@ import { DROP_SLOTS, DropSlot, FIREHOSE_CHUNK_SLOTS, EVENT_TYPE_NAMES, EventType
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
-import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, type ExitHookForm } from "./programs";
+import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, syscallClassTable, type ExitHookForm } from "./programs";
 import { SyscallTally, type SyscallCounts } from "./syscall-tally";
 import { KernelEnforcer } from "../enforce/kernel-enforcer";
 import { CgroupScope } from "./cgroup-scope";
@@ -235,14 +235,9 @@ export class Observer {
       const fileNet = this.options.fileNetEvents ?? true;
       const exitHook = fileNet ? (this.options.exitHook ? { form: this.options.exitHook } : chooseExitHook()) : null;
       selectExitHook(obj, exitHook?.form ?? "generic");
+      obj.setConstantBytes("syscall_classes", syscallClassTable(fileNet ? classifiedSyscalls() : []));
       obj.load();
 
-      const classes = obj.map("syscall_class");
-      const key = new Uint8Array(4);
-      for (const { nr, cls } of fileNet ? classifiedSyscalls() : []) {
-        new DataView(key.buffer).setUint32(0, nr, true);
-        classes.update(key, new Uint8Array([cls]));
-      }
       this.kernelEnforcer = new KernelEnforcer(obj);
       this.scope = new CgroupScope(obj.map("observed_cgroups"), obj.map("observed_scope"));
       for (const id of this.options.cgroupIds ?? []) this.addCgroup(id);

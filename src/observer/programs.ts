@@ -22,7 +22,6 @@ export type ExitHookForm = keyof typeof EXIT_HOOK;
 /** Programs an observer in aggregate mode (the default) loads: PROGRAMS and one form of the exit hook. */
 export const OBSERVER_PROGRAMS = PROGRAMS.length + 1;
 
-
 /** enum vigil_syscall_class in bpf/vigil.h */
 export const SyscallClass = { open: 1, openat: 2, openat2: 3, creat: 4, connect: 5, setid: 6 } as const;
 export const MAX_SYSCALLS = 1024;
@@ -52,6 +51,13 @@ export function classifiedSyscalls(): { name: string; nr: number; cls: number }[
     out.push({ name, nr, cls });
   }
   return out;
+}
+
+/** The .rodata array `syscall_classes` (bpf/common.bpf.h): each syscall number's class, 0 for the rest. */
+export function syscallClassTable(syscalls: readonly { nr: number; cls: number }[]): Uint8Array {
+  const table = new Uint8Array(MAX_SYSCALLS);
+  for (const { nr, cls } of syscalls) table[nr] = cls;
+  return table;
 }
 
 /**
