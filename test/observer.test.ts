@@ -439,6 +439,19 @@ describe("firehose drops are counted, never silent", () => {
       const wall = oc.observer.eventDecoder;
       expect(wall.wallMs(storm.firstTs)).toBeGreaterThanOrEqual(before - 5);
       expect(wall.wallMs(storm.lastTs)).toBeLessThanOrEqual(after + 5);
+
+      // Drained, the ring has room again: a second storm that fits is kept whole, the consumer still paused
+      // (the kernel finds the room by reading the tail anew once head reaches the end it last knew of).
+      const M = 100_000;
+      const q = Bun.spawn(oc.cgroup.shellArgv('read go; exec "$@"', "taskset", "-c", String(navigator.hardwareConcurrency - 1), STORM, String(M)), { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+      Object.assign(storm, { pid: q.pid, kept: 0, getppids: 0 });
+      q.stdin.write("go\n");
+      q.stdin.end();
+      await new Response(q.stdout).text();
+      expect(await q.exited).toBe(0);
+      oc.observer.drain(true);
+      expect(storm.getppids).toBeGreaterThanOrEqual(M);
+      expect(oc.observer.stats().dropped.firehoseFull).toBe(dropped.firehoseFull);
     } finally {
       await oc.close();
     }
