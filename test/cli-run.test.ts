@@ -153,6 +153,27 @@ describe("vigil run", () => {
     }
     const r = vigil(["run", "--syscalls", "bogus", "--", "true"]);
     expect(r.stderr.trim()).toBe('vigil run: --syscalls must be one of off, aggregate, firehose (got "bogus")');
+    const c = vigil(["run", "--capture", "open,files", "--", "true"]);
+    expect(c.code).toBe(2);
+    expect(c.stderr.trim()).toBe('vigil run: --capture: unknown event kind "files" (known: open, connect, cred, or none alone)');
+  });
+
+  test("--capture: the kinds left out are not reported, the rest and process events are", () => {
+    const events = join(dir, "capture.jsonl");
+    const missing = `/tmp/${unique("capture")}`;
+    const summaryFile = join(dir, "capture-summary.json");
+    const r = vigil(["run", "--capture", "connect", "--events", events, "--summary-json", summaryFile, "--", "sh", "-c", `cat ${missing} 2>/dev/null; exit 3`]);
+    expect(r.code).toBe(3);
+    expect(JSON.parse(readFileSync(summaryFile, "utf8")).captured).toEqual(["connect"]);
+    // Not "0 opens": the summary says what it could not see.
+    expect(r.stderr).toContain("files       not captured");
+    const ev = lines(events);
+    expect(ev.some((e) => e.type === "exec" && e.filename === "/usr/bin/cat")).toBe(true);
+    expect(ev.some((e) => e.type === "exit" && e.exitCode === 3)).toBe(true);
+    expect(ev.filter((e) => e.type === "open")).toEqual([]);
+    const all = join(dir, "capture-all.jsonl");
+    vigil(["run", "--quiet", "--events", all, "--", "sh", "-c", `cat ${missing} 2>/dev/null; exit 3`]);
+    expect(lines(all).some((e) => e.type === "open" && e.path === missing)).toBe(true);
   });
 
   test("a missing command: one line, exit 127", () => {

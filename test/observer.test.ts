@@ -195,6 +195,48 @@ describe("syscall exits, in both hook forms", () => {
   }
 });
 
+describe("capture: only the event kinds asked for", () => {
+  // One script causes every optional kind: an open (of a missing file), a connect to a loopback
+  // listener and a credential change. Once the shell's exit is in, every record it caused is.
+  const script = (path: string, port: number) =>
+    `cat ${path} 2>/dev/null; bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}'; setpriv --reuid=65532 --clear-groups /bin/true; true`;
+  const cases: { mode: "off" | "firehose"; capture: ("open" | "connect" | "cred")[]; programs: number; exitHook: boolean }[] = [
+    // off with nothing optional: exec, fork and exit hooks only, no syscall hook at all
+    { mode: "off", capture: [], programs: 3, exitHook: false },
+    // credential changes need the entry hook, not the exit one
+    { mode: "off", capture: ["cred"], programs: 4, exitHook: false },
+    { mode: "firehose", capture: ["connect"], programs: 5, exitHook: true },
+    { mode: "off", capture: ["open", "cred"], programs: 5, exitHook: true },
+  ];
+  for (const c of cases) {
+    test(`${c.mode}, capture [${c.capture.join(", ")}]`, async () => {
+      const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+      const oc = new ObservedCgroup({ syscalls: c.mode, capture: c.capture, syscallSink: { onSyscall() {} } });
+      try {
+        const st = oc.observer.stats();
+        expect(st.capture).toEqual(c.capture);
+        expect(st.exitHook !== null).toBe(c.exitHook);
+        expect(st.attachedPrograms).toBe(c.programs);
+        const path = `/tmp/${unique("capture")}`;
+        const r = await oc.run(script(path, listener.port));
+        await oc.waitFor((e) => e.type === "exit" && e.pid === r.pid);
+        oc.observer.drain(true);
+        const mine = oc.events.filter((e) => e.cgroupId === oc.cgroup.id);
+        expect(mine.some((e) => e.type === "exec" && e.filename === "/usr/bin/cat")).toBe(true);
+        expect(mine.some((e) => e.type === "open" && e.path === path)).toBe(c.capture.includes("open"));
+        expect(mine.some((e) => e.type === "connect" && e.port === listener.port)).toBe(c.capture.includes("connect"));
+        expect(mine.some((e) => e.type === "cred" && e.new.uid === 65532)).toBe(c.capture.includes("cred"));
+      } finally {
+        await oc.close();
+        listener.stop(true);
+      }
+    });
+  }
+  test("an unknown kind is refused before anything loads", () => {
+    expect(() => new Observer({ capture: ["files" as "open"], onEvent: () => {} })).toThrow('capture: unknown event kind "files"');
+  });
+});
+
 describe("the observed cgroup set, inline and in the hash", () => {
   test("cgroups added past the inline bound and removed again are observed exactly while in the set", async () => {
     const oc = new ObservedCgroup({ syscalls: "off" });

@@ -189,10 +189,11 @@ describe("processes, agents, stats", () => {
     expect(a.agents.map((x) => x.name)).toContain("api-test-agent");
     const one = (await (await get("/v1/agents/api-test-agent")).json()) as { agent: { name: string }; activity: { liveProcesses: number } };
     expect(one.activity.liveProcesses).toBeGreaterThanOrEqual(1);
-    const s = (await (await get("/v1/stats")).json()) as { dropped: Record<string, number>; store: { written: number }; ring: { attachedPrograms: number }; syscallCounts: { exitedForgotten: number } };
+    const s = (await (await get("/v1/stats")).json()) as { dropped: Record<string, number>; store: { written: number }; ring: { attachedPrograms: number; capture: string[] }; syscallCounts: { exitedForgotten: number } };
     expect(Object.keys(s.dropped)).toEqual(expect.arrayContaining(["kernel_ring_full", "store_queue_full", "stream_subscriber"]));
     expect(s.store.written).toBeGreaterThan(0);
     expect(s.ring.attachedPrograms).toBe(5);
+    expect(s.ring.capture).toEqual(["open", "connect", "cred"]);
     expect(s.syscallCounts.exitedForgotten).toBe(0); // far fewer than 4096 processes have exited
   });
 });

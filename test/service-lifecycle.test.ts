@@ -194,5 +194,11 @@ describe("configuration", () => {
     const f = run(["--check-config"], { VIGIL_FIREHOSE_RING_BYTES: String(512 << 20) });
     expect(f.code).toBe(2);
     expect(f.err).toContain("firehoseRingBytes");
+    const g = run(["--check-config"], { VIGIL_CAPTURE: "open,sockets" });
+    expect(g.code).toBe(2);
+    const problems = (JSON.parse(g.err.trim().split("\n").at(-1)!) as { problems: { path: string; message: string }[] }).problems;
+    expect(problems).toEqual([{ path: "VIGIL_CAPTURE (capture)", message: 'unknown event kind "sockets" (known: open, connect, cred, or none alone)' }]);
+    const h = run(["--check-config"], { VIGIL_CAPTURE: "none" });
+    expect(h.code).toBe(0);
   });
 });

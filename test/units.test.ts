@@ -149,8 +149,9 @@ describe("firehose records (userspace side)", () => {
 });
 
 import { cidrContains, parseAddress, parseCidr } from "../src/policy/cidr";
-import { globMatcher } from "../src/policy/compile";
-import { parsePolicySource } from "../src/policy/loader";
+import { compilePolicies, globMatcher } from "../src/policy/compile";
+import { parsePolicySource, PolicyError, type PolicyProblem } from "../src/policy/loader";
+import { parseCaptureList } from "../src/observer/capture";
 import { parseTraceparent } from "../src/agents/spans";
 
 describe("policy building blocks", () => {
@@ -184,6 +185,32 @@ describe("policy building blocks", () => {
     const syntax = parsePolicySource({ file: "s.yaml", text: "apiVersion: [\n" });
     expect(syntax.problems[0]!.message).toMatch(/^YAML syntax/);
     expect(syntax.problems[0]!.line).toBeGreaterThan(0);
+  });
+  test("a rule on an event kind the observer does not capture is refused, unless the kernel enforces it", () => {
+    const ok = { ok: true, detail: "" };
+    const caps = { bpfLsm: { ok: false, detail: "lockdown" }, connectGuard: ok, cgroupFreeze: ok, cgroupKill: ok };
+    const policy = (rule: string) => ({ file: "p.yaml", text: `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: p }\nspec:\n  rules:\n    - ${rule}\n` });
+    const openAlert = policy("{ name: secrets, match: { event: open, path: [/etc/shadow] }, action: alert }");
+    expect(compilePolicies([openAlert], caps).rules).toHaveLength(1);
+    let problems: PolicyProblem[] = [];
+    try {
+      compilePolicies([openAlert], caps, ["connect", "cred"]);
+    } catch (e) {
+      problems = (e as PolicyError).problems;
+    }
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.path).toBe("spec.rules[0].match.event");
+    expect(problems[0]!.message).toBe("open events are not captured here (capture: connect, cred): add open to the capture list, or drop the rule");
+    // A connect deny on the destination alone is carried out by the kernel's cgroup hook, captured or not.
+    const deny = policy("{ name: no-meta, match: { event: connect, cidr: [169.254.169.254/32] }, action: deny }");
+    expect(compilePolicies([deny], caps, []).rules[0]!.enforcement).toBe("kernel");
+    expect(() => compilePolicies([policy("{ name: c, match: { event: connect, port: [22] }, action: alert }")], caps, [])).toThrow(PolicyError);
+  });
+  test("capture lists", () => {
+    expect(parseCaptureList("--capture", "open, cred,open")).toEqual(["open", "cred"]);
+    expect(parseCaptureList("--capture", "none")).toEqual([]);
+    expect(() => parseCaptureList("--capture", "none,open")).toThrow('--capture: unknown event kind "none"');
+    expect(() => parseCaptureList("--capture", " , ")).toThrow("--capture: empty");
   });
   test("W3C traceparent", () => {
     expect(parseTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")).toEqual({ traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" });

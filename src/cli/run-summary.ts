@@ -9,6 +9,8 @@ export interface RunSummary {
   agent: string;
   backend: "ebpf" | "proc";
   syscallMode: string;
+  /** The optional event kinds reported (open, connect, cred): the others' counts below are not zero but unknown. */
+  captured: string[];
   exitCode: number;
   signal: number | null;
   durationMs: number;
@@ -126,8 +128,10 @@ export function formatSummary(s: RunSummary): string {
   lines.push(`   events      ${ev || "none"}`);
   lines.push(`   processes   ${s.processes.count}${s.processes.leftoversKilled ? ` (${s.processes.leftoversKilled} left running, killed)` : ""}`);
   if (s.execs.length) lines.push(`   execs       ${s.execs.slice(0, 5).map((e) => `${e.binary}${e.count > 1 ? ` ×${e.count}` : ""}`).join(", ")}${s.execs.length > 5 ? `, … (${s.execs.length} binaries)` : ""}`);
-  lines.push(`   files       ${s.files.opens} opens of ${s.files.unique} paths, ${s.files.failed} failed`);
-  if (s.connections.length)
+  if (!s.captured.includes("open")) lines.push("   files       not captured");
+  else lines.push(`   files       ${s.files.opens} opens of ${s.files.unique} paths, ${s.files.failed} failed`);
+  if (!s.captured.includes("connect")) lines.push("   connections not captured");
+  else if (s.connections.length)
     lines.push(`   connections ${s.connections.slice(0, 5).map((c) => `${c.address.includes(":") ? `[${c.address}]` : c.address}:${c.port}${c.count > 1 ? ` ×${c.count}` : ""}${c.failed ? ` (${c.failed} failed)` : ""}`).join(", ")}`);
   else lines.push("   connections none");
   if (s.syscalls.total) lines.push(`   syscalls    ${s.syscalls.total} total; top ${s.syscalls.top.slice(0, 5).map((t) => `${t.name} ${t.count}`).join(", ")}`);

@@ -10,6 +10,7 @@ import { AgentRegistry } from "../agents/agent-registry";
 import { JOIN_FAILED_EXIT, OwnedCgroup } from "../cgroup/cgroup";
 import { syscallName } from "../events/syscall-names";
 import type { ProcessEvent } from "../events/types";
+import { parseCaptureList, type CaptureKind } from "../observer/capture";
 import { Observer, DEFAULT_OBJECT_PATH, FIREHOSE_RING_MAX, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
 import { checkRequirements, missing } from "../observer/requirements";
 import { EventPipeline } from "../pipeline/event-pipeline";
@@ -37,7 +38,8 @@ function summarizeFinding(f: Finding): FindingSummary {
 
 export const RUN_USAGE = `usage: vigil run [--name N] [--events FILE] [--summary-json FILE]
                  [--syscalls off|aggregate|firehose] [--firehose-clock tick|exact]
-                 [--firehose-ring SIZE] [--backend auto|ebpf|proc]
+                 [--firehose-ring SIZE] [--capture open,connect,cred|none]
+                 [--backend auto|ebpf|proc]
                  [--ring-size SIZE] [--policy FILE]... [--quiet] -- CMD [ARGS...]`;
 
 const SPEC = {
@@ -47,6 +49,7 @@ const SPEC = {
   syscalls: { value: true, choices: ["off", "aggregate", "firehose"] },
   "firehose-clock": { value: true, choices: ["tick", "exact"] },
   "firehose-ring": { value: true },
+  capture: { value: true },
   backend: { value: true, choices: ["auto", "ebpf", "proc"] },
   "ring-size": { value: true },
   policy: { value: true, repeat: true },
@@ -96,6 +99,12 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const firehoseRingBytes = options["firehose-ring"] ? parseSize("firehose-ring", options["firehose-ring"] as string) : undefined;
   if (firehoseRingBytes !== undefined && !(firehoseRingBytes >= 1 && firehoseRingBytes <= FIREHOSE_RING_MAX))
     throw new UsageError(`vigil run: --firehose-ring is per CPU, from 1 to ${FIREHOSE_RING_MAX >> 20}M (got "${options["firehose-ring"] as string}")`);
+  let capture: CaptureKind[] | undefined;
+  try {
+    capture = options.capture === undefined ? undefined : parseCaptureList("vigil run: --capture", options.capture as string);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const quiet = options.quiet === true;
 
   // Pick the backend and say plainly what is missing.
@@ -110,6 +119,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   if (backend === "auto") backend = "ebpf";
   if (backend === "proc" && syscallMode !== "aggregate" && options.syscalls) process.stderr.write("vigil run: --syscalls needs eBPF; ignored with the /proc poller\n");
+  if (backend === "proc" && capture?.length) process.stderr.write("vigil run: --capture needs eBPF; the /proc poller sees execs and exits only\n");
 
   // Policies are compiled (and refused, with every problem) before anything runs.
   const policyFiles = (options.policy as string[] | undefined) ?? [];
@@ -117,7 +127,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   if (policyFiles.length) {
     if (backend !== "ebpf") throw new RunError("vigil run: --policy needs eBPF (policies are enforced in the kernel)", 2);
     try {
-      policySet = compilePolicies(policyFiles.map(readPolicyFile), probeCapabilities());
+      policySet = compilePolicies(policyFiles.map(readPolicyFile), probeCapabilities(), capture);
     } catch (e) {
       if (e instanceof PolicyError) throw new RunError(`vigil run: policy refused:\n${e.message}`, 2);
       throw e;
@@ -167,6 +177,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
         syscalls: syscallMode,
         firehoseClock: options["firehose-clock"] as FirehoseClockName | undefined,
         firehoseRingBytes,
+        capture,
         ringBytes,
         cgroupIds: [cgroup.id],
         onEvent,
@@ -257,6 +268,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       agent: name,
       backend,
       syscallMode: backend === "proc" ? "off" : syscallMode,
+      captured: stats ? stats.capture : [],
       exitCode,
       signal,
       durationMs: Date.now() - started,

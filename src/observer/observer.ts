@@ -11,7 +11,8 @@ import { DROP_SLOTS, DropSlot, FIREHOSE_CHUNK_SLOTS, EVENT_TYPE_NAMES, EventType
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
-import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, syscallClassTable, type ExitHookForm } from "./programs";
+import { attachExitHook, chooseExitHook, classifiedSyscalls, exitHookSyscalls, PROGRAMS, selectExitHook, syscallClassTable, type ExitHookForm } from "./programs";
+import { CAPTURE_KINDS, type CaptureKind } from "./capture";
 import { SyscallTally, type SyscallCounts } from "./syscall-tally";
 import { KernelEnforcer } from "../enforce/kernel-enforcer";
 import { CgroupScope } from "./cgroup-scope";
@@ -56,11 +57,12 @@ export interface ObserverOptions {
    */
   tallyCarryAt?: number;
   /**
-   * Report opens, connects and credential changes (default true). Off, the
-   * sys_exit hook is not attached at all: only process events (and syscall
-   * counts or records) remain, and every syscall costs one hook instead of two.
+   * The optional event kinds to report (default all: opens, connects and
+   * credential changes); process events always are. With neither opens nor
+   * connects no syscall exit is hooked, and with none of the three an `off`
+   * observer hooks no syscall at all (see capture.ts for what each costs).
    */
-  fileNetEvents?: boolean;
+  capture?: readonly CaptureKind[];
   /** Force a form of the syscall exit hook (default: per-syscall where tracefs has the events). */
   exitHook?: ExitHookForm;
   /**
@@ -125,6 +127,8 @@ export interface ObserverStats {
   drainWaitMs: number;
   /** How syscall exits are hooked: per classified syscall (preferred) or generic; null when not hooked. */
   exitHook: ExitHookForm | null;
+  /** The optional event kinds reported (process events always are). */
+  capture: CaptureKind[];
   /** Why the preferred per-syscall exit hook is not used, when it is not. */
   exitHookReason?: string;
   /** Exited processes whose syscall counts were let go to keep the bound (aggregate mode). */
@@ -145,6 +149,8 @@ export class Observer {
   private handlerErrors = 0;
   private attached = 0;
   private exitHook: { form: ExitHookForm; reason?: string } | null = null;
+  /** The optional event kinds reported, in CAPTURE_KINDS order. */
+  readonly capture: readonly CaptureKind[];
   private readonly mode: SyscallModeName;
   /** Each CPU's firehose ring is 2^this chunks of the `firehose` array. */
   private readonly firehoseChunkShift: number;
@@ -187,6 +193,10 @@ export class Observer {
 
   constructor(private readonly options: ObserverOptions) {
     this.mode = options.syscalls ?? "aggregate";
+    const capture = options.capture ?? CAPTURE_KINDS;
+    const unknown = capture.filter((k) => !(CAPTURE_KINDS as readonly string[]).includes(k));
+    if (unknown.length) throw new RangeError(`capture: unknown event kind ${JSON.stringify(unknown[0])} (known: ${CAPTURE_KINDS.join(", ")})`);
+    this.capture = CAPTURE_KINDS.filter((k) => capture.includes(k));
     const wait = options.drainIntervalMs ?? (this.mode === "firehose" ? FIREHOSE_DRAIN_WAIT_MS : DRAIN_WAIT_MS);
     if (!(wait >= DRAIN_WAIT_MIN_MS && wait <= 60_000)) throw new RangeError(`drainIntervalMs must be from ${DRAIN_WAIT_MIN_MS} to 60000 ms, got ${wait}`);
     this.drainWaitMaxMs = this.drainWaitMs = wait;
@@ -232,10 +242,10 @@ export class Observer {
       obj.map("firehose_ctl").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
       obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() << chunkShift : 1);
       if (this.mode !== "aggregate") obj.map("tally_cache").setMaxEntries(1);
-      const fileNet = this.options.fileNetEvents ?? true;
-      const exitHook = fileNet ? (this.options.exitHook ? { form: this.options.exitHook } : chooseExitHook()) : null;
+      const capture = this.capture;
+      const exitHook = exitHookSyscalls(capture).length ? (this.options.exitHook ? { form: this.options.exitHook } : chooseExitHook(capture)) : null;
       selectExitHook(obj, exitHook?.form ?? "generic");
-      obj.setConstantBytes("syscall_classes", syscallClassTable(fileNet ? classifiedSyscalls() : []));
+      obj.setConstantBytes("syscall_classes", syscallClassTable(classifiedSyscalls(capture)));
       obj.load();
 
       this.kernelEnforcer = new KernelEnforcer(obj);
@@ -250,12 +260,13 @@ export class Observer {
         this.tally = new SyscallTally(readTallyCache(obj.map("tally_cache")), this.options.exitedCountsKept);
       }
       for (const name of PROGRAMS) {
-        if (name === "vigil_sys_enter" && !fileNet && this.mode === "off") continue;
+        // Without counts or records, syscall entry has work only for a credential change.
+        if (name === "vigil_sys_enter" && this.mode === "off" && !capture.includes("cred")) continue;
         obj.program(name).attach();
         this.attached++;
       }
       if (exitHook) {
-        attachExitHook(obj, exitHook.form);
+        attachExitHook(obj, exitHook.form, capture);
         this.attached++;
         this.exitHook = exitHook;
       }
@@ -392,6 +403,7 @@ export class Observer {
       attachedPrograms: this.attached,
       drainWaitMs: this.drainWaitMs,
       exitHook: this.exitHook?.form ?? null,
+      capture: [...this.capture],
       ...(this.exitHook?.reason ? { exitHookReason: this.exitHook.reason } : {}),
       syscallCountsForgotten: this.tally?.forgotten ?? 0,
     };

@@ -6,6 +6,7 @@
 import type { BpfObject } from "../kernel/bpf-object";
 import { traceEventAvailable } from "../kernel/tracefs";
 import { syscallNumber } from "../events/syscall-names";
+import { CAPTURE_KINDS, type CaptureKind } from "./capture";
 
 /** Hooks attached by their SEC name. */
 export const PROGRAMS = ["vigil_exec", "vigil_fork", "vigil_exit", "vigil_sys_enter"] as const;
@@ -42,10 +43,16 @@ export const CLASSIFIED_SYSCALLS: Record<string, number> = {
   setfsgid: SyscallClass.setid,
 };
 
-/** The classified syscalls this architecture has, with their numbers. */
-export function classifiedSyscalls(): { name: string; nr: number; cls: number }[] {
+/** The event kind a syscall class reports. */
+function kindOf(cls: number): CaptureKind {
+  return cls === SyscallClass.connect ? "connect" : cls === SyscallClass.setid ? "cred" : "open";
+}
+
+/** The classified syscalls this architecture has, with their numbers: those of the kinds captured. */
+export function classifiedSyscalls(capture: readonly CaptureKind[] = CAPTURE_KINDS): { name: string; nr: number; cls: number }[] {
   const out: { name: string; nr: number; cls: number }[] = [];
   for (const [name, cls] of Object.entries(CLASSIFIED_SYSCALLS)) {
+    if (!capture.includes(kindOf(cls))) continue;
     const nr = syscallNumber(name);
     if (nr === undefined || nr >= MAX_SYSCALLS) continue; // e.g. open/creat do not exist on arm64
     out.push({ name, nr, cls });
@@ -66,13 +73,13 @@ export function syscallClassTable(syscalls: readonly { nr: number; cls: number }
  * settled at the thread's next syscall entry (bpf/cred.bpf.c), which spares
  * eight trace events whose detaches each wait out a grace period.
  */
-export function exitHookSyscalls(): { name: string; nr: number; cls: number }[] {
-  return classifiedSyscalls().filter(({ cls }) => cls !== SyscallClass.setid);
+export function exitHookSyscalls(capture: readonly CaptureKind[] = CAPTURE_KINDS): { name: string; nr: number; cls: number }[] {
+  return classifiedSyscalls(capture).filter(({ cls }) => cls !== SyscallClass.setid);
 }
 
 /** Which exit hook form this machine allows, and why not the preferred one. Call before load. */
-export function chooseExitHook(): { form: ExitHookForm; reason?: string } {
-  for (const { name } of exitHookSyscalls()) {
+export function chooseExitHook(capture: readonly CaptureKind[] = CAPTURE_KINDS): { form: ExitHookForm; reason?: string } {
+  for (const { name } of exitHookSyscalls(capture)) {
     const available = traceEventAvailable("syscalls", `sys_exit_${name}`);
     if (!available.ok) return { form: "generic", reason: available.reason };
   }
@@ -85,14 +92,14 @@ export function selectExitHook(obj: BpfObject, form: ExitHookForm): void {
   obj.program(EXIT_HOOK.generic).setAutoload(form === "generic");
 }
 
-/** Attach the exit hook in its chosen form; returns the number of links made. */
-export function attachExitHook(obj: BpfObject, form: ExitHookForm): number {
+/** Attach the exit hook in its chosen form, for the kinds captured; returns the number of links made. */
+export function attachExitHook(obj: BpfObject, form: ExitHookForm, capture: readonly CaptureKind[] = CAPTURE_KINDS): number {
   if (form === "generic") {
     obj.program(EXIT_HOOK.generic).attach();
     return 1;
   }
   const prog = obj.program(EXIT_HOOK.perSyscall);
-  const syscalls = exitHookSyscalls();
+  const syscalls = exitHookSyscalls(capture);
   for (const { name } of syscalls) prog.attachTracepoint("syscalls", `sys_exit_${name}`);
   return syscalls.length;
 }

@@ -12,6 +12,7 @@ import { CONNECT_RULES, ConnectRuleFlag, RULE_PORTS } from "../events/layout";
 import type { VigilEvent } from "../events/types";
 import type { Capabilities } from "../enforce/capabilities";
 import type { KernelPlan } from "../enforce/kernel-enforcer";
+import { CAPTURE_KINDS, type CaptureKind } from "../observer/capture";
 import { cidrContains, parseAddress, parseCidr, type Cidr } from "./cidr";
 import { parsePolicySource, PolicyError, type LoadedPolicy, type PolicyProblem, type PolicySource } from "./loader";
 import type { EventKind, Match, Rule, Severity } from "./schema";
@@ -221,7 +222,7 @@ function planEnforcement(rule: Rule, caps: Capabilities): { enforcement: Enforce
   return { enforcement: "userspace", kernel: null };
 }
 
-function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabilities, problems: PolicyProblem[], warnings: PolicyProblem[], kernel: PolicySet["kernel"]): CompiledRule | null {
+function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabilities, capture: readonly CaptureKind[], problems: PolicyProblem[], warnings: PolicyProblem[], kernel: PolicySet["kernel"]): CompiledRule | null {
   const at = (path: (string | number)[], msg: string) => lp.locate(["spec", "rules", index, ...path], msg);
   const before = problems.length;
   const ev = rule.match.event;
@@ -239,6 +240,10 @@ function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabili
     });
   const plan = planEnforcement(rule, caps);
   if (typeof plan === "string") problems.push(at(["action"], plan));
+  // A rule Vigil matches in userspace needs its events; one the kernel enforces (connect) does not.
+  const optional = (CAPTURE_KINDS as readonly string[]).includes(ev) ? (ev as CaptureKind) : null;
+  if (optional && !capture.includes(optional) && (typeof plan === "string" || plan.kernel === null))
+    problems.push(at(["match", "event"], `${ev} events are not captured here (capture: ${capture.length ? capture.join(", ") : "none"}): add ${ev} to the capture list, or drop the rule`));
   if (problems.length > before || typeof plan === "string") return null;
 
   const agents = lp.policy.spec.agents && !lp.policy.spec.agents.includes("*") ? lp.policy.spec.agents : null;
@@ -275,8 +280,12 @@ function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabili
   };
 }
 
-/** Parse, validate and compile every source; throws PolicyError listing every problem (nothing is half-applied). */
-export function compilePolicies(sources: PolicySource[], caps: Capabilities): PolicySet {
+/**
+ * Parse, validate and compile every source; throws PolicyError listing every
+ * problem (nothing is half-applied). `capture`: the optional event kinds the
+ * observer reports (default all).
+ */
+export function compilePolicies(sources: PolicySource[], caps: Capabilities, capture: readonly CaptureKind[] = CAPTURE_KINDS): PolicySet {
   const problems: PolicyProblem[] = [];
   const warnings: PolicyProblem[] = [];
   const loaded: LoadedPolicy[] = [];
@@ -295,7 +304,7 @@ export function compilePolicies(sources: PolicySource[], caps: Capabilities): Po
     lp.policy.spec.rules.forEach((rule, i) => {
       if (ruleNames.has(rule.name)) problems.push(lp.locate(["spec", "rules", i, "name"], `rule ${rule.name} appears twice in policy ${name}`));
       ruleNames.add(rule.name);
-      const c = compileRule(lp, rule, i, caps, problems, warnings, set.kernel);
+      const c = compileRule(lp, rule, i, caps, capture, problems, warnings, set.kernel);
       if (c) set.rules.push(c);
     });
     set.policies.push({ name, file: lp.file, rules: lp.policy.spec.rules.length });

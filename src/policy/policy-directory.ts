@@ -6,6 +6,7 @@
  */
 import { existsSync, watch, type FSWatcher } from "node:fs";
 import type { Capabilities } from "../enforce/capabilities";
+import type { CaptureKind } from "../observer/capture";
 import { compilePolicies, sourcesDigest, type PolicySet } from "./compile";
 import { PolicyError, readPolicyDirectory, type PolicyProblem } from "./loader";
 
@@ -42,6 +43,8 @@ export class PolicyDirectory {
   constructor(
     readonly dir: string,
     private readonly caps: () => Capabilities,
+    /** The optional event kinds the observer reports: rules on others are refused. */
+    private readonly capture: readonly CaptureKind[],
     /** Puts a set in force; throws (old set kept) when the kernel cannot take it. */
     private readonly apply: (set: PolicySet) => void,
     private readonly onResult: (r: ReloadResult) => void,
@@ -60,7 +63,7 @@ export class PolicyDirectory {
       if (digest === this.digest) return { ok: true, changed: false, problems: [], warnings: [], at };
       if (digest === this.rejectedDigest && this.lastRejection) return this.lastRejection;
       this.rejectedDigest = digest;
-      const set = compilePolicies(sources, this.caps());
+      const set = compilePolicies(sources, this.caps(), this.capture);
       this.apply(set);
       this.rejectedDigest = "";
       this.digest = set.digest;

@@ -10,6 +10,7 @@ import { Value } from "@sinclair/typebox/value";
 import { schemaProblems } from "../util/schema-problems";
 import { parse as parseYaml } from "yaml";
 import { FIREHOSE_RING_DEFAULT, FIREHOSE_RING_MAX } from "../observer/observer";
+import { CAPTURE_KINDS, parseCaptureList } from "../observer/capture";
 
 export const ConfigSchema = Type.Object(
   {
@@ -21,6 +22,8 @@ export const ConfigSchema = Type.Object(
     ringBytes: Type.Integer({ minimum: 4096, maximum: 1 << 30, default: 16 << 20 }),
     /** Firehose mode: bytes of records each CPU's ring holds (16 a record), rounded up to a power of two of 2 MiB. */
     firehoseRingBytes: Type.Integer({ minimum: 1, maximum: FIREHOSE_RING_MAX, default: FIREHOSE_RING_DEFAULT }),
+    /** The optional event kinds to report (process events always are); each costs every syscall something (see src/observer/capture.ts). */
+    capture: Type.Array(Type.Union(CAPTURE_KINDS.map((k) => Type.Literal(k))), { uniqueItems: true, default: [...CAPTURE_KINDS] }),
     /** The longest wait between drains of the kernel rings (shorter while they fill): event latency against wakeups. Unset: the observer's default for the syscall mode. */
     drainIntervalMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),
     /** Observe only these cgroup v2 paths (relative to the cgroup2 mount); empty: the whole machine. */
@@ -96,7 +99,7 @@ export class ConfigError extends Error {
 }
 
 /** Environment variables and the config path each one sets. */
-export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "number" | "list" }> = {
+export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "number" | "list" | "capture" }> = {
   VIGIL_HOST: { path: ["host"], kind: "string" },
   VIGIL_PORT: { path: ["port"], kind: "int" },
   VIGIL_DATA_DIR: { path: ["dataDir"], kind: "string" },
@@ -105,6 +108,7 @@ export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "num
   VIGIL_RING_BYTES: { path: ["ringBytes"], kind: "int" },
   VIGIL_FIREHOSE_RING_BYTES: { path: ["firehoseRingBytes"], kind: "int" },
   VIGIL_DRAIN_INTERVAL_MS: { path: ["drainIntervalMs"], kind: "int" },
+  VIGIL_CAPTURE: { path: ["capture"], kind: "capture" },
   VIGIL_CGROUPS: { path: ["cgroups"], kind: "list" },
   VIGIL_RETENTION_MAX_AGE_HOURS: { path: ["retention", "maxAgeHours"], kind: "number" },
   VIGIL_RETENTION_MAX_BYTES: { path: ["retention", "maxBytes"], kind: "int" },
@@ -145,6 +149,14 @@ function fromEnv(env: Record<string, string | undefined>, tree: Tree, problems: 
         continue;
       }
     } else if (spec.kind === "list") value = raw.split(",").map((s) => s.trim()).filter(Boolean);
+    else if (spec.kind === "capture") {
+      try {
+        value = parseCaptureList(name, raw);
+      } catch (e) {
+        problems.push({ path: `${name} (${spec.path.join(".")})`, message: (e as Error).message.slice(name.length + 2) });
+        continue;
+      }
+    }
     set(tree, spec.path, value);
   }
 }

@@ -128,6 +128,7 @@ export class VigilService {
       ? new PolicyDirectory(
           config.policies.dir,
           probeCapabilities,
+          config.capture,
           (set) => this.guard.apply(set),
           (r) => {
             this.metrics.policyReloads.inc({ result: r.ok ? "applied" : "rejected" });
@@ -145,6 +146,7 @@ export class VigilService {
       syscalls: config.syscalls,
       ringBytes: config.ringBytes,
       firehoseRingBytes: config.firehoseRingBytes,
+      capture: config.capture,
       drainIntervalMs: config.drainIntervalMs,
       cgroupIds,
       onEvent: (e) => this.pipeline.handle(e),

@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import { probeCapabilities } from "../../enforce/capabilities";
+import type { CaptureKind } from "../../observer/capture";
 import { compilePolicies } from "../../policy/compile";
 import { dryRun, parseEventLines, type DryRunReport } from "../../policy/dry-run";
 import { PolicyError } from "../../policy/loader";
@@ -8,9 +9,9 @@ import { ApiError, ErrorBody, noQuery, parseTime } from "./schemas";
 
 const PolicyText = t.String({ minLength: 1, maxLength: 512 * 1024, description: "One or more YAML policy documents" });
 
-function compileOrReject(yaml: string, file: string) {
+function compileOrReject(yaml: string, file: string, capture: readonly CaptureKind[]) {
   try {
-    return compilePolicies([{ file, text: yaml }], probeCapabilities());
+    return compilePolicies([{ file, text: yaml }], probeCapabilities(), capture);
   } catch (e) {
     if (e instanceof PolicyError) throw new ApiError(422, "invalid_policy", "the policy was refused; see problems", { problems: e.problems });
     throw e;
@@ -38,7 +39,7 @@ export function policyRoutes(service: VigilService) {
       "/policies/validate",
       ({ body }) => {
         try {
-          const set = compilePolicies([{ file: body.file ?? "request", text: body.yaml }], probeCapabilities());
+          const set = compilePolicies([{ file: body.file ?? "request", text: body.yaml }], probeCapabilities(), service.config.capture);
           return { valid: true, problems: [], warnings: set.warnings, policies: set.policies, rules: set.rules.map((r) => ({ policy: r.policy, name: r.name, action: r.action, enforcement: r.enforcement })) };
         } catch (e) {
           if (e instanceof PolicyError) return { valid: false, problems: e.problems, warnings: [], policies: [], rules: [] };
@@ -53,7 +54,7 @@ export function policyRoutes(service: VigilService) {
     .post(
       "/policies/dry-run",
       ({ body }) => {
-        const set = compileOrReject(body.yaml, "request");
+        const set = compileOrReject(body.yaml, "request", service.config.capture);
         if ((body.events === undefined) === (body.store === undefined)) throw new ApiError(400, "invalid_request", "give exactly one of events (JSON lines) and store (a query of stored events)");
         let report: DryRunReport;
         if (body.events !== undefined) {

@@ -25,6 +25,8 @@ export function statsRoutes(service: VigilService) {
           drainWaitMs: o.drainWaitMs,
           attachedPrograms: o.attachedPrograms,
           exitHook: o.exitHook,
+          /** The optional event kinds reported (config `capture`). */
+          capture: o.capture,
           ...(o.exitHookReason ? { exitHookReason: o.exitHookReason } : {}),
         },
         store: s,
