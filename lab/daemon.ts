@@ -24,7 +24,7 @@ export interface Daemon {
 }
 
 /** A loopback port free right now (the kernel picks it; the daemon binds it a moment later). */
-function freePort(): number {
+export function freePort(): number {
   const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = l.port;
   l.stop(true);

@@ -1,10 +1,10 @@
 /** The daemon as a user runs it: a real process, real signals, a real data directory. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, requireRoot } from "./helpers";
-import { LOADED_PROGRAMS, programsSettleAt, startDaemon, vigilPrograms as vigilProgramCount } from "../lab/daemon";
+import { freePort, LOADED_PROGRAMS, programsSettleAt, startDaemon, vigilPrograms as vigilProgramCount } from "../lab/daemon";
 
 requireRoot();
 const dirs: string[] = [];
@@ -61,6 +61,46 @@ describe("lifecycle", () => {
     }
     expect(s.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
   });
+
+  test("SIGTERM to `npm run service` (the README's command) reaches the daemon: it stops and leaves no program", async () => {
+    const before = await programsSettleAt(0, 3000);
+    const dataDir = newDir();
+    const port = freePort();
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("VIGIL_") && v !== undefined) env[k] = v;
+    const npm = Bun.spawn(["npm", "run", "--silent", "service"], { cwd: ROOT, env: { ...env, VIGIL_DATA_DIR: dataDir, VIGIL_PORT: String(port) }, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    // The daemon's own pid, found by the data dir only it was given: to clean up if the signal does not reach it.
+    const daemonPids = () =>
+      readdirSync("/proc")
+        .filter((d) => /^\d+$/.test(d) && Number(d) !== npm.pid)
+        .filter((d) => {
+          try {
+            return readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").includes("src/service/main.ts") && readFileSync(`/proc/${d}/environ`, "utf8").split("\0").includes(`VIGIL_DATA_DIR=${dataDir}`);
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    try {
+      const deadline = Date.now() + 45_000;
+      let up = false;
+      while (!up && Date.now() < deadline && npm.exitCode === null) {
+        up = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(500) }).then((r) => r.ok, () => false);
+        if (!up) await Bun.sleep(50);
+      }
+      expect(up).toBe(true);
+      expect(daemonPids()).toHaveLength(1);
+      npm.kill("SIGTERM");
+      await npm.exited;
+      const gone = Date.now() + 5000;
+      while (daemonPids().length && Date.now() < gone) await Bun.sleep(20);
+      expect(daemonPids()).toEqual([]);
+      expect(await programsSettleAt(before, 3000)).toBe(before);
+    } finally {
+      npm.kill("SIGKILL");
+      for (const pid of daemonPids()) process.kill(pid, "SIGKILL");
+    }
+  }, 60_000);
 
   test("kill -9 mid-ingest, restart on the same data dir: every returned event is still there, no duplicate programs", async () => {
     const dir = newDir();
