@@ -11,18 +11,24 @@
 export const CAPTURE_KINDS = ["open", "connect", "cred"] as const;
 export type CaptureKind = (typeof CAPTURE_KINDS)[number];
 
+export function isCaptureKind(s: string): s is CaptureKind {
+  return (CAPTURE_KINDS as readonly string[]).includes(s);
+}
+
 /**
- * A capture list as users write it: kinds separated by commas, or `none`.
- * Throws an Error naming `what` (the option or setting) and the bad item.
+ * The kinds in `list`, in CAPTURE_KINDS order and once each. Throws an Error
+ * naming `what` (the option or setting) and the first unknown item.
  */
+export function captureKinds(what: string, list: readonly string[], known = CAPTURE_KINDS.join(", ")): CaptureKind[] {
+  const unknown = list.find((k) => !isCaptureKind(k));
+  if (unknown !== undefined) throw new Error(`${what}: unknown event kind ${JSON.stringify(unknown)} (known: ${known})`);
+  return CAPTURE_KINDS.filter((k) => list.includes(k));
+}
+
+/** A capture list as users write it: kinds separated by commas, or `none`. Errors as captureKinds. */
 export function parseCaptureList(what: string, text: string): CaptureKind[] {
   const items = text.split(",").map((s) => s.trim()).filter(Boolean);
   if (items.length === 1 && items[0] === "none") return [];
   if (items.length === 0) throw new Error(`${what}: empty; give some of ${CAPTURE_KINDS.join(", ")}, or none`);
-  const out: CaptureKind[] = [];
-  for (const item of items) {
-    if (!(CAPTURE_KINDS as readonly string[]).includes(item)) throw new Error(`${what}: unknown event kind ${JSON.stringify(item)} (known: ${CAPTURE_KINDS.join(", ")}, or none alone)`);
-    if (!out.includes(item as CaptureKind)) out.push(item as CaptureKind);
-  }
-  return out;
+  return captureKinds(what, items, `${CAPTURE_KINDS.join(", ")}, or none alone`);
 }

@@ -12,7 +12,7 @@ import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
 import { attachExitHook, chooseExitHook, classifiedSyscalls, exitHookSyscalls, PROGRAMS, selectExitHook, syscallClassTable, type ExitHookForm } from "./programs";
-import { CAPTURE_KINDS, type CaptureKind } from "./capture";
+import { CAPTURE_KINDS, captureKinds, type CaptureKind } from "./capture";
 import { SyscallTally, type SyscallCounts } from "./syscall-tally";
 import { KernelEnforcer } from "../enforce/kernel-enforcer";
 import { CgroupScope } from "./cgroup-scope";
@@ -193,10 +193,7 @@ export class Observer {
 
   constructor(private readonly options: ObserverOptions) {
     this.mode = options.syscalls ?? "aggregate";
-    const capture = options.capture ?? CAPTURE_KINDS;
-    const unknown = capture.filter((k) => !(CAPTURE_KINDS as readonly string[]).includes(k));
-    if (unknown.length) throw new RangeError(`capture: unknown event kind ${JSON.stringify(unknown[0])} (known: ${CAPTURE_KINDS.join(", ")})`);
-    this.capture = CAPTURE_KINDS.filter((k) => capture.includes(k));
+    this.capture = captureKinds("capture", options.capture ?? CAPTURE_KINDS);
     const wait = options.drainIntervalMs ?? (this.mode === "firehose" ? FIREHOSE_DRAIN_WAIT_MS : DRAIN_WAIT_MS);
     if (!(wait >= DRAIN_WAIT_MIN_MS && wait <= 60_000)) throw new RangeError(`drainIntervalMs must be from ${DRAIN_WAIT_MIN_MS} to 60000 ms, got ${wait}`);
     this.drainWaitMaxMs = this.drainWaitMs = wait;

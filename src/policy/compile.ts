@@ -12,7 +12,7 @@ import { CONNECT_RULES, ConnectRuleFlag, RULE_PORTS } from "../events/layout";
 import type { VigilEvent } from "../events/types";
 import type { Capabilities } from "../enforce/capabilities";
 import type { KernelPlan } from "../enforce/kernel-enforcer";
-import { CAPTURE_KINDS, type CaptureKind } from "../observer/capture";
+import { CAPTURE_KINDS, isCaptureKind, type CaptureKind } from "../observer/capture";
 import { cidrContains, parseAddress, parseCidr, type Cidr } from "./cidr";
 import { parsePolicySource, PolicyError, type LoadedPolicy, type PolicyProblem, type PolicySource } from "./loader";
 import type { EventKind, Match, Rule, Severity } from "./schema";
@@ -241,8 +241,7 @@ function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabili
   const plan = planEnforcement(rule, caps);
   if (typeof plan === "string") problems.push(at(["action"], plan));
   // A rule Vigil matches in userspace needs its events; one the kernel enforces (connect) does not.
-  const optional = (CAPTURE_KINDS as readonly string[]).includes(ev) ? (ev as CaptureKind) : null;
-  if (optional && !capture.includes(optional) && (typeof plan === "string" || plan.kernel === null))
+  if (isCaptureKind(ev) && !capture.includes(ev) && (typeof plan === "string" || plan.kernel === null))
     problems.push(at(["match", "event"], `${ev} events are not captured here (capture: ${capture.length ? capture.join(", ") : "none"}): add ${ev} to the capture list, or drop the rule`));
   if (problems.length > before || typeof plan === "string") return null;
 
