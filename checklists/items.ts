@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { LOADED_PROGRAMS as LOADED, programsSettleAt, ROOT, vigilPrograms, waitReady, type Daemon } from "../lab/daemon";
+import { envWithoutVigil, LOADED_PROGRAMS as LOADED, programsSettleAt, ROOT, vigilPrograms, waitReady, type Daemon } from "../lab/daemon";
 import { journalGreen } from "../chaos/run";
 import type { JournalEntry } from "../chaos/experiment";
 import type { LoadSummary } from "../loadtests/engine/run";
@@ -102,9 +102,7 @@ export const CHECKLIST: ChecklistItem[] = [
     how: "--check-config with VIGIL_PORT=eighty and with an unknown VIGIL_ setting",
     async check() {
       const run = (env: Record<string, string>) => {
-        const base: Record<string, string> = {};
-        for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("VIGIL_") && v !== undefined) base[k] = v;
-        const r = Bun.spawnSync([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`, "--check-config"], { env: { ...base, ...env } });
+        const r = Bun.spawnSync([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`, "--check-config"], { env: { ...envWithoutVigil(), ...env } });
         return { code: r.exitCode, err: r.stderr.toString() };
       };
       const a = run({ VIGIL_PORT: "eighty" });

@@ -31,9 +31,15 @@ export function freePort(): number {
   return port;
 }
 
-export async function startDaemon(dataDir: string, extraEnv: Record<string, string> = {}, timeoutMs = 15_000): Promise<Daemon> {
+/** This process's environment without any VIGIL_ setting: a daemon started with it gets only the settings given. */
+export function envWithoutVigil(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("VIGIL_") && v !== undefined) env[k] = v;
+  return env;
+}
+
+export async function startDaemon(dataDir: string, extraEnv: Record<string, string> = {}, timeoutMs = 15_000): Promise<Daemon> {
+  const env = envWithoutVigil();
   const port = extraEnv.VIGIL_PORT && extraEnv.VIGIL_PORT !== "0" ? Number(extraEnv.VIGIL_PORT) : freePort();
   const proc = Bun.spawn([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`], {
     env: { ...env, VIGIL_DATA_DIR: dataDir, ...extraEnv, VIGIL_PORT: String(port) },

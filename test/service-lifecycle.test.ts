@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, requireRoot } from "./helpers";
-import { freePort, LOADED_PROGRAMS, programsSettleAt, startDaemon, vigilPrograms as vigilProgramCount } from "../lab/daemon";
+import { envWithoutVigil, freePort, LOADED_PROGRAMS, programsSettleAt, startDaemon, vigilPrograms as vigilProgramCount } from "../lab/daemon";
 
 requireRoot();
 const dirs: string[] = [];
@@ -66,9 +66,7 @@ describe("lifecycle", () => {
     const before = await programsSettleAt(0, 3000);
     const dataDir = newDir();
     const port = freePort();
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("VIGIL_") && v !== undefined) env[k] = v;
-    const npm = Bun.spawn(["npm", "run", "--silent", "service"], { cwd: ROOT, env: { ...env, VIGIL_DATA_DIR: dataDir, VIGIL_PORT: String(port) }, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    const npm = Bun.spawn(["npm", "run", "--silent", "service"], { cwd: ROOT, env: { ...envWithoutVigil(), VIGIL_DATA_DIR: dataDir, VIGIL_PORT: String(port) }, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
     // The daemon's own pid, found by the data dir only it was given: to clean up if the signal does not reach it.
     const daemonPids = () =>
       readdirSync("/proc")
@@ -199,9 +197,7 @@ describe("a corrupt store", () => {
 
 describe("configuration", () => {
   const run = (args: string[], env: Record<string, string>) => {
-    const base: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("VIGIL_") && v !== undefined) base[k] = v;
-    const r = Bun.spawnSync([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`, ...args], { env: { ...base, ...env } });
+    const r = Bun.spawnSync([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`, ...args], { env: { ...envWithoutVigil(), ...env } });
     return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
   };
   test("--check-config prints the effective config without the token", () => {
