@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OBSERVER_PROGRAMS } from "../src/observer/programs";
+import { BUN_MAX_HEADER_BYTES } from "../src/service/limits";
 import { forEachDelimited } from "./delimited";
 
 export const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -41,7 +42,7 @@ export function envWithoutVigil(): Record<string, string> {
 export async function startDaemon(dataDir: string, extraEnv: Record<string, string> = {}, timeoutMs = 15_000): Promise<Daemon> {
   const env = envWithoutVigil();
   const port = extraEnv.VIGIL_PORT && extraEnv.VIGIL_PORT !== "0" ? Number(extraEnv.VIGIL_PORT) : freePort();
-  const proc = Bun.spawn([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`], {
+  const proc = Bun.spawn([`${ROOT}/node_modules/.bin/bun`, `--max-http-header-size=${BUN_MAX_HEADER_BYTES}`, `${ROOT}/src/service/main.ts`], {
     env: { ...env, VIGIL_DATA_DIR: dataDir, ...extraEnv, VIGIL_PORT: String(port) },
     stdin: "ignore",
     stdout: "ignore",

@@ -73,17 +73,20 @@ export function requireRoot(): void {
 
 export { until } from "../lab/until";
 
+/** The read-only token an in-process test service gets beside its admin token. */
+export const readTokenFor = (token: string) => `read-${token}`;
+
 /** A service in this process on a free loopback port, with the real observer. */
 export async function startInProcessService(env: Record<string, string>, token: string, tune?: (c: import("../src/service/config").Config) => void) {
   const { loadConfig } = await import("../src/service/config");
   const { VigilService } = await import("../src/service/vigil-service");
-  const { createApp } = await import("../src/service/app");
+  const { createApp, listenOptions } = await import("../src/service/app");
   const config = loadConfig({ env: { VIGIL_PORT: "0", ...env } });
   tune?.(config);
   const service = new VigilService(config);
   service.start();
-  const app = createApp(service, token);
-  app.listen({ hostname: "127.0.0.1", port: 0 });
+  const app = createApp(service, { admin: token, read: readTokenFor(token) });
+  app.listen(listenOptions({ host: "127.0.0.1", port: 0 }));
   return {
     service,
     base: `http://127.0.0.1:${app.server!.port}`,

@@ -53,6 +53,14 @@ describe("DaemonSet", () => {
     expect(c.securityContext.capabilities.add).toEqual(expect.arrayContaining(["BPF", "PERFMON"]));
     expect(ds.spec.template.spec.automountServiceAccountToken).toBe(false);
   });
+  test("served over TLS with a read-only token beside the admin one", () => {
+    const env = Object.fromEntries((c.env as { name: string; value?: string }[]).map((e) => [e.name, e]));
+    expect(env.VIGIL_HOST!.value).toBe("0.0.0.0");
+    expect(env.VIGIL_TLS_CERT && env.VIGIL_TLS_KEY).toBeTruthy();
+    expect(env.VIGIL_ALLOW_PLAINTEXT).toBeUndefined();
+    expect(env.VIGIL_READ_TOKEN).toBeTruthy();
+    expect(c.readinessProbe.httpGet.scheme).toBe("HTTPS");
+  });
   test("probes on /healthz and /readyz, requests and limits", () => {
     expect(c.livenessProbe.httpGet.path).toBe("/healthz");
     expect(c.readinessProbe.httpGet.path).toBe("/readyz");

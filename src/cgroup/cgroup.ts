@@ -2,7 +2,7 @@
  * cgroup v2 helpers: find the cgroup2 mount, create and remove Vigil's own
  * cgroups (only ever under a subtree Vigil created), map paths to ids.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 let mountPoint: string | null | undefined;
@@ -40,6 +40,27 @@ export function cgroupIdOfPath(relPath: string): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * A cgroup named by a path relative to the cgroup2 mount, checked: the path
+ * must resolve (symlinks and `..` followed) to a directory inside the mount
+ * that is a cgroup (has cgroup.procs). Throws CgroupError saying which.
+ */
+export function resolveCgroup(relPath: string): { id: number; dir: string; relPath: string } {
+  const mount = cgroup2Mount();
+  if (!mount) throw new CgroupError("no cgroup2 mount on this machine");
+  const shown = JSON.stringify(relPath.length > 200 ? `${relPath.slice(0, 200)}…` : relPath);
+  if (relPath.includes("\0")) throw new CgroupError(`cgroup path ${shown} contains a NUL byte`);
+  let dir: string;
+  try {
+    dir = realpathSync(join(mount, relPath));
+  } catch {
+    throw new CgroupError(`cgroup ${shown} does not exist under the cgroup2 mount ${mount}`);
+  }
+  if (dir !== mount && !dir.startsWith(`${mount}/`)) throw new CgroupError(`cgroup path ${shown} resolves to ${dir}, outside the cgroup2 mount ${mount}`);
+  if (!existsSync(join(dir, "cgroup.procs"))) throw new CgroupError(`${dir} is not a cgroup (no cgroup.procs)`);
+  return { id: cgroupIdOf(dir), dir, relPath: dir.slice(mount.length) || "/" };
 }
 
 /** Exit status of OwnedCgroup.shellArgv's shell when it could not join the cgroup. */

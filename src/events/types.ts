@@ -103,5 +103,23 @@ export interface SyscallEvent {
   span?: { traceId: string; spanId: string; name: string };
 }
 
+/**
+ * Time in which nothing was observed: the daemon was stopped, or died, between `from` (its last stored
+ * event, or its clean stop) and `to` (observing again). Written by the service when it starts.
+ */
+export interface GapEvent {
+  type: "gap";
+  ts: number;
+  pid: 0;
+  agent?: undefined;
+  from: number;
+  to: number;
+  durationMs: number;
+  /** stopped: the previous daemon stopped cleanly; crashed: it did not (kill -9, OOM, power). */
+  reason: "stopped" | "crashed";
+}
+
 export type VigilEvent = ExecEvent | ForkEvent | ExitEvent | OpenEvent | ConnectEvent | CredEvent | EnforceEvent | SyscallEvent;
 export type ProcessEvent = Exclude<VigilEvent, SyscallEvent>;
+/** What the event store keeps: every event, and the service's own record of unobserved time. */
+export type StorableEvent = VigilEvent | GapEvent;

@@ -18,6 +18,7 @@ const lib = dlopen("libc.so.6", {
   sysconf: { args: ["i32"], returns: "i64" },
   open: { args: ["ptr", "i32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
+  flock: { args: ["i32", "i32"], returns: "i32" },
   mount: { args: ["cstring", "cstring", "cstring", "u64", "ptr"], returns: "i32" },
   dlopen: { args: ["cstring", "i32"], returns: "ptr" },
   dlsym: { args: ["ptr", "cstring"], returns: "ptr" },
@@ -38,6 +39,18 @@ export function lastErrno(): number {
 
 export function strerror(errno: number): string {
   return str(lib.symbols.strerror(errno));
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
+
+/** An exclusive advisory lock on an open file, without waiting: false when another open file holds it. */
+export function tryLockExclusive(fd: number, what: string): boolean {
+  if (lib.symbols.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = lastErrno();
+  if (errno === EWOULDBLOCK) return false;
+  throw new BpfError(`${what}: flock`, errno);
 }
 
 const SIG_BLOCK = 0;

@@ -2,7 +2,7 @@
  * Replays a recorded event log (from `vigil run --events` or the store)
  * against a policy and reports what it would have done, without acting.
  */
-import type { VigilEvent } from "../events/types";
+import type { StorableEvent, VigilEvent } from "../events/types";
 import type { PolicySet } from "./compile";
 
 export interface DryRunReport {
@@ -29,31 +29,48 @@ function describe(e: VigilEvent): string {
   }
 }
 
-export function dryRun(set: PolicySet, events: Iterable<VigilEvent>, options: { defaultAgent?: string; sampleLimit?: number } = {}): DryRunReport {
-  const report: DryRunReport = { events: 0, evaluated: 0, hits: 0, byRule: {}, samples: [], skipped: [] };
+/** Evaluates events one by one, as they come (a log, or store pages read asynchronously), into a report. */
+export class PolicyReplay {
+  readonly report: DryRunReport = { events: 0, evaluated: 0, hits: 0, byRule: {}, samples: [], skipped: [] };
   // The log is the only source of what each process runs: follow its execs.
-  const exe = new Map<number, string>();
-  const ctx = { exe: (pid: number) => exe.get(pid) };
-  const limit = options.sampleLimit ?? 100;
-  for (const e of events) {
-    report.events++;
-    if (e.type === "syscall" || e.type === "enforce") continue;
-    if (e.type === "exec") exe.set(e.pid, e.filename);
-    if (e.type === "fork" && exe.has(e.pid)) exe.set(e.childPid, exe.get(e.pid)!);
-    const agent = e.agent ?? options.defaultAgent;
-    const rules = set.byEvent.get(e.type);
-    if (!rules) continue;
-    report.evaluated++;
-    for (const r of rules) {
-      if (!r.matchesAgent(agent) || !r.matches(e, ctx)) continue;
-      report.hits++;
-      const key = `${r.policy}/${r.name}`;
-      const b = (report.byRule[key] ??= { action: r.action, enforcement: r.enforcement, count: 0 });
-      b.count++;
-      if (report.samples.length < limit) report.samples.push({ rule: key, action: r.action, enforcement: r.enforcement, agent: agent ?? null, pid: e.pid, comm: e.comm, ts: e.ts, event: describe(e) });
+  private readonly exe = new Map<number, string>();
+  private readonly ctx = { exe: (pid: number) => this.exe.get(pid) };
+  private readonly sampleLimit: number;
+
+  constructor(
+    private readonly set: PolicySet,
+    private readonly options: { defaultAgent?: string; sampleLimit?: number } = {},
+  ) {
+    this.sampleLimit = options.sampleLimit ?? 100;
+  }
+
+  feed(events: Iterable<StorableEvent>): void {
+    const report = this.report;
+    for (const e of events) {
+      report.events++;
+      if (e.type === "syscall" || e.type === "enforce" || e.type === "gap") continue;
+      if (e.type === "exec") this.exe.set(e.pid, e.filename);
+      if (e.type === "fork" && this.exe.has(e.pid)) this.exe.set(e.childPid, this.exe.get(e.pid)!);
+      const agent = e.agent ?? this.options.defaultAgent;
+      const rules = this.set.byEvent.get(e.type);
+      if (!rules) continue;
+      report.evaluated++;
+      for (const r of rules) {
+        if (!r.matchesAgent(agent) || !r.matches(e, this.ctx)) continue;
+        report.hits++;
+        const key = `${r.policy}/${r.name}`;
+        const b = (report.byRule[key] ??= { action: r.action, enforcement: r.enforcement, count: 0 });
+        b.count++;
+        if (report.samples.length < this.sampleLimit) report.samples.push({ rule: key, action: r.action, enforcement: r.enforcement, agent: agent ?? null, pid: e.pid, comm: e.comm, ts: e.ts, event: describe(e) });
+      }
     }
   }
-  return report;
+}
+
+export function dryRun(set: PolicySet, events: Iterable<StorableEvent>, options: { defaultAgent?: string; sampleLimit?: number } = {}): DryRunReport {
+  const replay = new PolicyReplay(set, options);
+  replay.feed(events);
+  return replay.report;
 }
 
 /** Events from JSON lines; lines that are not events are reported, not fatal. */

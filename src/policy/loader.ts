@@ -63,6 +63,9 @@ function locator(file: string, doc: Document, lines: LineCounter) {
   };
 }
 
+/** How many alias expansions one document may make (the yaml library's own default is 100). */
+export const MAX_ALIAS_COUNT = 100;
+
 /** Parse and schema-check one file's documents. Problems are collected, not thrown. */
 export function parsePolicySource(src: PolicySource): { policies: LoadedPolicy[]; problems: PolicyProblem[] } {
   const lines = new LineCounter();
@@ -84,7 +87,14 @@ export function parsePolicySource(src: PolicySource): { policies: LoadedPolicy[]
       continue;
     }
     if (doc.contents === null) continue; // an empty document (e.g. a trailing ---)
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      // Aliases are bounded: a billion-laughs document expands each alias exponentially.
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (e) {
+      problems.push({ file: src.file, path: "", message: `cannot load YAML: ${(e as Error).message} (at most ${MAX_ALIAS_COUNT} alias expansions)` });
+      continue;
+    }
     const locate = locator(src.file, doc, lines);
     const schemaErrors = schemaProblems(PolicySchema, value);
     if (schemaErrors.length) {

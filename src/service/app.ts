@@ -15,21 +15,94 @@ import { SpanError } from "../agents/spans";
 import { policyRoutes } from "./routes/policies";
 import { findingRoutes } from "./routes/findings";
 import { StoreUnavailable } from "../store/event-store";
-import { bearerMatches } from "./token";
+import { StoreBusy, StoreReadError } from "../store/store-reader";
+import { bearerScope, type ApiTokens } from "./token";
+import type { Config } from "./config";
 import { VERSION, type VigilService } from "./vigil-service";
 import { log } from "./log";
+import { MAX_BODY_BYTES, MAX_HEADER_BYTES } from "./limits";
 
-export const MAX_BODY_BYTES = 1 << 20;
+export { MAX_BODY_BYTES } from "./limits";
 
 function validationMessage(error: unknown): string {
   const e = error as { all?: { path?: string; message?: string; summary?: string }[]; message?: string };
   const first = e.all?.[0];
-  if (first) return `${(first.path ?? "").replace(/^\//, "").replace(/\//g, ".") || "request"}: ${first.summary ?? first.message}`;
-  return e.message ?? "invalid request";
+  const text = first ? `${(first.path ?? "").replace(/^\//, "").replace(/\//g, ".") || "request"}: ${first.summary ?? first.message}` : (e.message ?? "invalid request");
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
 
-export function createApp(service: VigilService, token: string) {
+/** Logs a kind of refusal at most once per interval, with how many were not logged in between. */
+class RateLimitedLog {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  constructor(private readonly intervalMs: number) {}
+  note(kind: string, context: Record<string, unknown>, now = Date.now()): void {
+    const l = this.last.get(kind);
+    if (l && now - l.at < this.intervalMs) {
+      l.suppressed++;
+      return;
+    }
+    log("warn", "request refused", { reason: kind, ...context, ...(l?.suppressed ? { suppressedSince: l.suppressed } : {}) });
+    this.last.set(kind, { at: now, suppressed: 0 });
+  }
+}
+
+/** The body, read up to MAX_BODY_BYTES whatever Content-Length said (a chunked body has none): 413 beyond. */
+async function boundedBody(request: Request): Promise<Uint8Array> {
+  if (!request.body) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+    if (n > MAX_BODY_BYTES) {
+      void reader.cancel().catch(() => {});
+      throw new ApiError(413, "body_too_large", `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) out.set(p, at), (at += p.byteLength);
+  return out;
+}
+
+function headerBytes(headers: Headers): number {
+  let n = 0;
+  for (const [k, v] of headers) n += k.length + v.length + 4;
+  return n;
+}
+
+/** Path templates of the app's routes (`:id` segments), by method: for 405 and its Allow header. */
+function methodsByPath(routes: readonly { method: string; path: string }[]): (path: string) => string[] {
+  const compiled = routes
+    .filter((r) => r.method !== "ALL")
+    .map((r) => ({ method: r.method, re: new RegExp(`^${r.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:[^/]+/g, "[^/]+").replace(/\*/g, ".*")}/?$`) }));
+  return (path) => [...new Set(compiled.filter((r) => r.re.test(path)).map((r) => r.method))];
+}
+
+/** Options for Bun.serve that every listener of the API uses: no port sharing, TLS when configured. */
+export function listenOptions(config: Pick<Config, "host" | "port" | "tls">) {
+  return {
+    hostname: config.host,
+    port: config.port,
+    // Elysia asks for SO_REUSEPORT by default: a second daemon would bind the same port and take half the requests.
+    reusePort: false,
+    ...(config.tls ? { tls: { cert: Bun.file(config.tls.cert), key: Bun.file(config.tls.key) } } : {}),
+  };
+}
+
+export function createApp(service: VigilService, tokens: ApiTokens) {
   const started = new WeakMap<Request, number>();
+  const refusals = new RateLimitedLog(10_000);
+  const refuse = (set: { status?: number | string; headers: Record<string, string | number> }, status: number, reason: string, message: string, request: Request, path: string) => {
+    set.status = status;
+    if (status === 401 || status === 403) service.metrics.authFailures.inc({ reason });
+    else service.metrics.httpRejected.inc({ reason });
+    refusals.note(reason, { method: request.method, path: path.slice(0, 200), status });
+    return { error: reason, message };
+  };
   const v1 = new Elysia({ prefix: "/v1", name: "vigil-v1" })
     .use(eventRoutes(service))
     .use(processRoutes(service))
@@ -38,40 +111,74 @@ export function createApp(service: VigilService, token: string) {
     .use(findingRoutes(service))
     .use(statsRoutes(service));
 
-  // Bun's own limit answers 413 without a body, so it sits above ours: between the two, the JSON 413 below.
-  return new Elysia({ precompile: true, serve: { maxRequestBodySize: 8 * MAX_BODY_BYTES } })
+  let allowed: ((path: string) => string[]) | null = null;
+  // Bun's own body limit answers 413 without a body: it is set out of reach, and Vigil's limits below answer.
+  const app = new Elysia({ precompile: true, serve: { maxRequestBodySize: Number.MAX_SAFE_INTEGER } })
     .onRequest(({ request, set }) => {
       started.set(request, performance.now());
       if (service.isStopping) {
         set.status = 503;
         return { error: "shutting_down", message: "the service is shutting down" };
       }
+      const path = request.url.slice(request.url.indexOf("/", request.url.indexOf("//") + 2));
+      if (headerBytes(request.headers) > MAX_HEADER_BYTES) return refuse(set, 431, "headers_too_large", `request headers exceed ${MAX_HEADER_BYTES} bytes`, request, path);
       // Auth before anything else looks at the request (body parsing and validation come later):
       // an unauthenticated caller learns nothing, not even which fields a body needs.
-      const path = request.url.slice(request.url.indexOf("/", request.url.indexOf("//") + 2));
-      if ((path === "/v1" || path.startsWith("/v1/") || path.startsWith("/v1?")) && !bearerMatches(request.headers.get("authorization") ?? undefined, token)) {
-        set.status = 401;
-        set.headers["www-authenticate"] = 'Bearer realm="vigil"';
-        return { error: "unauthorized", message: "missing or wrong bearer token (Authorization: Bearer <token>)" };
+      if (path === "/v1" || path.startsWith("/v1/") || path.startsWith("/v1?")) {
+        const scope = bearerScope(request.headers.get("authorization"), tokens);
+        if (scope === null) {
+          set.headers["www-authenticate"] = 'Bearer realm="vigil"';
+          return refuse(set, 401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <token>)", request, path);
+        }
+        if (scope === "read" && request.method !== "GET" && request.method !== "HEAD")
+          return refuse(set, 403, "forbidden", `the read-only token cannot ${request.method} ${path.split("?")[0]!.slice(0, 200)}: that needs the admin token`, request, path);
       }
       const len = Number(request.headers.get("content-length") ?? 0);
-      if (len > MAX_BODY_BYTES) {
-        set.status = 413;
-        return { error: "body_too_large", message: `request body of ${len} bytes exceeds ${MAX_BODY_BYTES}` };
+      if (len > MAX_BODY_BYTES) return refuse(set, 413, "body_too_large", `request body of ${len} bytes exceeds ${MAX_BODY_BYTES}`, request, path);
+    })
+    .onParse(async ({ request, contentType }) => {
+      let bytes: Uint8Array;
+      try {
+        bytes = await boundedBody(request);
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 413) {
+          service.metrics.httpRejected.inc({ reason: "body_too_large" });
+          refusals.note("body_too_large", { method: request.method, chunked: true });
+        }
+        throw e;
       }
+      if (bytes.byteLength === 0) return undefined;
+      const text = new TextDecoder().decode(bytes);
+      if (!contentType || contentType.startsWith("application/json")) {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch {
+          throw new ApiError(400, "invalid_body", "the request body is not valid JSON");
+        }
+      }
+      throw new ApiError(415, "unsupported_media_type", `request bodies are JSON (Content-Type: application/json), not ${contentType.slice(0, 100)}`);
     })
     .onAfterResponse(({ request, route, set }) => {
       const t0 = started.get(request);
       if (t0 === undefined) return;
       service.metrics.httpDuration.observe({ method: request.method, route: route || "unmatched", status: String(set.status ?? 200) }, (performance.now() - t0) / 1000);
     })
-    .onError(({ code, error, set }) => {
-      if (error instanceof StoreUnavailable) {
+    .onError(({ code, error: thrown, set, request }) => {
+      // Elysia wraps what the body parser throws (413, 415, bad JSON) in a ParseError: answer the cause.
+      const cause = (thrown as Error).cause;
+      const error = code === "PARSE" && cause instanceof ApiError ? cause : thrown;
+      if (error instanceof StoreBusy) {
+        set.status = 503;
+        set.headers["retry-after"] = "1";
+        return { error: "store_busy", message: error.message };
+      }
+      if (error instanceof StoreUnavailable || error instanceof StoreReadError) {
         set.status = 503;
         return { error: "store_unavailable", message: error.message };
       }
       if (error instanceof ApiError) {
         set.status = error.status;
+        if (error.status === 429) set.headers["retry-after"] = "1";
         return { error: error.code, message: error.message, ...error.details };
       }
       if (error instanceof AgentError || error instanceof SpanError) {
@@ -85,9 +192,18 @@ export function createApp(service: VigilService, token: string) {
         case "PARSE":
           set.status = 400;
           return { error: "invalid_body", message: "the request body is not valid JSON (or not the declared content type)" };
-        case "NOT_FOUND":
+        case "NOT_FOUND": {
+          allowed ??= methodsByPath(app.routes);
+          const path = new URL(request.url).pathname;
+          const methods = allowed(path);
+          if (methods.length) {
+            set.status = 405;
+            set.headers.allow = methods.join(", ");
+            return { error: "method_not_allowed", message: `${request.method} is not allowed on ${path.slice(0, 200)} (allowed: ${methods.join(", ")})` };
+          }
           set.status = 404;
           return { error: "not_found", message: "no such route" };
+        }
         default:
           log("error", "request failed", { code: String(code), error: (error as Error).message });
           set.status = 500;
@@ -127,4 +243,5 @@ export function createApp(service: VigilService, token: string) {
       { detail: { summary: "Prometheus metrics", tags: ["health"], security: [] } },
     )
     .use(v1);
+  return app;
 }

@@ -3,7 +3,7 @@
  * variables on top. One TypeBox schema validates both; an unknown or invalid
  * setting is an error naming its path (e.g. `retention.maxAgeHours`).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
@@ -17,7 +17,14 @@ export const ConfigSchema = Type.Object(
     host: Type.String({ minLength: 1, default: "127.0.0.1" }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 7411 }),
     dataDir: Type.String({ minLength: 1, default: "./.vigil" }),
+    /** Admin bearer token: every /v1 route. Unset: generated into <dataDir>/token. */
     token: Type.Optional(Type.String({ minLength: 16 })),
+    /** Read-only bearer token: GET routes only (scrapers, dashboards). Unset: generated into <dataDir>/read-token. */
+    readToken: Type.Optional(Type.String({ minLength: 16 })),
+    /** TLS for the API (PEM files). Needed to listen on any address that is not loopback, unless allowPlaintext. */
+    tls: Type.Optional(Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
+    /** Listen on a non-loopback address without TLS (tokens and events cross the network in clear): say so explicitly. */
+    allowPlaintext: Type.Boolean({ default: false }),
     syscalls: Type.Union([Type.Literal("off"), Type.Literal("aggregate"), Type.Literal("firehose")], { default: "aggregate" }),
     ringBytes: Type.Integer({ minimum: 4096, maximum: 1 << 30, default: 16 << 20 }),
     /** Firehose mode: bytes of records each CPU's ring holds (16 a record), rounded up to a power of two of 2 MiB. */
@@ -99,11 +106,15 @@ export class ConfigError extends Error {
 }
 
 /** Environment variables and the config path each one sets. */
-export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "number" | "list" | "capture" }> = {
+export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "number" | "boolean" | "list" | "capture" }> = {
   VIGIL_HOST: { path: ["host"], kind: "string" },
   VIGIL_PORT: { path: ["port"], kind: "int" },
   VIGIL_DATA_DIR: { path: ["dataDir"], kind: "string" },
   VIGIL_TOKEN: { path: ["token"], kind: "string" },
+  VIGIL_READ_TOKEN: { path: ["readToken"], kind: "string" },
+  VIGIL_TLS_CERT: { path: ["tls", "cert"], kind: "string" },
+  VIGIL_TLS_KEY: { path: ["tls", "key"], kind: "string" },
+  VIGIL_ALLOW_PLAINTEXT: { path: ["allowPlaintext"], kind: "boolean" },
   VIGIL_SYSCALLS: { path: ["syscalls"], kind: "string" },
   VIGIL_RING_BYTES: { path: ["ringBytes"], kind: "int" },
   VIGIL_FIREHOSE_RING_BYTES: { path: ["firehoseRingBytes"], kind: "int" },
@@ -148,6 +159,12 @@ function fromEnv(env: Record<string, string | undefined>, tree: Tree, problems: 
         problems.push({ path: `${name} (${spec.path.join(".")})`, message: `${JSON.stringify(raw)} is not a number` });
         continue;
       }
+    } else if (spec.kind === "boolean") {
+      if (raw !== "true" && raw !== "false") {
+        problems.push({ path: `${name} (${spec.path.join(".")})`, message: `${JSON.stringify(raw.slice(0, 200))} is not true or false` });
+        continue;
+      }
+      value = raw === "true";
     } else if (spec.kind === "list") value = raw.split(",").map((s) => s.trim()).filter(Boolean);
     else if (spec.kind === "capture") {
       try {
@@ -187,7 +204,19 @@ export function loadConfig(options: { file?: string; env?: Record<string, string
   fromEnv(env, tree, problems);
   const withDefaults = Value.Default(ConfigSchema, structuredClone(tree)) as Tree;
   for (const p of schemaProblems(ConfigSchema, withDefaults, "unknown setting")) problems.push({ path: p.path.join("."), message: p.message });
+  if (!problems.length) {
+    const c = withDefaults as Config;
+    if (!isLoopback(c.host) && !c.tls && !c.allowPlaintext)
+      problems.push({ path: "host", message: `${c.host} is not a loopback address: give tls.cert and tls.key (VIGIL_TLS_CERT, VIGIL_TLS_KEY), or set allowPlaintext: true to serve tokens and events in clear` });
+    if (c.tls) for (const k of ["cert", "key"] as const) if (!existsSync(resolve(c.tls[k]))) problems.push({ path: `tls.${k}`, message: `${c.tls[k]} does not exist` });
+    if (c.readToken !== undefined && c.readToken === c.token) problems.push({ path: "readToken", message: "must differ from token (a read-only token equal to the admin token would grant admin)" });
+  }
   if (problems.length) throw new ConfigError(problems);
   const config = withDefaults as Config;
   return { ...config, dataDir: resolve(config.dataDir) };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

@@ -5,10 +5,12 @@
 import { ConfigError, loadConfig } from "./config";
 import { DEFAULT_OBJECT_PATH } from "../observer/observer";
 import { checkRequirements, missing } from "../observer/requirements";
-import { createApp } from "./app";
+import { createApp, listenOptions } from "./app";
 import { log, setLogLevel } from "./log";
-import { loadOrCreateToken } from "./token";
+import { loadTokens } from "./token";
+import { isLoopback } from "./config";
 import { VigilService } from "./vigil-service";
+import { DataDirInUse } from "./data-dir";
 
 const args = process.argv.slice(2);
 const fileArg = args.indexOf("--config");
@@ -28,7 +30,7 @@ try {
   throw e;
 }
 if (args.includes("--check-config")) {
-  const { token: _secret, ...shown } = config;
+  const { token: _secret, readToken: _readSecret, ...shown } = config;
   console.log(JSON.stringify({ status: "ok", config: shown }, null, 2));
   process.exit(0);
 }
@@ -40,16 +42,27 @@ if (lacking.length) {
   process.exit(2);
 }
 
-const token = loadOrCreateToken(config.dataDir, config.token);
-const service = new VigilService(config);
+let service: VigilService;
+try {
+  service = new VigilService(config); // takes the data directory's lock first
+} catch (e) {
+  if (e instanceof DataDirInUse) {
+    log("error", e.message);
+    process.exit(2);
+  }
+  throw e;
+}
+const tokens = loadTokens(config.dataDir, config);
 service.start();
-const app = createApp(service, token.token);
-app.listen({ hostname: config.host, port: config.port });
+const app = createApp(service, tokens.tokens);
+app.listen(listenOptions(config));
+if (!isLoopback(config.host) && !config.tls) log("warn", "serving without TLS on a non-loopback address (allowPlaintext): tokens and events cross the network in clear", { host: config.host });
 log("info", "listening", {
-  url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${app.server?.port}`,
+  url: `${config.tls ? "https" : "http"}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${app.server?.port}`,
   dataDir: config.dataDir,
-  tokenFile: token.path ?? "(from configuration)",
-  tokenGenerated: token.generated,
+  tokenFile: tokens.admin.path ?? "(from configuration)",
+  tokenGenerated: tokens.admin.generated,
+  readTokenFile: tokens.read.path ?? "(from configuration)",
 });
 
 let stopping = false;

@@ -16,6 +16,10 @@ export class ServiceMetrics {
   readonly eventsTotal: Counter<"type">;
   readonly ingestLag: Histogram;
   readonly httpDuration: Histogram<"method" | "route" | "status">;
+  readonly authFailures: Counter<"reason">;
+  readonly observationGaps: Counter<"reason">;
+  readonly observationGapSeconds: Counter<"reason">;
+  readonly httpRejected: Counter<"reason">;
   readonly findings: Counter<"rule" | "action" | "severity" | "enforcement">;
   readonly interventions: Counter<"action" | "result">;
   readonly policyReloads: Counter<"result">;
@@ -76,6 +80,10 @@ export class ServiceMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [r],
     });
+    this.authFailures = new Counter({ name: "vigil_http_auth_failures_total", help: "Requests to /v1 refused for a missing or wrong token (401), or a read-only token on an admin route (403).", labelNames: ["reason"], registers: [r] });
+    this.observationGaps = new Counter({ name: "vigil_observation_gaps_total", help: "Restarts after which a time went unobserved (a gap event each), by how the previous daemon ended (stopped, crashed).", labelNames: ["reason"], registers: [r] });
+    this.observationGapSeconds = new Counter({ name: "vigil_observation_gap_seconds_total", help: "Seconds nothing was observed between a daemon's end and the next one's start.", labelNames: ["reason"], registers: [r] });
+    this.httpRejected = new Counter({ name: "vigil_http_rejected_total", help: "Requests refused before any route ran, by reason (body_too_large, headers_too_large).", labelNames: ["reason"], registers: [r] });
     this.findings = new Counter({ name: "vigil_findings_total", help: "Policy rule hits and baseline deviations, by rule, action, severity and where the action was enforced.", labelNames: ["rule", "action", "severity", "enforcement"], registers: [r] });
     this.interventions = new Counter({ name: "vigil_interventions_total", help: "Interventions carried out (freeze, thaw, kill, kill-tree), by result.", labelNames: ["action", "result"], registers: [r] });
     this.policyReloads = new Counter({ name: "vigil_policy_reloads_total", help: "Policy directory loads, by result (applied, rejected).", labelNames: ["result"], registers: [r] });

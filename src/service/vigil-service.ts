@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AgentError, AgentRegistry, type Agent } from "../agents/agent-registry";
 import { SpanTracker } from "../agents/spans";
-import { cgroup2Mount, cgroupIdOfPath, OwnedCgroup } from "../cgroup/cgroup";
+import { cgroup2Mount, OwnedCgroup, resolveCgroup } from "../cgroup/cgroup";
 import { probeCapabilities } from "../enforce/capabilities";
 import { Interventions, type AuditEntry } from "../enforce/interventions";
 import type { Finding } from "../findings/finding";
@@ -17,7 +17,8 @@ import { PolicyDirectory } from "../policy/policy-directory";
 import { formatProblem } from "../policy/loader";
 import { ProfileBook } from "../profiles/profile-book";
 import { syscallName } from "../events/syscall-names";
-import type { VigilEvent } from "../events/types";
+import type { GapEvent, VigilEvent } from "../events/types";
+import { lockDataDir, type DataDirLock } from "./data-dir";
 import { LIBBPF_VERSION } from "../kernel/libbpf";
 import { Observer } from "../observer/observer";
 import { kernelRelease } from "../observer/requirements";
@@ -78,17 +79,20 @@ export class VigilService {
   private rateSamples: RateSample[] = [];
   private storeWasWritable = true;
 
+  /** The data directory, held by this daemon alone until stop(). */
+  private readonly dataDir: DataDirLock;
+  /** Outages recorded at start (a gap event each): how many, and the seconds nothing was observed. */
+  readonly gaps = { count: 0, seconds: 0, last: null as GapEvent | null };
+
   constructor(readonly config: Config) {
+    this.dataDir = lockDataDir(config.dataDir);
+    try {
+      this.store = this.openStore(config);
+    } catch (e) {
+      this.dataDir.release();
+      throw e;
+    }
     this.hub = new EventStreamHub(config.streams.subscriberBuffer, config.streams.maxSubscribers, config.streams.heartbeatMs);
-    this.store = new EventStore({
-      dir: config.dataDir,
-      queueLimit: config.store.queueLimit,
-      flushIntervalMs: config.store.flushIntervalMs,
-      maxAgeMs: config.retention.maxAgeHours * 3_600_000,
-      maxBytes: config.retention.maxBytes,
-      onCommitted: (events) => this.committed(events),
-      onRecordError: (kind, id, error) => log("error", `${kind} not stored (counted in store_record_write_error)`, { id, error }),
-    });
     this.metrics = new ServiceMetrics(
       {
         dropsByStage: () => this.dropsByStage(),
@@ -154,10 +158,24 @@ export class VigilService {
     });
   }
 
+  private openStore(config: Config): EventStore {
+    return new EventStore({
+      dir: config.dataDir,
+      queueLimit: config.store.queueLimit,
+      flushIntervalMs: config.store.flushIntervalMs,
+      maxAgeMs: config.retention.maxAgeHours * 3_600_000,
+      maxBytes: config.retention.maxBytes,
+      onCommitted: (events) => this.committed(events),
+      onRecordError: (kind, id, error) => log("error", `${kind} not stored (counted in store_record_write_error)`, { id, error }),
+    });
+  }
+
   private resolveCgroup(path: string): number {
-    const id = cgroupIdOfPath(path);
-    if (id === null) throw new Error(`cgroups: ${path} does not exist under the cgroup2 mount`);
-    return id;
+    try {
+      return resolveCgroup(path).id;
+    } catch (e) {
+      throw new Error(`cgroups: ${(e as Error).message}`);
+    }
   }
 
   private ingest(e: VigilEvent): void {
@@ -194,10 +212,14 @@ export class VigilService {
     if ((req.pid === undefined) === (req.cgroupPath === undefined)) throw new AgentError("give exactly one of pid and cgroupPath");
     if (this.agents.get(req.name)) throw new AgentError(`agent ${req.name} already exists`);
     if (req.cgroupPath !== undefined) {
-      const id = cgroupIdOfPath(req.cgroupPath);
-      if (id === null) throw new AgentError(`cgroup ${req.cgroupPath} does not exist under the cgroup2 mount`);
-      if (this.config.cgroups.length) this.observer.addCgroup(id);
-      return this.agents.register({ name: req.name, cgroupId: id, cgroupPath: req.cgroupPath, cgroupOwned: false });
+      let cg: ReturnType<typeof resolveCgroup>;
+      try {
+        cg = resolveCgroup(req.cgroupPath);
+      } catch (e) {
+        throw new AgentError(`cgroupPath: ${(e as Error).message}`);
+      }
+      if (this.config.cgroups.length) this.observer.addCgroup(cg.id);
+      return this.agents.register({ name: req.name, cgroupId: cg.id, cgroupPath: cg.relPath, cgroupOwned: false });
     }
     const pid = req.pid!;
     if (!existsSync(`/proc/${pid}`)) throw new AgentError(`no process ${pid}`);
@@ -272,9 +294,33 @@ export class VigilService {
         this.watchStore();
       }, 1_000),
     );
+    this.recordGap();
     this.watchStore();
     this.sampleRates(); // the baseline, so a loss in the first second is judged too
     log("info", "observing", { seededProcesses: seeded, syscalls: this.config.syscalls, programs: this.observer.stats().attachedPrograms, exitHook: this.observer.stats().exitHook, scope: this.config.cgroups.length ? this.config.cgroups : "machine" });
+  }
+
+  /**
+   * What the previous daemon did not see: from its clean stop (or, after a crash, its last stored event)
+   * until this one observes. Stored as a `gap` event and counted, so a reader of the store knows.
+   */
+  private recordGap(): void {
+    let from: number | null;
+    try {
+      from = this.dataDir.cleanStopAt ?? this.store.lastEventTs();
+    } catch {
+      return; // the store is broken: readiness says so
+    }
+    if (from === null) return;
+    const to = Date.now();
+    const gap: GapEvent = { type: "gap", ts: to, pid: 0, from, to, durationMs: Math.max(0, to - from), reason: this.dataDir.cleanStopAt !== null ? "stopped" : "crashed" };
+    this.gaps.count++;
+    this.gaps.seconds += gap.durationMs / 1000;
+    this.gaps.last = gap;
+    this.metrics.observationGaps.inc({ reason: gap.reason });
+    this.metrics.observationGapSeconds.inc({ reason: gap.reason }, gap.durationMs / 1000);
+    this.store.add(gap);
+    log(gap.reason === "crashed" ? "warn" : "info", "not observed while the daemon was down", { from: new Date(from).toISOString(), seconds: gap.durationMs / 1000, reason: gap.reason });
   }
 
   /** Every place an event can be lost, with its cumulative count. */
@@ -385,6 +431,7 @@ export class VigilService {
     } catch (e) {
       problems.push(`store: ${(e as Error).message}`);
     }
+    this.dataDir.release(Date.now());
     return problems;
   }
 }

@@ -10,10 +10,12 @@
  * kill -9 of the service.
  */
 import { Database } from "bun:sqlite";
-import { mkdirSync, statSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { VigilEvent } from "../events/types";
+import type { StorableEvent } from "../events/types";
 import type { EventColumns, FromWriter, RetentionCounts, ToWriter } from "./store-protocol";
+import { countByType, eventPage, recordPage, withId, type EventQuery, type RecordKind, type RecordQuery } from "./queries";
+import { StoreReader } from "./store-reader";
 
 export interface StoreOptions {
   dir: string;
@@ -24,13 +26,17 @@ export interface StoreOptions {
   retentionIntervalMs?: number;
   /** A batch the disk has held up this long makes the store not writable (stalled). */
   stallMs?: number;
+  /** Reader Workers answering the API's queries (default 2). */
+  readers?: number;
+  /** Ids one event query may cover (see queries.ts). */
+  maxScan?: number;
   /** Called with each batch once it is committed (ids assigned). */
   onCommitted?: (events: CommittedEvent[]) => void;
   /** Called when a finding or audit entry could not be written (it is also counted). */
   onRecordError?: (kind: RecordKind, id: string, error: string) => void;
 }
 
-export type StoredEvent = VigilEvent & { id: number };
+export type StoredEvent = StorableEvent & { id: number };
 
 /** A committed event with its JSON (as stored, with the id), serialized once for every consumer. */
 export interface CommittedEvent {
@@ -38,19 +44,6 @@ export interface CommittedEvent {
   json: string;
 }
 
-export interface EventQuery {
-  types?: string[];
-  pid?: number;
-  agent?: string;
-  /** Wall-clock ms, inclusive. */
-  since?: number;
-  /** Wall-clock ms, exclusive. */
-  until?: number;
-  limit: number;
-  /** The last id of the previous page. */
-  cursor?: number;
-  order: "asc" | "desc";
-}
 
 export interface StoreStats {
   queued: number;
@@ -91,17 +84,7 @@ CREATE INDEX IF NOT EXISTS records_agent ON records(kind, agent, seq);
 `;
 
 /** Findings and audit entries: rare, written at once (not queued), kept apart from event retention. */
-export type RecordKind = "finding" | "audit";
-
-export interface RecordQuery {
-  agent?: string;
-  /** findings: the rule; audit: the action */
-  label?: string;
-  since?: number;
-  limit: number;
-  /** seq of the last record of the previous page */
-  cursor?: number;
-}
+export type { EventQuery, RecordKind, RecordQuery } from "./queries";
 
 export class StoreUnavailable extends Error {
   override readonly name = "StoreUnavailable";
@@ -109,11 +92,22 @@ export class StoreUnavailable extends Error {
 
 interface Batch {
   seq: number;
-  events: VigilEvent[];
+  events: StorableEvent[];
   json: string[];
   sentAt: number;
   done: Promise<number>;
   resolve: (written: number) => void;
+}
+
+/**
+ * The directory 0700 and the database files 0600, whatever they were: they hold every command line of the
+ * machine. SQLite gives the -wal and -shm files it creates the database file's mode, so the database is
+ * made 0600 before SQLite first opens it.
+ */
+function privateFiles(dir: string, db: string): void {
+  chmodSync(dir, 0o700);
+  if (!existsSync(db)) closeSync(openSync(db, "a", 0o600));
+  for (const f of [db, `${db}-wal`, `${db}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }
 
 /** Within the service's shutdown grace (4.5 s), with room for the rest of shutdown. */
@@ -123,7 +117,9 @@ export class EventStore {
   /** This thread's connection, for queries. Null when the database could not be opened (corrupt, unreadable): the store is then broken, not absent. */
   private readonly db: Database | null;
   private readonly writer: Worker | null = null;
-  private queue: VigilEvent[] = [];
+  /** Reader Workers for the API's queries; null when the database could not be opened. */
+  private readonly readers: StoreReader | null = null;
+  private queue: StorableEvent[] = [];
   /** The batch the writer has and has not answered yet (at most one: the queue absorbs the rest). */
   private inflight: Batch | null = null;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
@@ -149,6 +145,7 @@ export class EventStore {
   constructor(private readonly options: StoreOptions) {
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
     this.path = join(options.dir, "events.db");
+    privateFiles(options.dir, this.path);
     this.queueLimit = options.queueLimit ?? 100_000;
     this.stallMs = options.stallMs ?? 5000;
     let db: Database | null = null;
@@ -165,6 +162,7 @@ export class EventStore {
     }
     this.db = db;
     if (db) {
+      this.readers = new StoreReader({ path: this.path, readers: options.readers, maxScan: options.maxScan });
       this.writer = new Worker(new URL("./store-writer.ts", import.meta.url).href);
       this.writer.onmessage = (e: MessageEvent<FromWriter>) => this.fromWriter(e.data);
       this.writer.onerror = (e) => {
@@ -239,14 +237,14 @@ export class EventStore {
     for (let i = 0; i < ids.length; i++) {
       const event = batch.events[i] as StoredEvent;
       event.id = ids[i]!;
-      stored[i] = { event, json: `${batch.json[i]!.slice(0, -1)},"id":${ids[i]}}` };
+      stored[i] = { event, json: withId({ id: ids[i]!, data: batch.json[i]! }) };
     }
     batch.resolve(ids.length);
     this.options.onCommitted?.(stored);
   }
 
   /** Queue an event for writing; never blocks. Returns false when it was dropped (queue full). */
-  add(event: VigilEvent): boolean {
+  add(event: StorableEvent): boolean {
     if (this.closed) return false;
     if (this.queue.length + (this.inflight?.events.length ?? 0) >= this.queueLimit) {
       this.s.droppedQueueFull++;
@@ -284,30 +282,20 @@ export class EventStore {
     return done;
   }
 
+  /** The reader pool; throws StoreUnavailable when the store could not be opened or is closed. */
+  get reader(): StoreReader {
+    if (!this.readers || this.closed) throw new StoreUnavailable(this.s.lastError ?? "store closed");
+    return this.readers;
+  }
+
   private open(): Database {
     if (!this.db || this.closed) throw new StoreUnavailable(this.s.lastError ?? "store closed");
     return this.db;
   }
+  /** On this thread: for tests and benches. The API reads through `reader`, off this thread. */
   query(q: EventQuery): { events: StoredEvent[]; nextCursor: number | null } {
-    const db = this.open();
-    const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (q.types?.length) {
-      where.push(`type IN (${q.types.map(() => "?").join(",")})`);
-      args.push(...q.types);
-    }
-    if (q.pid !== undefined) where.push("pid = ?"), args.push(q.pid);
-    if (q.agent !== undefined) where.push("agent = ?"), args.push(q.agent);
-    if (q.since !== undefined) where.push("ts >= ?"), args.push(q.since);
-    if (q.until !== undefined) where.push("ts < ?"), args.push(q.until);
-    if (q.cursor !== undefined) where.push(q.order === "desc" ? "id < ?" : "id > ?"), args.push(q.cursor);
-    const sql = `SELECT id, data FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id ${q.order === "desc" ? "DESC" : "ASC"} LIMIT ?`;
-    const rows = db.query(sql).all(...args, q.limit + 1) as { id: number; data: string }[];
-    const page = rows.slice(0, q.limit);
-    return {
-      events: page.map((r) => ({ ...(JSON.parse(r.data) as VigilEvent), id: r.id })),
-      nextCursor: rows.length > q.limit ? page.at(-1)!.id : null,
-    };
+    const page = eventPage(this.open(), q, Number.MAX_SAFE_INTEGER);
+    return { events: page.rows.map((r) => JSON.parse(withId(r)) as StoredEvent), nextCursor: page.nextCursor };
   }
 
   /** Write a finding or an audit entry (soon, by the writer); a failure is counted and reported to onRecordError. */
@@ -328,27 +316,19 @@ export class EventStore {
   }
 
   queryRecords<T>(kind: RecordKind, q: RecordQuery): { records: T[]; nextCursor: number | null } {
-    const db = this.open();
-    const where = ["kind = ?"];
-    const args: (string | number)[] = [kind];
-    if (q.agent !== undefined) where.push("agent = ?"), args.push(q.agent);
-    if (q.label !== undefined) where.push("label = ?"), args.push(q.label);
-    if (q.since !== undefined) where.push("ts >= ?"), args.push(q.since);
-    if (q.cursor !== undefined) where.push("seq < ?"), args.push(q.cursor);
-    const rows = db.query(`SELECT seq, data FROM records WHERE ${where.join(" AND ")} ORDER BY seq DESC LIMIT ?`).all(...args, q.limit + 1) as { seq: number; data: string }[];
-    const page = rows.slice(0, q.limit);
-    return { records: page.map((r) => JSON.parse(r.data) as T), nextCursor: rows.length > q.limit ? page.at(-1)!.seq : null };
+    const page = recordPage(this.open(), kind, q);
+    return { records: page.rows.map((r) => JSON.parse(r) as T), nextCursor: page.nextCursor };
+  }
+
+  /** The time of the newest stored event (epoch ms), or null when there is none. */
+  lastEventTs(): number | null {
+    const row = this.open().query("SELECT ts FROM events ORDER BY id DESC LIMIT 1").get() as { ts: number } | null;
+    return row?.ts ?? null;
   }
 
   /** Stored events per type, optionally for one agent. */
   countByType(agent?: string): Record<string, number> {
-    const db = this.open();
-    const rows = (
-      agent === undefined
-        ? db.query("SELECT type, count(*) AS n FROM events GROUP BY type").all()
-        : db.query("SELECT type, count(*) AS n FROM events WHERE agent = ? GROUP BY type").all(agent)
-    ) as { type: string; n: number }[];
-    return Object.fromEntries(rows.map((r) => [r.type, r.n]));
+    return countByType(this.open(), agent);
   }
 
   /** Run retention now (the writer also runs it on its own timer): events older than maxAge, then the oldest beyond maxBytes. */
@@ -415,6 +395,7 @@ export class EventStore {
       writer.terminate();
     }
     this.closed = true;
+    await this.readers?.close();
     this.db?.close();
     return problem;
   }

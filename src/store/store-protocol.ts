@@ -1,4 +1,5 @@
 /** Messages between the EventStore (the service's thread) and its writer Worker (store-writer.ts). */
+import type { EventQuery, RecordKind, RecordQuery } from "./queries";
 
 export interface WriterOptions {
   path: string;
@@ -37,3 +38,14 @@ export type FromWriter =
   | { op: "probed"; seq: number; error: string | null }
   | { op: "retained"; seq: number; counts: RetentionCounts; error: string | null }
   | { op: "closed"; seq: number };
+
+/** Requests to a reader Worker (store-reader-worker.ts); each is answered by one FromReader with its seq. */
+export type ToReader =
+  | { op: "open"; seq: number; path: string }
+  | { op: "events"; seq: number; query: EventQuery; maxScan: number }
+  | { op: "records"; seq: number; kind: RecordKind; query: RecordQuery }
+  | { op: "count"; seq: number; agent?: string }
+  | { op: "range"; seq: number }
+  | { op: "close"; seq: number };
+
+export type FromReader = { seq: number; ok: true; result: unknown } | { seq: number; ok: false; error: string };

@@ -9,9 +9,9 @@ const Reason = t.Object({ reason: t.Optional(t.String({ maxLength: 1024 })) }, {
 const HEX = (n: number) => t.String({ pattern: `^[0-9a-f]{${n}}$` });
 
 export function agentRoutes(service: VigilService) {
-  const summary = (name: string) => {
+  const summary = async (name: string) => {
     const processes = service.tree.allProcesses().filter((p) => p.agent === name);
-    return { liveProcesses: processes.filter((p) => p.exitTime === null).length, knownProcesses: processes.length, storedEvents: service.store.countByType(name) };
+    return { liveProcesses: processes.filter((p) => p.exitTime === null).length, knownProcesses: processes.length, storedEvents: await service.store.reader.countByType(name) };
   };
   const agentOr404 = (id: string) => {
     const a = service.agents.get(id);
@@ -49,9 +49,9 @@ export function agentRoutes(service: VigilService) {
     )
     .get(
       "/agents/:id",
-      ({ params }) => {
+      async ({ params }) => {
         const a = agentOr404(params.id);
-        return { agent: a, activity: summary(a.name), spans: service.spans.list(a.name) };
+        return { agent: a, activity: await summary(a.name), spans: service.spans.list(a.name) };
       },
       {
         ...noQuery,

@@ -1,7 +1,8 @@
 import { Elysia, t } from "elysia";
 import type { StoredEvent } from "../../store/event-store";
+import { withId } from "../../store/queries";
 import type { VigilService } from "../vigil-service";
-import { BadRequest, ErrorBody, EventFilterQuery, PageQuery, parseTime, rejectUnknownQuery, StreamFilterQuery } from "./schemas";
+import { BadRequest, ErrorBody, jsonResponse, EventFilterQuery, PageQuery, parseTime, checkQuery, StreamFilterQuery } from "./schemas";
 
 interface Filters {
   type?: string;
@@ -23,17 +24,20 @@ export function eventRoutes(service: VigilService) {
   return new Elysia({ name: "vigil-events" })
     .get(
       "/events",
-      ({ query }) => {
+      async ({ query }) => {
         const f = compile(query);
-        return service.store.query({ ...f, limit: query.limit ?? 100, cursor: query.cursor, order: query.order ?? "desc" });
+        const page = await service.store.reader.events({ ...f, limit: query.limit ?? 100, cursor: query.cursor, order: query.order ?? "desc" });
+        // The stored JSON goes out as it is, with its id: no parse and no stringify on the service's thread.
+        return jsonResponse(`{"events":[${page.rows.map(withId).join(",")}],"nextCursor":${page.nextCursor}}`);
       },
       {
         query: t.Object({ ...EventFilterQuery, ...PageQuery }, { additionalProperties: false }),
-        beforeHandle: rejectUnknownQuery({ ...EventFilterQuery, ...PageQuery }),
+        beforeHandle: checkQuery({ ...EventFilterQuery, ...PageQuery }),
         response: { 200: t.Object({ events: t.Array(t.Unknown({ description: "An event (see README: event fields) with its store id" })), nextCursor: t.Union([t.Number(), t.Null()]) }), 400: ErrorBody, 401: ErrorBody },
         detail: {
           summary: "Stored events, filtered, with stable cursor pagination",
-          description: "Newest first by default (order=desc). Pass nextCursor as cursor for the next page; null means no more.",
+          description:
+            "Newest first by default (order=desc). Pass nextCursor as cursor for the next page; null means no more. One query looks at a bounded window of ids (store.maxScan), so a page may hold fewer events than limit, even none, while nextCursor is not null: go on until it is null.",
           tags: ["events"],
         },
       },
@@ -57,7 +61,7 @@ export function eventRoutes(service: VigilService) {
       },
       {
         query: t.Object(StreamFilterQuery, { additionalProperties: false }),
-        beforeHandle: rejectUnknownQuery(StreamFilterQuery),
+        beforeHandle: checkQuery(StreamFilterQuery),
         detail: {
           summary: "Live events as Server-Sent Events",
           description:

@@ -2,7 +2,8 @@ import { Elysia, t } from "elysia";
 import { probeCapabilities } from "../../enforce/capabilities";
 import type { CaptureKind } from "../../observer/capture";
 import { compilePolicies } from "../../policy/compile";
-import { dryRun, parseEventLines, type DryRunReport } from "../../policy/dry-run";
+import { dryRun, parseEventLines, PolicyReplay, type DryRunReport } from "../../policy/dry-run";
+import type { StorableEvent } from "../../events/types";
 import { PolicyError } from "../../policy/loader";
 import type { VigilService } from "../vigil-service";
 import { ApiError, ErrorBody, noQuery, parseTime } from "./schemas";
@@ -19,6 +20,7 @@ function compileOrReject(yaml: string, file: string, capture: readonly CaptureKi
 }
 
 export function policyRoutes(service: VigilService) {
+  let storeReplayRunning = false;
   return new Elysia({ name: "vigil-policies" })
     .get(
       "/policies",
@@ -53,7 +55,7 @@ export function policyRoutes(service: VigilService) {
     )
     .post(
       "/policies/dry-run",
-      ({ body }) => {
+      async ({ body }) => {
         const set = compileOrReject(body.yaml, "request", service.config.capture);
         if ((body.events === undefined) === (body.store === undefined)) throw new ApiError(400, "invalid_request", "give exactly one of events (JSON lines) and store (a query of stored events)");
         let report: DryRunReport;
@@ -66,19 +68,24 @@ export function policyRoutes(service: VigilService) {
           const since = parseTime("store.since", q.since);
           const until = parseTime("store.until", q.until);
           const limit = q.limit ?? 100_000;
-          // Oldest first, page by page, bounded.
-          const pages = function* () {
+          // One replay of the store at a time: each reads up to `limit` events and evaluates them on this thread.
+          if (storeReplayRunning) throw new ApiError(429, "busy", "a dry-run over the store is already running; try again when it is done", { retryAfterSeconds: 1 });
+          storeReplayRunning = true;
+          try {
+            const replay = new PolicyReplay(set, { defaultAgent: body.agent });
+            // Oldest first, page by page from the reader Workers; the event loop runs between pages.
             let cursor: number | undefined;
-            let n = 0;
-            for (;;) {
-              const page = service.store.query({ agent: q.agent, since, until, limit: Math.min(1000, limit - n), cursor, order: "asc" });
-              yield* page.events;
-              n += page.events.length;
-              if (page.nextCursor === null || n >= limit) return;
+            for (let n = 0; n < limit; ) {
+              const page = await service.store.reader.events({ agent: q.agent, since, until, limit: Math.min(1000, limit - n), cursor, order: "asc" });
+              replay.feed(page.rows.map((r) => JSON.parse(r.data) as StorableEvent));
+              n += page.rows.length;
+              if (page.nextCursor === null) break;
               cursor = page.nextCursor;
             }
-          };
-          report = dryRun(set, pages(), { defaultAgent: body.agent });
+            report = replay.report;
+          } finally {
+            storeReplayRunning = false;
+          }
         }
         return report;
       },

@@ -1,14 +1,14 @@
 import { Elysia, t } from "elysia";
 import type { ProcessNode } from "../../proc/process-tree";
 import type { VigilService } from "../vigil-service";
-import { ErrorBody, rejectUnknownQuery, noQuery } from "./schemas";
+import { ErrorBody, checkQuery, IntegerQuery, noQuery } from "./schemas";
 
 const ProcessQuery = {
   state: t.Optional(t.Union([t.Literal("live"), t.Literal("exited"), t.Literal("all")])),
   agent: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
-  ppid: t.Optional(t.Numeric({ minimum: 0 })),
+  ppid: t.Optional(IntegerQuery({ minimum: 0, maximum: 4194304, description: "Parent process id" })),
   comm: t.Optional(t.String({ minLength: 1, maxLength: 16 })),
-  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 100000 })),
+  limit: t.Optional(IntegerQuery({ minimum: 1, maximum: 100000, description: "At most this many processes" })),
 };
 
 export function processRoutes(service: VigilService) {
@@ -25,7 +25,7 @@ export function processRoutes(service: VigilService) {
       },
       {
         query: t.Object(ProcessQuery, { additionalProperties: false }),
-        beforeHandle: rejectUnknownQuery(ProcessQuery),
+        beforeHandle: checkQuery(ProcessQuery),
         detail: { summary: "The process tree (live by default)", tags: ["processes"] },
       },
     )
@@ -41,7 +41,7 @@ export function processRoutes(service: VigilService) {
       },
       {
         ...noQuery,
-        params: t.Object({ pid: t.Numeric({ minimum: 1, maximum: 4194304 }) }),
+        params: t.Object({ pid: t.Numeric({ minimum: 1, maximum: 4194304, multipleOf: 1, description: "Process id" }) }),
         response: { 200: t.Object({ process: t.Unknown(), live: t.Boolean(), ancestry: t.Array(t.Unknown()), children: t.Array(t.Unknown()) }), 404: ErrorBody },
         detail: { summary: "One process: ancestry, children, exit status", tags: ["processes"] },
       },
