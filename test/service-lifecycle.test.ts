@@ -1,10 +1,10 @@
 /** The daemon as a user runs it: a real process, real signals, a real data directory. */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, requireRoot } from "./helpers";
-import { envWithoutVigil, freePort, LOADED_PROGRAMS, programsSettleAt, startDaemon, vigilPrograms as vigilProgramCount } from "../lab/daemon";
+import { envWithoutVigil, freePort, LOADED_PROGRAMS, programsSettleAt, startDaemon, vigilPrograms as vigilProgramCount, type Daemon } from "../lab/daemon";
 
 requireRoot();
 const dirs: string[] = [];
@@ -20,14 +20,7 @@ function vigilLinkCount(): number {
   return links.filter((l) => ids.has(l.prog_id)).length;
 }
 
-interface Running {
-  proc: Bun.Subprocess<"ignore", "ignore", "pipe">;
-  base: string;
-  token: string;
-  logs: string[];
-}
-
-async function startService(dataDir: string, extraEnv: Record<string, string> = {}): Promise<Running> {
+async function startService(dataDir: string, extraEnv: Record<string, string> = {}): Promise<Daemon> {
   return startDaemon(dataDir, extraEnv, 10_000);
 }
 
@@ -165,6 +158,120 @@ describe("lifecycle", () => {
       expect(status).toBe(200);
     } finally {
       Bun.spawnSync(["chattr", "-i", join(dir, "events.db-wal")]);
+      s.proc.kill("SIGTERM");
+      await s.proc.exited;
+    }
+  }, 30_000);
+});
+
+describe("one instance, one truth", () => {
+  const spawnDaemon = (dataDir: string, port: number) =>
+    Bun.spawn([`${ROOT}/node_modules/.bin/bun`, `${ROOT}/src/service/main.ts`], { env: { ...envWithoutVigil(), VIGIL_DATA_DIR: dataDir, VIGIL_PORT: String(port) }, stdout: "ignore", stderr: "pipe" });
+
+  test("a second daemon on the same data directory is refused, naming the pid that holds it", async () => {
+    const dir = newDir();
+    const before = await programsSettleAt(0, 3000);
+    const a = await startService(dir);
+    try {
+      const b = spawnDaemon(dir, freePort());
+      const t = setTimeout(() => b.kill("SIGKILL"), 10_000);
+      expect(await b.exited).toBe(2);
+      clearTimeout(t);
+      const err = await new Response(b.stderr).text();
+      expect(err.trim().split("\n")).toHaveLength(1);
+      expect(err).toContain(`in use by another vigil daemon (pid ${a.proc.pid})`);
+      expect(vigilProgramCount()).toBe(before + LOADED_PROGRAMS); // the second loaded nothing
+    } finally {
+      a.proc.kill("SIGTERM");
+      expect(await a.proc.exited).toBe(0);
+    }
+  }, 30_000);
+
+  test("a second daemon on the same port fails to start, and every request keeps reaching the first", async () => {
+    const a = await startService(newDir());
+    try {
+      const port = Number(new URL(a.base).port);
+      const b = spawnDaemon(newDir(), port);
+      const t = setTimeout(() => b.kill("SIGKILL"), 10_000);
+      expect(await b.exited).toBe(2);
+      clearTimeout(t);
+      expect(await new Response(b.stderr).text()).toContain(`cannot listen on 127.0.0.1:${port}`);
+      for (let i = 0; i < 8; i++) expect((await fetch(`${a.base}/v1/stats`, { headers: { authorization: `Bearer ${a.token}` } })).status).toBe(200);
+    } finally {
+      a.proc.kill("SIGTERM");
+      await a.proc.exited;
+    }
+  }, 30_000);
+
+  test("a restart records what was not observed: a gap event and a counter, after kill -9 and after a clean stop", async () => {
+    const dir = newDir();
+    const a = await startService(dir);
+    Bun.spawnSync(["/bin/true"]);
+    await Bun.sleep(300);
+    const last = (await (await fetch(`${a.base}/v1/events?limit=1`, { headers: { authorization: `Bearer ${a.token}` } })).json()) as { events: { ts: number }[] };
+    a.proc.kill("SIGKILL");
+    await a.proc.exited;
+    const killedAt = Date.now();
+    await Bun.sleep(200);
+    const gaps = async (d: Daemon) => {
+      for (let i = 0; i < 40; i++) {
+        const r = (await (await d.api("/v1/events?type=gap&order=asc")).json()) as { events: { from: number; to: number; durationMs: number; reason: string }[] };
+        if (r.events.length) return r.events;
+        await Bun.sleep(50);
+      }
+      return [];
+    };
+    const b = await startService(dir);
+    const g1 = await gaps(b);
+    expect(g1).toHaveLength(1);
+    expect(g1[0]!.reason).toBe("crashed");
+    expect(g1[0]!.from).toBeGreaterThanOrEqual(last.events[0]!.ts);
+    expect(g1[0]!.from).toBeLessThanOrEqual(killedAt);
+    expect(g1[0]!.to).toBeGreaterThanOrEqual(killedAt + 200);
+    expect(await (await fetch(`${b.base}/metrics`)).text()).toMatch(/vigil_observation_gaps_total\{reason="crashed"\} 1/);
+    b.proc.kill("SIGTERM");
+    expect(await b.proc.exited).toBe(0);
+    const stoppedAt = Date.now();
+    const c = await startService(dir);
+    try {
+      const g2 = await gaps(c);
+      expect(g2.map((g) => g.reason)).toEqual(["crashed", "stopped"]);
+      expect(g2[1]!.from).toBeLessThanOrEqual(stoppedAt);
+      expect(g2[1]!.from).toBeGreaterThan(g1[0]!.to);
+      const stats = (await (await c.api("/v1/stats")).json()) as { gaps: { count: number; last: { reason: string } } };
+      expect(stats.gaps.count).toBe(1);
+      expect(stats.gaps.last.reason).toBe("stopped");
+    } finally {
+      c.proc.kill("SIGTERM");
+      await c.proc.exited;
+    }
+  }, 40_000);
+
+  test("the data directory is 0700 and the store 0600, even when they existed with looser modes", async () => {
+    const dir = newDir();
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, "events.db"), "");
+    chmodSync(join(dir, "events.db"), 0o644);
+    const s = await startService(dir);
+    try {
+      Bun.spawnSync(["/bin/true"]);
+      await Bun.sleep(300);
+      const mode = (f: string) => (statSync(f).mode & 0o777).toString(8);
+      expect(mode(dir)).toBe("700");
+      for (const f of ["events.db", "events.db-wal", "events.db-shm", "token", "read-token", "lock"]) expect(`${f} ${mode(join(dir, f))}`).toBe(`${f} 600`);
+    } finally {
+      s.proc.kill("SIGTERM");
+      await s.proc.exited;
+    }
+  }, 30_000);
+
+  test("headers beyond the limit get Vigil's JSON 431 from the daemon as launched", async () => {
+    const s = await startService(newDir());
+    try {
+      const r = await fetch(`${s.base}/healthz`, { headers: { "x-big": "x".repeat(40_000) } });
+      expect(r.status).toBe(431);
+      expect(((await r.json()) as { error: string }).error).toBe("headers_too_large");
+    } finally {
       s.proc.kill("SIGTERM");
       await s.proc.exited;
     }

@@ -53,9 +53,15 @@ try {
   throw e;
 }
 const tokens = loadTokens(config.dataDir, config);
-service.start();
 const app = createApp(service, tokens.tokens);
-app.listen(listenOptions(config));
+try {
+  // Before any program is loaded: a port already taken stops the start with nothing to undo.
+  app.listen(listenOptions(config));
+} catch (e) {
+  log("error", `cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`);
+  process.exit(2);
+}
+service.start();
 if (!isLoopback(config.host) && !config.tls) log("warn", "serving without TLS on a non-loopback address (allowPlaintext): tokens and events cross the network in clear", { host: config.host });
 log("info", "listening", {
   url: `${config.tls ? "https" : "http"}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${app.server?.port}`,

@@ -34,6 +34,8 @@ export function statsRoutes(service: VigilService) {
         /** Aggregate mode: exited processes whose syscall counts were let go to keep userspace bounded. */
         syscallCounts: { exitedForgotten: o.syscallCountsForgotten },
         streams: { subscribers: service.hub.size, dropped: service.hub.dropped },
+        /** Restarts of this daemon that left a time unobserved (each stored as a `gap` event). */
+        gaps: service.gaps,
       };
     },
     { ...noQuery, detail: { summary: "Ingest rates, drops by stage, ring fill, store size", tags: ["stats"] } },
