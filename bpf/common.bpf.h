@@ -168,6 +168,7 @@ struct vigil_syscall_args {
  */
 int vigil_open_exit(__u32 cls, const struct vigil_syscall_args *a, long ret);
 int vigil_connect_exit(const struct vigil_syscall_args *a, long ret);
+int vigil_exec_failed(__u32 cls, const struct vigil_syscall_args *a, long ret);
 /* cred.bpf.c: keeps the current thread's credentials at a setuid-family syscall's entry. */
 int vigil_setid_enter(void);
 /* cred.bpf.c: reports the current thread's credential change, if its last setuid-family syscall made one. */

@@ -65,6 +65,70 @@ int BPF_PROG(vigil_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 	return 0;
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_exec_failed_event);
+} exec_failed_scratch SEC(".maps");
+
+/*
+ * An exec that failed (ENOENT, EACCES, ENOEXEC…), from the syscall-exit hook
+ * (the same no-nesting argument as file.bpf.c's scratch copy): an agent
+ * trying programs that do not exist is worth seeing, as `execsnoop -x` shows.
+ */
+__noinline int vigil_exec_failed(__u32 cls, const struct vigil_syscall_args *a, long ret)
+{
+	struct vigil_exec_failed_event *e;
+	const char *const *argv;
+	const char *path, *arg;
+	__u32 zero = 0, len = 0;
+	__u64 size;
+	long n;
+	int i;
+
+	if (!a)
+		return 0;
+	if (cls == VIGIL_SC_EXECVE) /* path, argv, envp */
+		path = (const char *)a->arg[0], argv = (const char *const *)a->arg[1];
+	else /* dfd, path, argv, envp, flags */
+		path = (const char *)a->arg[1], argv = (const char *const *)a->arg[2];
+	e = bpf_map_lookup_elem(&exec_failed_scratch, &zero);
+	if (!e)
+		return 0;
+	vigil_fill_header(&e->hdr, VIGIL_EV_EXEC_FAILED);
+	e->ret = ret;
+	e->flags = 0;
+	n = bpf_probe_read_user_str(e->filename, sizeof(e->filename), path);
+	if (n <= 0)
+		n = 1, e->filename[0] = 0;
+	e->filename_len = n - 1;
+	if (n == sizeof(e->filename))
+		e->flags |= VIGIL_F_FILENAME_TRUNCATED;
+	for (i = 0; i < VIGIL_EXEC_FAILED_ARGS && argv; i++) {
+		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) < 0 || !arg)
+			break;
+		if (len >= VIGIL_ARGS_MAX) {
+			e->flags |= VIGIL_F_ARGS_TRUNCATED;
+			break;
+		}
+		n = bpf_probe_read_user_str(&e->args[len], VIGIL_ARG_CHUNK, arg);
+		if (n <= 0)
+			break;
+		if (n == VIGIL_ARG_CHUNK)
+			e->flags |= VIGIL_F_ARGS_TRUNCATED;
+		len += n;
+	}
+	if (i == VIGIL_EXEC_FAILED_ARGS)
+		e->flags |= VIGIL_F_ARGS_TRUNCATED;
+	e->args_len = len;
+	size = offsetof(struct vigil_exec_failed_event, args) + (__u64)len;
+	if (size > sizeof(*e)) /* cannot happen (len < VIGIL_ARGS_MAX + VIGIL_ARG_CHUNK); bounds it for the verifier */
+		size = sizeof(*e);
+	vigil_output(e, size, VIGIL_EV_EXEC_FAILED);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 {

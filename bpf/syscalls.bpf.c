@@ -228,7 +228,7 @@ int BPF_PROG(vigil_sys_enter, struct pt_regs *regs, long id)
 }
 
 /*
- * Reports an open or a connect at its exit. The arguments are read from the
+ * Reports an open, a connect or a failed exec at its exit. The arguments are read from the
  * registers the kernel saved at entry: the syscall ran on them (whatever
  * seccomp or a tracer did at entry is already in them), and nothing writes
  * them back before the exit tracepoint (ptrace's exit stop and syscall
@@ -248,6 +248,8 @@ static __always_inline int dispatch_exit(struct task_struct *task, struct pt_reg
 	a.arg[3] = PT_REGS_PARM4_SYSCALL(regs);
 	if (cls == VIGIL_SC_CONNECT)
 		return vigil_connect_exit(&a, ret);
+	if (cls == VIGIL_SC_EXECVE || cls == VIGIL_SC_EXECVEAT)
+		return ret < 0 ? vigil_exec_failed(cls, &a, ret) : 0;
 	return vigil_open_exit(cls, &a, ret);
 }
 

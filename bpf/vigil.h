@@ -37,7 +37,8 @@ enum vigil_event_type {
 	VIGIL_EV_SYSCALL = 7,
 	VIGIL_EV_ENFORCE = 8, /* the kernel acted on a policy rule */
 	VIGIL_EV_TALLY = 9, /* a thread's syscall counts, sent when it exits (aggregate mode) */
-	VIGIL_EV_MAX = 10,
+	VIGIL_EV_EXEC_FAILED = 10, /* an execve/execveat that returned an error (sched_process_exec fires on success only) */
+	VIGIL_EV_MAX = 11,
 };
 
 /* Indexes of the per-CPU `drops` counter array (one slot per event type, then the rest). */
@@ -92,7 +93,9 @@ enum vigil_syscall_class {
 	VIGIL_SC_CREAT = 4, /* creat(path, mode) */
 	VIGIL_SC_CONNECT = 5, /* connect(fd, addr, len) */
 	VIGIL_SC_SETID = 6, /* setuid family */
-	VIGIL_SC_MAX = 7,
+	VIGIL_SC_EXECVE = 7, /* execve(path, argv, envp): reported at exit when it failed */
+	VIGIL_SC_EXECVEAT = 8, /* execveat(dfd, path, argv, envp, flags): likewise */
+	VIGIL_SC_MAX = 9,
 };
 #define VIGIL_MAX_SYSCALLS 1024
 
@@ -139,6 +142,25 @@ struct vigil_exit_event {
 	struct vigil_header hdr;
 	__u32 exit_code; /* raw wait status: code << 8 | core << 7 | signal */
 	__u32 _pad;
+};
+
+/*
+ * A failed exec: what the caller asked for, from its own memory (still there:
+ * the exec failed before replacing it). argv is copied an argument at a time,
+ * at most VIGIL_EXEC_FAILED_ARGS of them and VIGIL_ARG_CHUNK bytes each, into
+ * VIGIL_ARGS_MAX bytes; the extra chunk at the end lets the verifier prove
+ * every copy in bounds. Only the bytes in use go to the ring.
+ */
+#define VIGIL_EXEC_FAILED_ARGS 32
+#define VIGIL_ARG_CHUNK 256
+struct vigil_exec_failed_event {
+	struct vigil_header hdr;
+	__s32 ret; /* -errno */
+	__u32 flags; /* VIGIL_F_FILENAME_TRUNCATED, VIGIL_F_ARGS_TRUNCATED */
+	__u32 filename_len;
+	__u32 args_len; /* bytes of NUL-separated argv in args */
+	char filename[VIGIL_PATH_MAX];
+	char args[VIGIL_ARGS_MAX + VIGIL_ARG_CHUNK];
 };
 
 struct vigil_open_event {

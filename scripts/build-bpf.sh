@@ -13,6 +13,11 @@ set -eu
 cd "$(dirname "$0")/.."
 out=build/vigil.bpf.o
 mkdir -p build
+# The launcher of `vigil run` (native/vigil-exec.c): a host binary, rebuilt when its source changes.
+if [ ! -x build/vigil-exec ] || [ native/vigil-exec.c -nt build/vigil-exec ]; then
+  clang -O2 -Wall -Werror -o build/vigil-exec.tmp native/vigil-exec.c
+  mv build/vigil-exec.tmp build/vigil-exec
+fi
 if [ -f "$out" ] && [ -z "$(find bpf -newer "$out" -type f | head -n 1)" ] && [ build/vmlinux.h -nt /sys/kernel/btf/vmlinux ]; then
   exit 0
 fi

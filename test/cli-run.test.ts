@@ -155,7 +155,90 @@ describe("vigil run", () => {
     expect(r.stderr.trim()).toBe('vigil run: --syscalls must be one of off, aggregate, firehose (got "bogus")');
     const c = vigil(["run", "--capture", "open,files", "--", "true"]);
     expect(c.code).toBe(2);
-    expect(c.stderr.trim()).toBe('vigil run: --capture: unknown event kind "files" (known: open, connect, cred, or none alone)');
+    expect(c.stderr.trim()).toBe('vigil run: --capture: unknown event kind "files" (known: open, connect, cred, exec_failed, or none alone)');
+  });
+
+  test("the command's record starts at its own exec: no PATH probing, nothing of the launcher's", () => {
+    const events = join(dir, "own-exec.jsonl");
+    const r = vigil(["run", "--quiet", "--name", "own", "--syscalls", "firehose", "--firehose-clock", "exact", "--events", events, "--", "true"]);
+    expect(r.code).toBe(0);
+    const ev = lines(events) as { type: string; name?: string; ktimeNs: number; agent?: string; filename?: string; argv?: string[] }[];
+    const exec = ev.find((e) => e.type === "exec")!;
+    // Before the exec (every record stamped exactly): the execve syscall that made it, and nothing else.
+    expect(ev.filter((e) => e.ktimeNs < exec.ktimeNs).map((e) => `${e.type}:${e.name ?? ""}`)).toEqual(["syscall:execve"]);
+    expect(ev.filter((e) => e.type === "exec").map((e) => [e.filename, e.argv])).toEqual([["/usr/bin/true", ["true"]]]);
+    expect(ev.filter((e) => e.type === "exec_failed")).toEqual([]);
+    expect(ev.filter((e) => e.type === "syscall" && e.name === "execve")).toHaveLength(1);
+    expect(ev.every((e) => e.agent === "own")).toBe(true);
+  });
+
+  test("failed execs are reported, in the events and the summary", () => {
+    const missing = unique("no-such-program");
+    const events = join(dir, "failed-exec.jsonl");
+    const summaryFile = join(dir, "failed-exec.json");
+    const r = vigil(["run", "--events", events, "--summary-json", summaryFile, "--", "sh", "-c", `/nonexistent/${missing} --flag; env ${missing}; exit 0`]);
+    expect(r.code).toBe(0);
+    const failed = lines(events).filter((e) => e.type === "exec_failed");
+    expect(failed[0]).toMatchObject({ filename: `/nonexistent/${missing}`, argv: [`/nonexistent/${missing}`, "--flag"], ret: -2, agent: "sh" });
+    // env searches PATH: one failed execve per directory, each named.
+    const viaPath = failed.filter((e) => e.comm === "env");
+    expect(viaPath.length).toBeGreaterThanOrEqual(2);
+    for (const e of viaPath) expect(e.filename).toEndWith(`/${missing}`);
+    const summary = JSON.parse(readFileSync(summaryFile, "utf8")) as { failedExecs: { binary: string; error: string; count: number }[]; events: Record<string, number> };
+    expect(summary.failedExecs.find((f) => f.binary.startsWith("/nonexistent/"))).toEqual({ binary: `/nonexistent/${missing}`, error: "ENOENT", count: 1 });
+    expect(summary.events.exec_failed).toBe(failed.length);
+    expect(r.stderr).toMatch(new RegExp(`failed exec .*/nonexistent/${missing} \\(ENOENT\\)`));
+  });
+
+  test("output paths are checked before the command starts; the command's exit code stays its own", () => {
+    const marker = join(dir, unique("ran"));
+    for (const option of ["--summary-json", "--events"]) {
+      const r = vigil(["run", option, "/nonexistent/dir/out.json", "--", "sh", "-c", `touch ${marker}; exit 7`]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim()).toBe(`vigil run: ${option} /nonexistent/dir/out.json: cannot write there (ENOENT)`);
+      expect(existsSync(marker)).toBe(false);
+    }
+  });
+
+  test("what cannot run is said plainly, before anything starts", () => {
+    const d = vigil(["run", "--", "/tmp"]);
+    expect(d.code).toBe(126);
+    expect(d.stderr.trim()).toBe("vigil run: /tmp: not an executable file (a directory)");
+    const nx = join(dir, unique("not-executable"));
+    writeFileSync(nx, "#!/bin/sh\n");
+    expect(vigil(["run", "--", nx]).stderr.trim()).toBe(`vigil run: ${nx}: not an executable file (no execute permission)`);
+    expect(vigil(["run", "--", "no-such-command-anywhere"]).stderr.trim()).toBe("vigil run: command not found: no-such-command-anywhere");
+    const size = vigil(["run", "--ring-size", "abc", "--", "true"]);
+    expect(size.code).toBe(2);
+    expect(size.stderr.trim()).toBe('vigil run: --ring-size: "abc" is not a size (e.g. 4096, 64K, 16M)');
+  });
+
+  test("--backend proc: the command's exec has its filename and argv, every time", () => {
+    const events = join(dir, "proc-backend.jsonl");
+    for (let i = 0; i < 5; i++) {
+      expect(vigil(["run", "--quiet", "--backend", "proc", "--events", events, "--", "/bin/true"]).code).toBe(0);
+      const exec = lines(events).find((e) => e.type === "exec")!;
+      expect([exec.filename, exec.argv]).toEqual(["/usr/bin/true", ["/bin/true"]]);
+    }
+  });
+
+  test("secrets on a command line never reach the events file; --no-redact keeps them", () => {
+    const secret = `s3cr3t-${unique("tok")}`;
+    const argv = ["/bin/echo", "-H", `Authorization: Bearer ${secret}`, "--password", secret, `API_TOKEN=${secret}`, `https://me:${secret}@example.invalid/`];
+    const events = join(dir, "redact.jsonl");
+    expect(vigil(["run", "--quiet", "--events", events, "--", ...argv]).code).toBe(0);
+    const text = readFileSync(events, "utf8");
+    expect(text).not.toContain(secret);
+    const exec = lines(events).find((e) => e.type === "exec")!;
+    expect(exec.argv).toEqual(["/bin/echo", "-H", "Authorization: Bearer [REDACTED]", "--password", "[REDACTED]", "API_TOKEN=[REDACTED]", "https://me:[REDACTED]@example.invalid/"]);
+    expect(exec.redacted).toBe(4);
+    const raw = join(dir, "no-redact.jsonl");
+    expect(vigil(["run", "--quiet", "--no-redact", "--events", raw, "--", ...argv]).code).toBe(0);
+    expect(lines(raw).find((e) => e.type === "exec")!.argv).toEqual(argv);
+    const custom = join(dir, "redact-custom.jsonl");
+    expect(vigil(["run", "--quiet", "--redact-pattern", "tenant-[0-9]+", "--events", custom, "--", "/bin/echo", "tenant-42"]).code).toBe(0);
+    expect(lines(custom).find((e) => e.type === "exec")!.argv).toEqual(["/bin/echo", "[REDACTED]"]);
+    expect(vigil(["run", "--redact-pattern", "(", "--", "true"]).stderr).toContain("--redact-pattern: not a regular expression");
   });
 
   test("--capture: the kinds left out are not reported, the rest and process events are", () => {

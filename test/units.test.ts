@@ -1,5 +1,7 @@
 /** Pure logic: decoders' helpers, argument parsing, syscall names. No kernel needed. */
 import { describe, expect, test } from "bun:test";
+import { Redactor } from "../src/events/redact";
+import type { ProcessEvent } from "../src/events/types";
 import { commString, formatAddress, splitArgs, splitWaitStatus } from "../src/events/decoder";
 import { StringCache, text } from "../src/events/string-cache";
 import { parseArgs, parseSize, UsageError } from "../src/cli/args";
@@ -97,10 +99,10 @@ describe("argument parsing", () => {
     expect(() => parseArgs("t", ["-x"], spec)).toThrow(/unknown option -x/);
   });
   test("sizes", () => {
-    expect(parseSize("s", "4096")).toBe(4096);
-    expect(parseSize("s", "64K")).toBe(65536);
-    expect(parseSize("s", "16MiB")).toBe(16 << 20);
-    expect(() => parseSize("s", "lots")).toThrow(/not a size/);
+    expect(parseSize("vigil run", "s", "4096")).toBe(4096);
+    expect(parseSize("vigil run", "s", "64K")).toBe(65536);
+    expect(parseSize("vigil run", "s", "16MiB")).toBe(16 << 20);
+    expect(() => parseSize("vigil run", "s", "lots")).toThrow(/^vigil run: --s: "lots" is not a size/);
     expect(ringSize(5000)).toBe(8192);
     expect(ringSize(1)).toBe(4096);
   });
@@ -308,5 +310,50 @@ describe("syscall tally (userspace side)", () => {
     expect(() => t.received(thread(5, 5, []), 0, size - 1)).toThrow(/shorter/);
     t.received(thread(5, 6, [[3, 1]]), 0, size);
     expect(t.counts()).toEqual(new Map([[5, new Map([[3, 3]])]]));
+  });
+});
+
+describe("Redactor: secrets cut from command lines", () => {
+  const r = new Redactor();
+  const cut = (argv: string[]) => r.redactArgv(argv);
+  test("credential flags, both forms", () => {
+    expect(cut(["mytool", "--password", "hunter2", "--token=abc123", "--api-key", "k", "--user-name", "bob"]).argv).toEqual(["mytool", "--password", "[REDACTED]", "--token=[REDACTED]", "--api-key", "[REDACTED]", "--user-name", "bob"]);
+    expect(cut(["curl", "-u", "alice:pw", "https://x"]).argv).toEqual(["curl", "-u", "alice:[REDACTED]", "https://x"]);
+    expect(cut(["curl", "-u", "alice", "https://x"]).argv).toEqual(["curl", "-u", "alice", "https://x"]);
+  });
+  test("-p is a password only where it is one", () => {
+    expect(cut(["mysql", "-psecret", "-u", "root"]).argv).toEqual(["mysql", "-p[REDACTED]", "-u", "root"]);
+    expect(cut(["sshpass", "-p", "secret", "ssh", "host"]).argv).toEqual(["sshpass", "-p", "[REDACTED]", "ssh", "host"]);
+    expect(cut(["mkdir", "-p", "/tmp/x"]).count).toBe(0);
+    expect(cut(["ssh", "-p", "2222", "host"]).count).toBe(0);
+  });
+  test("header lines keep their scheme, wherever they stand", () => {
+    expect(cut(["curl", "-H", "Authorization: Bearer abcdefgh12345678", "-H", "Accept: */*"]).argv).toEqual(["curl", "-H", "Authorization: Bearer [REDACTED]", "-H", "Accept: */*"]);
+    expect(cut(["curl", "--header=X-Api-Key: 12345"]).argv).toEqual(["curl", "--header=X-Api-Key: [REDACTED]"]);
+    expect(cut(["sh", "-c", "curl -H 'authorization: token ghx' https://api && echo ok"]).argv[2]).toBe("curl -H 'authorization: token [REDACTED]' https://api && echo ok");
+    expect(cut(["wget", "--header", "Cookie: session=abc; other=def"]).argv).toEqual(["wget", "--header", "Cookie: [REDACTED]"]);
+  });
+  test("KEY=VALUE with a secret key, in argv and inside scripts", () => {
+    expect(cut(["env", "GITHUB_TOKEN=abc", "AWS_SECRET_ACCESS_KEY=xyz", "DB_PASSWORD='p w'", "PATH=/bin", "SSH_KEY=k", "KEYBOARD=us"]).argv).toEqual(["env", "GITHUB_TOKEN=[REDACTED]", "AWS_SECRET_ACCESS_KEY=[REDACTED]", "DB_PASSWORD=[REDACTED]", "PATH=/bin", "SSH_KEY=[REDACTED]", "KEYBOARD=us"]);
+    expect(cut(["sh", "-c", "OPENAI_API_KEY=sk1 python agent.py"]).argv[2]).toBe("OPENAI_API_KEY=[REDACTED] python agent.py");
+  });
+  test("URL passwords and well-known token shapes", () => {
+    expect(cut(["git", "clone", "https://me:pa55@github.com/x.git"]).argv[2]).toBe("https://me:[REDACTED]@github.com/x.git");
+    expect(cut(["git", "clone", "https://github.com/x.git"]).count).toBe(0);
+    const shapes = ["sk-proj-abcdefghijklmnopqrstuvwx", "sk-ant-api03-abcdefghijklmnopqrstuvwx", "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "github_pat_11ABCDEFG0abcdefghijklmnopqrstuvwxyz", "xoxb-1234567890-abcdef", "AKIAIOSFODNN7EXAMPLE", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"];
+    for (const s of shapes) expect(cut(["tool", `--x=${s}`]).argv[1]).toBe("--x=[REDACTED]");
+    expect(cut(["echo", "sk-short"]).count).toBe(0);
+  });
+  test("extra patterns, the count, and off", () => {
+    const custom = new Redactor({ enabled: true, patterns: ["tenant-[0-9]+"] });
+    expect(custom.redactArgv(["x", "tenant-42", "tenant-x"]).argv).toEqual(["x", "[REDACTED]", "tenant-x"]);
+    expect(Redactor.compile(["(", "ok"])).toHaveLength(1);
+    const e = { type: "exec", argv: ["curl", "--token", "t", "https://u:p@h/"], filename: "/usr/bin/curl" } as unknown as ProcessEvent;
+    r.apply(e);
+    expect((e as unknown as { redacted: number }).redacted).toBe(2);
+    const off = { type: "exec", argv: ["curl", "--token", "t"], filename: "/usr/bin/curl" } as unknown as ProcessEvent;
+    new Redactor({ enabled: false, patterns: [] }).apply(off);
+    expect((off as unknown as { argv: string[] }).argv).toEqual(["curl", "--token", "t"]);
+    expect((off as unknown as { redacted?: number }).redacted).toBeUndefined();
   });
 });

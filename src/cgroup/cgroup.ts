@@ -3,7 +3,7 @@
  * cgroups (only ever under a subtree Vigil created), map paths to ids.
  */
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 
 let mountPoint: string | null | undefined;
 
@@ -63,7 +63,10 @@ export function resolveCgroup(relPath: string): { id: number; dir: string; relPa
   return { id: cgroupIdOf(dir), dir, relPath: dir.slice(mount.length) || "/" };
 }
 
-/** Exit status of OwnedCgroup.shellArgv's shell when it could not join the cgroup. */
+/** The launcher `vigil run` starts commands through (built by scripts/build-bpf.sh). */
+export const VIGIL_EXEC = resolve(import.meta.dir, "../../build/vigil-exec");
+
+/** Exit status of OwnedCgroup.shellArgv's shell (and of the launcher) when it could not join the cgroup. */
 export const JOIN_FAILED_EXIT = 125;
 
 export class CgroupError extends Error {
@@ -106,6 +109,15 @@ export class OwnedCgroup {
    * so that everything the script starts is inside from its first instruction.
    * `args` are the script's "$@". Exits JOIN_FAILED_EXIT when it cannot join.
    */
+  /**
+   * Runs the program at `path` (already resolved: no PATH search) with `argv` inside this cgroup, through
+   * the launcher (native/vigil-exec.c): after the write that joins, its next syscall is the execve, so
+   * the program's record starts at its own exec.
+   */
+  execArgv(path: string, argv: readonly string[]): string[] {
+    return [VIGIL_EXEC, this.procsFile, path, ...argv];
+  }
+
   shellArgv(script: string, ...args: string[]): string[] {
     return ["/bin/sh", "-c", `echo $$ > "$0" || exit ${JOIN_FAILED_EXIT}; ${script}`, this.procsFile, ...args];
   }

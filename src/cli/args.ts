@@ -53,9 +53,9 @@ export function parseArgs(command: string, argv: readonly string[], spec: Record
 }
 
 /** Parses sizes such as 4096, 64k, 16M, 1G. */
-export function parseSize(option: string, text: string): number {
+export function parseSize(command: string, option: string, text: string): number {
   const m = /^(\d+)([kKmMgG]?)[iI]?[bB]?$/.exec(text);
-  if (!m) throw new UsageError(`--${option}: ${JSON.stringify(text)} is not a size (e.g. 4096, 64K, 16M)`);
+  if (!m) throw new UsageError(`${command}: --${option}: ${JSON.stringify(text)} is not a size (e.g. 4096, 64K, 16M)`);
   const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g"];
   return Number(m[1]) * mult;
 }

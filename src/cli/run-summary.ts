@@ -9,7 +9,7 @@ export interface RunSummary {
   agent: string;
   backend: "ebpf" | "proc";
   syscallMode: string;
-  /** The optional event kinds reported (open, connect, cred): the others' counts below are not zero but unknown. */
+  /** The optional event kinds reported (open, connect, cred, exec_failed): the others' counts below are not zero but unknown. */
   captured: string[];
   exitCode: number;
   signal: number | null;
@@ -19,6 +19,8 @@ export interface RunSummary {
   droppedTotal: number;
   processes: { count: number; leftoversKilled: number };
   execs: { binary: string; count: number }[];
+  /** Execs that failed (a program that does not exist, or may not run), by what was asked for and why. */
+  failedExecs: { binary: string; error: string; count: number }[];
   files: { opens: number; unique: number; failed: number; top: { path: string; count: number }[] };
   connections: { address: string; port: number; count: number; failed: number }[];
   syscalls: { total: number; top: { name: string; nr: number; count: number }[] };
@@ -44,6 +46,12 @@ export interface FindingSummary {
 
 const TOP = 10;
 
+/** The errno names a failed exec returns most (execve(2)); others by number. */
+const ERRNO: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 7: "E2BIG", 8: "ENOEXEC", 12: "ENOMEM", 13: "EACCES", 20: "ENOTDIR", 21: "EISDIR", 26: "ETXTBSY", 36: "ENAMETOOLONG", 40: "ELOOP" };
+function errnoName(errno: number): string {
+  return ERRNO[errno] ?? `errno ${errno}`;
+}
+
 function top<K>(m: Map<K, number>, n = TOP): [K, number][] {
   return [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
 }
@@ -52,6 +60,7 @@ export class RunSummaryBuilder implements EventSink {
   readonly name = "summary";
   private readonly pids = new Set<number>();
   private readonly execs = new Map<string, number>();
+  private readonly failedExecs = new Map<string, { binary: string; error: string; count: number }>();
   private readonly files = new Map<string, number>();
   private opens = 0;
   private failedOpens = 0;
@@ -65,6 +74,14 @@ export class RunSummaryBuilder implements EventSink {
       case "exec":
         this.execs.set(e.filename, (this.execs.get(e.filename) ?? 0) + 1);
         break;
+      case "exec_failed": {
+        const error = errnoName(-e.ret);
+        const key = `${e.filename}\0${error}`;
+        const f = this.failedExecs.get(key) ?? { binary: e.filename, error, count: 0 };
+        f.count++;
+        this.failedExecs.set(key, f);
+        break;
+      }
       case "fork":
         this.pids.add(e.childPid);
         break;
@@ -95,7 +112,7 @@ export class RunSummaryBuilder implements EventSink {
     this.syscalls.set(nr, (this.syscalls.get(nr) ?? 0) + count);
   }
 
-  build(base: Omit<RunSummary, "processes" | "execs" | "files" | "connections" | "syscalls" | "credentialChanges" | "findings" | "interventions"> & Partial<Pick<RunSummary, "findings" | "interventions">> & { leftoversKilled: number }): RunSummary {
+  build(base: Omit<RunSummary, "processes" | "execs" | "failedExecs" | "files" | "connections" | "syscalls" | "credentialChanges" | "findings" | "interventions"> & Partial<Pick<RunSummary, "findings" | "interventions">> & { leftoversKilled: number }): RunSummary {
     const { leftoversKilled, ...rest } = base;
     let total = 0;
     for (const c of this.syscalls.values()) total += c;
@@ -103,6 +120,7 @@ export class RunSummaryBuilder implements EventSink {
       ...rest,
       processes: { count: this.pids.size, leftoversKilled },
       execs: top(this.execs, 50).map(([binary, count]) => ({ binary, count })),
+      failedExecs: [...this.failedExecs.values()].sort((a, b) => b.count - a.count).slice(0, 50),
       files: {
         opens: this.opens,
         unique: this.files.size,
@@ -128,6 +146,9 @@ export function formatSummary(s: RunSummary): string {
   lines.push(`   events      ${ev || "none"}`);
   lines.push(`   processes   ${s.processes.count}${s.processes.leftoversKilled ? ` (${s.processes.leftoversKilled} left running, killed)` : ""}`);
   if (s.execs.length) lines.push(`   execs       ${s.execs.slice(0, 5).map((e) => `${e.binary}${e.count > 1 ? ` ×${e.count}` : ""}`).join(", ")}${s.execs.length > 5 ? `, … (${s.execs.length} binaries)` : ""}`);
+  if (!s.captured.includes("exec_failed")) lines.push("   failed exec not captured");
+  else if (s.failedExecs.length)
+    lines.push(`   failed exec ${s.failedExecs.slice(0, 5).map((f) => `${f.binary} (${f.error})${f.count > 1 ? ` ×${f.count}` : ""}`).join(", ")}${s.failedExecs.length > 5 ? `, … (${s.failedExecs.length})` : ""}`);
   if (!s.captured.includes("open")) lines.push("   files       not captured");
   else lines.push(`   files       ${s.files.opens} opens of ${s.files.unique} paths, ${s.files.failed} failed`);
   if (!s.captured.includes("connect")) lines.push("   connections not captured");

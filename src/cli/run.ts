@@ -3,9 +3,9 @@
  * Vigil's own, observe it and all its descendants, print a summary, and exit
  * with CMD's exit code (128 + signal when it was killed).
  */
-import { accessSync, constants, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-import { basename } from "node:path";
+import { basename, dirname, resolve as resolvePath } from "node:path";
 import { AgentRegistry } from "../agents/agent-registry";
 import { JOIN_FAILED_EXIT, OwnedCgroup } from "../cgroup/cgroup";
 import { syscallName } from "../events/syscall-names";
@@ -17,6 +17,7 @@ import { EventPipeline } from "../pipeline/event-pipeline";
 import { ProcessTree } from "../proc/process-tree";
 import { ProcPoller, subtreePids } from "../proc/proc-poller";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
+import { Redactor } from "../events/redact";
 import { parseArgs, parseSize, UsageError } from "./args";
 import { formatSummary, RunSummaryBuilder, type FindingSummary, type RunSummary } from "./run-summary";
 import { compilePolicies, type PolicySet } from "../policy/compile";
@@ -40,7 +41,8 @@ export const RUN_USAGE = `usage: vigil run [--name N] [--events FILE] [--summary
                  [--syscalls off|aggregate|firehose] [--firehose-clock tick|exact]
                  [--firehose-ring SIZE] [--capture open,connect,cred|none]
                  [--backend auto|ebpf|proc]
-                 [--ring-size SIZE] [--policy FILE]... [--quiet] -- CMD [ARGS...]`;
+                 [--ring-size SIZE] [--policy FILE]... [--no-redact] [--redact-pattern RE]...
+                 [--quiet] -- CMD [ARGS...]`;
 
 const SPEC = {
   name: { value: true },
@@ -53,6 +55,8 @@ const SPEC = {
   backend: { value: true, choices: ["auto", "ebpf", "proc"] },
   "ring-size": { value: true },
   policy: { value: true, repeat: true },
+  "no-redact": {},
+  "redact-pattern": { value: true, repeat: true },
   quiet: {},
   help: {},
 } as const;
@@ -67,16 +71,35 @@ export class RunError extends Error {
   }
 }
 
-function which(cmd: string): string | null {
-  if (cmd.includes("/")) {
-    try {
-      accessSync(cmd, constants.X_OK);
-      return cmd;
-    } catch {
-      return null;
-    }
+/** The file CMD names (a path, or a name searched in PATH), or why it cannot run. */
+function resolveExecutable(cmd: string): { path: string } | { error: string; exitCode: number } {
+  const path = cmd.includes("/") ? cmd : Bun.which(cmd);
+  if (!path) return { error: `command not found: ${cmd}`, exitCode: 127 };
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return { error: `${cmd}: no such file`, exitCode: 127 };
   }
-  return Bun.which(cmd);
+  if (!st.isFile()) return { error: `${cmd}: not an executable file${st.isDirectory() ? " (a directory)" : ""}`, exitCode: 126 };
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    return { error: `${cmd}: not an executable file (no execute permission)`, exitCode: 126 };
+  }
+  return { path };
+}
+
+/** Fails before the command starts when an output file cannot be written: the command's exit code must stay its own. */
+function checkWritable(option: string, path: string): void {
+  const dir = dirname(resolvePath(path));
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error("not a directory");
+    accessSync(dir, constants.W_OK);
+    if (existsSync(path)) accessSync(path, constants.W_OK);
+  } catch (e) {
+    throw new RunError(`vigil run: --${option} ${path}: cannot write there (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 2);
+  }
 }
 
 function signalNumber(name: string | null): number | null {
@@ -91,12 +114,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (rest.length === 0) throw new UsageError(`vigil run: no command given\n${RUN_USAGE}`);
-  const executable = which(rest[0]!);
-  if (!executable) throw new RunError(`vigil run: command not found: ${rest[0]}`, 127);
+  const resolved = resolveExecutable(rest[0]!);
+  if ("error" in resolved) throw new RunError(`vigil run: ${resolved.error}`, resolved.exitCode);
+  const executable = resolved.path;
+  for (const option of ["events", "summary-json"] as const) if (typeof options[option] === "string") checkWritable(option, options[option] as string);
   const name = (options.name as string | undefined) ?? basename(rest[0]!).replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64);
   const syscallMode = (options.syscalls as SyscallModeName | undefined) ?? "aggregate";
-  const ringBytes = options["ring-size"] ? parseSize("ring-size", options["ring-size"] as string) : undefined;
-  const firehoseRingBytes = options["firehose-ring"] ? parseSize("firehose-ring", options["firehose-ring"] as string) : undefined;
+  const ringBytes = options["ring-size"] ? parseSize("vigil run", "ring-size", options["ring-size"] as string) : undefined;
+  const firehoseRingBytes = options["firehose-ring"] ? parseSize("vigil run", "firehose-ring", options["firehose-ring"] as string) : undefined;
   if (firehoseRingBytes !== undefined && !(firehoseRingBytes >= 1 && firehoseRingBytes <= FIREHOSE_RING_MAX))
     throw new UsageError(`vigil run: --firehose-ring is per CPU, from 1 to ${FIREHOSE_RING_MAX >> 20}M (got "${options["firehose-ring"] as string}")`);
   let capture: CaptureKind[] | undefined;
@@ -106,6 +131,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     throw new UsageError((e as Error).message);
   }
   const quiet = options.quiet === true;
+  const redactPatterns = (options["redact-pattern"] as string[] | undefined) ?? [];
+  const badPatterns = Redactor.compile(redactPatterns);
+  if (badPatterns.length) throw new UsageError(`vigil run: --redact-pattern: not a regular expression: ${badPatterns[0]}`);
 
   // Pick the backend and say plainly what is missing.
   let backend = (options.backend as "auto" | "ebpf" | "proc" | undefined) ?? "auto";
@@ -138,7 +166,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const tree = new ProcessTree();
   tree.seedFromProc();
   const agents = new AgentRegistry(tree);
-  const pipeline = new EventPipeline(tree, agents);
+  const pipeline = new EventPipeline(tree, agents, undefined, new Redactor({ enabled: options["no-redact"] !== true, patterns: redactPatterns }));
   const summary = new RunSummaryBuilder();
   pipeline.addSink(summary);
   const eventsFile = options.events ? new JsonlFileSink(options.events as string) : null;
@@ -198,17 +226,16 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       if (guard && policySet) guard.apply(policySet);
     }
 
-    // In the eBPF case a tiny shell moves itself into the cgroup, then execs
+    // In the eBPF case the launcher moves itself into the cgroup, then execs
     // CMD: CMD's first instruction already runs inside the observed scope.
-    const spawnArgv = cgroup
-      ? cgroup.shellArgv('exec "$@"', ...rest)
-      : [executable, ...rest.slice(1)];
+    const spawnArgv = cgroup ? cgroup.execArgv(executable, rest) : [executable, ...rest.slice(1)];
     const child = Bun.spawn(spawnArgv, { stdin: "inherit", stdout: "inherit", stderr: "inherit", argv0: cgroup ? undefined : rest[0] });
     rootPid = child.pid;
     if (!cgroup) {
       agents.register({ name, rootPid });
       poller = new ProcPoller({
         scope: () => subtreePids(rootPid),
+        root: { pid: rootPid, filename: realpathSync(executable), argv: rest },
         onEvent,
         exitStatus: (pid) => (pid === rootPid ? childStatus : undefined),
       });

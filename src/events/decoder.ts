@@ -4,10 +4,11 @@
  */
 import { ACTION_NAMES, EVENT_TYPE_NAMES, Flag, LAYOUTS, TALLY_BUSY, TALLY_SLOTS } from "./layout";
 import { StringCache, text } from "./string-cache";
-import type { ConnectEvent, CredEvent, EnforceEvent, EventBase, ExecEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "./types";
+import type { ConnectEvent, CredEvent, EnforceEvent, EventBase, ExecEvent, ExecFailedEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "./types";
 
 const H = LAYOUTS.vigil_header.fields;
 const EXEC = LAYOUTS.vigil_exec_event.fields;
+const XFAIL = LAYOUTS.vigil_exec_failed_event.fields;
 const FORK = LAYOUTS.vigil_fork_event.fields;
 const EXIT = LAYOUTS.vigil_exit_event.fields;
 const OPEN = LAYOUTS.vigil_open_event.fields;
@@ -18,7 +19,7 @@ const TALLY = LAYOUTS.vigil_tally;
 const TALLY_COUNTS = LAYOUTS.vigil_syscall_tally.fields;
 
 /* Exec and open records carry only the bytes in use (argv, path; bpf/process.bpf.c, bpf/file.bpf.c): what comes before is their minimum. */
-const MIN_SIZE = [0, EXEC.args[0], LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, OPEN.path[0], LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size];
+const MIN_SIZE = [0, EXEC.args[0], LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, OPEN.path[0], LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size, 0, XFAIL.args[0]];
 
 function u64(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x1_0000_0000;
@@ -178,6 +179,19 @@ export class EventDecoder {
     };
   }
 
+  /** The program an exec record names (exec, or a failed one): filename, argv and their truncation flags. */
+  private program<T extends ExecEvent | ExecFailedEvent>(x: T, v: DataView, b: Uint8Array, off: number, len: number, f: typeof EXEC | typeof XFAIL): T {
+    const flags = v.getUint32(off + f.flags[0], true);
+    const filenameLen = Math.min(v.getUint32(off + f.filename_len[0], true), f.filename[1]);
+    const argsLen = Math.min(v.getUint32(off + f.args_len[0], true), f.args[1]);
+    if (f.args[0] + argsLen > len) throw new DecodeError(`${x.type} record of ${len} bytes cannot hold its ${argsLen} bytes of argv`);
+    x.filename = this.paths.get(v, b, off + f.filename[0], off + f.filename[0] + filenameLen);
+    x.argv = splitArgs(b, off + f.args[0], argsLen);
+    x.argvTruncated = (flags & Flag.argsTruncated) !== 0;
+    x.filenameTruncated = (flags & Flag.filenameTruncated) !== 0;
+    return x;
+  }
+
   /** Decode one record; throws DecodeError on a record that does not fit its type. */
   decode(v: DataView, b: Uint8Array, off: number, len: number): ProcessEvent {
     if (len < LAYOUTS.vigil_header.size) throw new DecodeError(`record of ${len} bytes is shorter than the header`);
@@ -190,18 +204,15 @@ export class EventDecoder {
       // Processes come and go hundreds of times a second under an agent, opens far more often: the base
       // object is completed in place (its type is already right), not copied by a spread.
       case 1: {
-        const flags = v.getUint32(off + EXEC.flags[0], true);
-        const filenameLen = Math.min(v.getUint32(off + EXEC.filename_len[0], true), EXEC.filename[1]);
-        const argsLen = Math.min(v.getUint32(off + EXEC.args_len[0], true), EXEC.args[1]);
-        if (EXEC.args[0] + argsLen > len) throw new DecodeError(`exec record of ${len} bytes cannot hold its ${argsLen} bytes of argv`);
-        const x = e as ExecEvent;
-        x.filename = this.paths.get(v, b, off + EXEC.filename[0], off + EXEC.filename[0] + filenameLen);
-        x.argv = splitArgs(b, off + EXEC.args[0], argsLen);
-        x.argvTruncated = (flags & Flag.argsTruncated) !== 0;
-        x.filenameTruncated = (flags & Flag.filenameTruncated) !== 0;
+        const x = this.program(e as ExecEvent, v, b, off, len, EXEC);
         x.oldPid = v.getUint32(off + EXEC.old_pid[0], true);
         x.ino = u64(v, off + EXEC.ino[0]);
         x.dev = v.getUint32(off + EXEC.dev[0], true);
+        return x;
+      }
+      case 10: {
+        const x = this.program(e as ExecFailedEvent, v, b, off, len, XFAIL);
+        x.ret = v.getInt32(off + XFAIL.ret[0], true);
         return x;
       }
       case 2: {

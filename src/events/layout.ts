@@ -10,6 +10,8 @@ export type StructLayout = { size: number; fields: Record<string, readonly [numb
 export const COMM_LEN = 16;
 export const PATH_MAX = 512;
 export const ARGS_MAX = 2048;
+/** A failed exec's arguments are copied this many bytes at most each (VIGIL_ARG_CHUNK). */
+export const ARG_CHUNK = 256;
 /** Records per element of the `firehose` array; each CPU's ring is a power of two of them. */
 export const FIREHOSE_CHUNK_SLOTS = 131072;
 export const SCOPE_INLINE = 8;
@@ -30,6 +32,8 @@ export const EventType = {
   enforce: 8,
   /** A thread's syscall counts (aggregate mode): consumed by the observer, never passed up as an event. */
   tally: 9,
+  /** An execve/execveat that returned an error. */
+  exec_failed: 10,
 } as const;
 export type EventTypeName = keyof typeof EventType;
 export const EVENT_TYPE_NAMES: readonly (EventTypeName | undefined)[] = (() => {
@@ -39,8 +43,8 @@ export const EVENT_TYPE_NAMES: readonly (EventTypeName | undefined)[] = (() => {
 })();
 
 /** Slots of the per-CPU `drops` array beyond the per-type reserve failures. */
-export const DropSlot = { firehoseFull: 10, aggregateFull: 11, agentFull: 12 } as const;
-export const DROP_SLOTS = 13;
+export const DropSlot = { firehoseFull: 11, aggregateFull: 12, agentFull: 13 } as const;
+export const DROP_SLOTS = 14;
 
 /** enum vigil_action, enum vigil_enforce_op and the enforcement bounds in bpf/vigil.h. */
 export const Action = { alert: 0, deny: 1, kill: 2, freeze: 3, "kill-tree": 4 } as const;
@@ -96,6 +100,18 @@ export const LAYOUTS = {
       ino: [HEADER + 24, 8],
       filename: [HEADER + 32, PATH_MAX],
       args: [HEADER + 32 + PATH_MAX, ARGS_MAX],
+    },
+  },
+  vigil_exec_failed_event: {
+    size: HEADER + 16 + PATH_MAX + ARGS_MAX + ARG_CHUNK,
+    fields: {
+      hdr: [0, HEADER],
+      ret: [HEADER, 4],
+      flags: [HEADER + 4, 4],
+      filename_len: [HEADER + 8, 4],
+      args_len: [HEADER + 12, 4],
+      filename: [HEADER + 16, PATH_MAX],
+      args: [HEADER + 16 + PATH_MAX, ARGS_MAX + ARG_CHUNK],
     },
   },
   vigil_fork_event: {

@@ -28,6 +28,8 @@ export interface ExecEvent extends EventBase {
   type: "exec";
   filename: string;
   argv: string[];
+  /** Secrets cut from argv and filename (src/events/redact.ts), when any were. */
+  redacted?: number;
   /** argv did not fit the bound (VIGIL_ARGS_MAX bytes) and was cut. */
   argvTruncated: boolean;
   filenameTruncated: boolean;
@@ -35,6 +37,18 @@ export interface ExecEvent extends EventBase {
   /** The binary's identity (inode, and device in the kernel's encoding): what exec policies match in the kernel. */
   ino: number;
   dev: number;
+}
+/** An execve/execveat that returned an error: the program asked for, its argv, and why it did not run. */
+export interface ExecFailedEvent extends EventBase {
+  type: "exec_failed";
+  filename: string;
+  argv: string[];
+  argvTruncated: boolean;
+  filenameTruncated: boolean;
+  /** -errno (-2: ENOENT, -13: EACCES, -8: ENOEXEC) */
+  ret: number;
+  /** Secrets cut from argv and filename (src/events/redact.ts), when any were. */
+  redacted?: number;
 }
 export interface ForkEvent extends EventBase {
   type: "fork";
@@ -119,7 +133,7 @@ export interface GapEvent {
   reason: "stopped" | "crashed";
 }
 
-export type VigilEvent = ExecEvent | ForkEvent | ExitEvent | OpenEvent | ConnectEvent | CredEvent | EnforceEvent | SyscallEvent;
+export type VigilEvent = ExecEvent | ExecFailedEvent | ForkEvent | ExitEvent | OpenEvent | ConnectEvent | CredEvent | EnforceEvent | SyscallEvent;
 export type ProcessEvent = Exclude<VigilEvent, SyscallEvent>;
 /** What the event store keeps: every event, and the service's own record of unobserved time. */
 export type StorableEvent = VigilEvent | GapEvent;

@@ -4,11 +4,12 @@
  * kind has a price on every syscall of the machine, not just its own: opens
  * and connects are read at their syscall's exit, and hooking any syscall's
  * exit trace event makes the kernel test every syscall's exit against it;
- * a credential change is checked at the thread's next syscall entry. An
- * observer that leaves all three out runs one hook per syscall instead of
- * two (see docs/benchmarks.md, the storm's "no open/connect/cred" row).
+ * a credential change is checked at the thread's next syscall entry; a
+ * failed exec is read at the exit of execve and execveat (successful execs
+ * are process events, always captured). An observer that leaves all four
+ * out runs one hook per syscall instead of two (see docs/benchmarks.md, the storm's "no open/connect/cred" row).
  */
-export const CAPTURE_KINDS = ["open", "connect", "cred"] as const;
+export const CAPTURE_KINDS = ["open", "connect", "cred", "exec_failed"] as const;
 export type CaptureKind = (typeof CAPTURE_KINDS)[number];
 
 export function isCaptureKind(s: string): s is CaptureKind {

@@ -362,7 +362,7 @@ export class Observer {
         const v = drops.lookupPerCpuU64(key);
         if (!v) continue;
         const total = Number(v.total);
-        if (slot < EventType.syscall || slot === EventType.enforce) {
+        if (slot < EventType.syscall || slot === EventType.enforce || slot === EventType.exec_failed) {
           kernelRingFull[EVENT_TYPE_NAMES[slot]!] = total;
           v.perCpu.forEach((c, cpu) => (perCpu[cpu] = (perCpu[cpu] ?? 0) + Number(c)));
         } else if (slot === DropSlot.firehoseFull) firehoseFull = total;

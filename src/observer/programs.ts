@@ -24,7 +24,7 @@ export type ExitHookForm = keyof typeof EXIT_HOOK;
 export const OBSERVER_PROGRAMS = PROGRAMS.length + 1;
 
 /** enum vigil_syscall_class in bpf/vigil.h */
-export const SyscallClass = { open: 1, openat: 2, openat2: 3, creat: 4, connect: 5, setid: 6 } as const;
+export const SyscallClass = { open: 1, openat: 2, openat2: 3, creat: 4, connect: 5, setid: 6, execve: 7, execveat: 8 } as const;
 export const MAX_SYSCALLS = 1024;
 
 export const CLASSIFIED_SYSCALLS: Record<string, number> = {
@@ -41,11 +41,16 @@ export const CLASSIFIED_SYSCALLS: Record<string, number> = {
   setresgid: SyscallClass.setid,
   setfsuid: SyscallClass.setid,
   setfsgid: SyscallClass.setid,
+  execve: SyscallClass.execve,
+  execveat: SyscallClass.execveat,
 };
 
 /** The event kind a syscall class reports. */
 function kindOf(cls: number): CaptureKind {
-  return cls === SyscallClass.connect ? "connect" : cls === SyscallClass.setid ? "cred" : "open";
+  if (cls === SyscallClass.connect) return "connect";
+  if (cls === SyscallClass.setid) return "cred";
+  if (cls === SyscallClass.execve || cls === SyscallClass.execveat) return "exec_failed";
+  return "open";
 }
 
 /** The classified syscalls this architecture has, with their numbers: those of the kinds captured. */

@@ -1,12 +1,14 @@
 /**
- * The one path every process event takes above the decoder: update the
- * process tree, attribute the agent, then hand the event to each sink.
+ * The one path every process event takes above the decoder: cut secrets
+ * from it, update the process tree, attribute the agent, then hand the
+ * event to each sink.
  * Sinks are isolated: one that throws is counted and does not stop the others.
  */
 import type { ProcessEvent, SyscallEvent, VigilEvent } from "../events/types";
 import type { ProcessTree } from "../proc/process-tree";
 import type { AgentRegistry } from "../agents/agent-registry";
 import type { SpanTracker } from "../agents/spans";
+import { Redactor } from "../events/redact";
 
 export interface EventSink {
   name: string;
@@ -23,6 +25,8 @@ export class EventPipeline {
     readonly agents: AgentRegistry,
     /** Tool-call spans, when an API can open them. */
     readonly spans?: SpanTracker,
+    /** Cuts secrets from command lines before the tree or any sink sees them. */
+    readonly redactor: Redactor = new Redactor(),
   ) {}
 
   addSink(sink: EventSink): void {
@@ -30,6 +34,7 @@ export class EventPipeline {
   }
 
   handle(event: ProcessEvent): void {
+    this.redactor.apply(event);
     const node = this.tree.apply(event);
     const agent = this.agents.resolve(node, event.agentId);
     if (agent) {

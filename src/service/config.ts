@@ -11,6 +11,7 @@ import { schemaProblems } from "../util/schema-problems";
 import { parse as parseYaml } from "yaml";
 import { FIREHOSE_RING_DEFAULT, FIREHOSE_RING_MAX } from "../observer/observer";
 import { CAPTURE_KINDS, parseCaptureList } from "../observer/capture";
+import { Redactor } from "../events/redact";
 
 export const ConfigSchema = Type.Object(
   {
@@ -92,6 +93,15 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    redaction: Type.Object(
+      {
+        /** Cut secrets from command lines before anything is stored or sent (src/events/redact.ts). Off: forensics. */
+        enabled: Type.Boolean({ default: true }),
+        /** Extra patterns (JavaScript regular expressions) whose matches are cut as well. */
+        patterns: Type.Array(Type.String({ minLength: 1, maxLength: 1000 }), { default: [] }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")], { default: "info" }),
   },
   { additionalProperties: false },
@@ -126,6 +136,7 @@ export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "num
   VIGIL_STORE_QUEUE_LIMIT: { path: ["store", "queueLimit"], kind: "int" },
   VIGIL_STREAM_HEARTBEAT_MS: { path: ["streams", "heartbeatMs"], kind: "int" },
   VIGIL_LOG_LEVEL: { path: ["logLevel"], kind: "string" },
+  VIGIL_REDACT: { path: ["redaction", "enabled"], kind: "boolean" },
   VIGIL_POLICY_DIR: { path: ["policies", "dir"], kind: "string" },
   VIGIL_READINESS_MAX_DROP_RATIO: { path: ["readiness", "maxDropRatio"], kind: "number" },
   VIGIL_READINESS_DROP_WINDOW_SECONDS: { path: ["readiness", "dropWindowSeconds"], kind: "int" },
@@ -209,6 +220,7 @@ export function loadConfig(options: { file?: string; env?: Record<string, string
     if (!isLoopback(c.host) && !c.tls && !c.allowPlaintext)
       problems.push({ path: "host", message: `${c.host} is not a loopback address: give tls.cert and tls.key (VIGIL_TLS_CERT, VIGIL_TLS_KEY), or set allowPlaintext: true to serve tokens and events in clear` });
     if (c.tls) for (const k of ["cert", "key"] as const) if (!existsSync(resolve(c.tls[k]))) problems.push({ path: `tls.${k}`, message: `${c.tls[k]} does not exist` });
+    for (const p of Redactor.compile(c.redaction.patterns)) problems.push({ path: "redaction.patterns", message: `not a regular expression: ${p}` });
     if (c.readToken !== undefined && c.readToken === c.token) problems.push({ path: "readToken", message: "must differ from token (a read-only token equal to the admin token would grant admin)" });
   }
   if (problems.length) throw new ConfigError(problems);

@@ -19,6 +19,7 @@ import { ProfileBook } from "../profiles/profile-book";
 import { syscallName } from "../events/syscall-names";
 import type { GapEvent, VigilEvent } from "../events/types";
 import { lockDataDir, type DataDirLock } from "./data-dir";
+import { Redactor } from "../events/redact";
 import { LIBBPF_VERSION } from "../kernel/libbpf";
 import { Observer } from "../observer/observer";
 import { kernelRelease } from "../observer/requirements";
@@ -62,7 +63,7 @@ export class VigilService {
   readonly tree = new ProcessTree();
   readonly agents = new AgentRegistry(this.tree);
   readonly spans = new SpanTracker(this.tree);
-  readonly pipeline = new EventPipeline(this.tree, this.agents, this.spans);
+  readonly pipeline: EventPipeline;
   readonly interventions: Interventions;
   readonly guard: PolicyGuard;
   readonly profiles: ProfileBook;
@@ -85,6 +86,7 @@ export class VigilService {
   readonly gaps = { count: 0, seconds: 0, last: null as GapEvent | null };
 
   constructor(readonly config: Config) {
+    this.pipeline = new EventPipeline(this.tree, this.agents, this.spans, new Redactor(config.redaction));
     this.dataDir = lockDataDir(config.dataDir);
     try {
       this.store = this.openStore(config);

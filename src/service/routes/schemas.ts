@@ -2,7 +2,7 @@
 import { t } from "elysia";
 
 /** Kernel events, and `gap`: the service's record of a time nothing was observed (a restart). */
-export const EVENT_TYPES = ["exec", "fork", "exit", "open", "connect", "cred", "syscall", "enforce", "gap"] as const;
+export const EVENT_TYPES = ["exec", "fork", "exit", "open", "connect", "cred", "syscall", "enforce", "exec_failed", "gap"] as const;
 /** Streams also carry these records (GET /v1/findings, /v1/audit). */
 export const STREAM_TYPES = [...EVENT_TYPES, "finding", "audit"] as const;
 const typeList = (types: readonly string[]) => `^(${types.join("|")})(,(${types.join("|")}))*$`;
