@@ -35,6 +35,13 @@ const DRAIN_WAIT_MIN_MS = 1;
 /** A ring found fuller than this at a drain halves the wait; one found emptier than DRAIN_RELAX doubles it back. */
 const DRAIN_HURRY = 1 / 8;
 const DRAIN_RELAX = 1 / 64;
+/** The wait after a drain that found the fullest ring at `found` (0-1): halved while the rings fill, doubled back to `maxMs` once they run empty. */
+export function nextDrainWait(waitMs: number, found: number, maxMs: number): number {
+  if (found > DRAIN_HURRY) return Math.max(DRAIN_WAIT_MIN_MS, waitMs / 2);
+  if (found < DRAIN_RELAX) return Math.min(maxMs, waitMs * 2);
+  return waitMs;
+}
+
 /* How often event times are re-anchored to the wall clock: at 5 ms a second of slew, 0.5 ms of error at most. */
 const RECALIBRATE_MS = 100;
 const TALLY_HEAD = LAYOUTS.vigil_tally_event.fields.tally[0];
@@ -313,14 +320,17 @@ export class Observer {
    * the rings were found.
    */
   private readonly tick = (): void => {
+    this.drainTick();
+  };
+
+  /** One round of the drain timer, run now (tests drive the cadence through it with the timer paused); returns the next wait. */
+  drainTick(): number {
     const found = this.fullest();
     for (let rounds = 0; rounds < 8; rounds++) {
       this.drain();
       if (this.fullest() <= 0.25) break;
     }
-    let wait = this.drainWaitMs;
-    if (found > DRAIN_HURRY) wait = Math.max(DRAIN_WAIT_MIN_MS, wait / 2);
-    else if (found < DRAIN_RELAX) wait = Math.min(this.drainWaitMaxMs, wait * 2);
+    const wait = nextDrainWait(this.drainWaitMs, found, this.drainWaitMaxMs);
     // A fixed-rate interval, replaced only when the wait changes (a timeout set after each drain would add the
     // drain's own time to every period). A handler may have paused or stopped the observer meanwhile.
     if (wait !== this.drainWaitMs && this.timer) {
@@ -328,7 +338,8 @@ export class Observer {
       this.timer = setInterval(this.tick, wait);
     }
     this.drainWaitMs = wait;
-  };
+    return wait;
+  }
 
   /** The fill level of the fuller of the two rings, in [0, 1]. */
   private fullest(): number {
