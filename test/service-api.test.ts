@@ -101,6 +101,45 @@ describe("events", () => {
     expect(hit.argv).toEqual(["/bin/echo", token]);
   });
 
+  test("a stream reconnecting with Last-Event-ID gets what happened meanwhile, nothing twice", async () => {
+    const [first, second, third] = [unique("resume-a"), unique("resume-b"), unique("resume-c")];
+    const read = async (res: Response, want: string) => {
+      const reader = res.body!.getReader();
+      const dec = new TextDecoder();
+      let text = "";
+      const deadline = Date.now() + 5000;
+      while (!text.includes(want) && Date.now() < deadline) {
+        const r = await Promise.race([reader.read(), Bun.sleep(500).then(() => null)]);
+        if (r?.done) break;
+        if (r?.value) text += dec.decode(r.value);
+      }
+      return text;
+    };
+    const ctrl = new AbortController();
+    const one = await fetch(`${base}/v1/events/stream?type=exec`, { headers: auth, signal: ctrl.signal });
+    await (Bun.spawn(["/bin/echo", first]).exited);
+    const seen = await read(one, first);
+    ctrl.abort();
+    const lastId = Number(/^id: (\d+)$/m.exec(seen.split("\n\n").find((chunk) => chunk.includes(first))!)![1]);
+    // Disconnected: two more execs happen and are stored.
+    await (Bun.spawn(["/bin/echo", second]).exited);
+    await (Bun.spawn(["/bin/echo", third]).exited);
+    await until(async () => ((await (await get("/v1/events?type=exec&limit=200")).json()) as { events: { argv: string[] }[] }).events.some((e) => e.argv.includes(third)));
+    const ctrl2 = new AbortController();
+    const two = await fetch(`${base}/v1/events/stream?type=exec`, { headers: { ...auth, "last-event-id": String(lastId) }, signal: ctrl2.signal });
+    const text = await read(two, third);
+    ctrl2.abort();
+    expect(text).not.toContain(first);
+    expect(text.indexOf(second)).toBeGreaterThan(0);
+    expect(text.indexOf(third)).toBeGreaterThan(text.indexOf(second));
+    const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(ids[0]!).toBeGreaterThan(lastId);
+    expect(ids).toEqual([...new Set(ids)].sort((a, b) => a - b));
+    const bad = await fetch(`${base}/v1/events/stream`, { headers: { ...auth, "last-event-id": "abc" } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toBe("invalid_header");
+  });
+
   test("filters and stable cursor pagination (newest first, no duplicates, no gaps)", async () => {
     for (let i = 0; i < 12; i++) Bun.spawnSync(["/bin/true"]);
     await Bun.sleep(150);

@@ -106,4 +106,58 @@ describe("EventStreamHub", () => {
     expect(text.indexOf("event: gap")).toBeLessThan(text.indexOf("id: 201\n")); // order kept
     hub.closeAll();
   });
+
+  describe("resuming after Last-Event-ID", () => {
+    const committed = (i: number) => ({ event: { ...ev(i, i), id: i }, json: JSON.stringify({ ...ev(i, i), id: i }) });
+    /** A store of ids [oldest, newest] seen through the Resume interface, with a hook after each page. */
+    const store = (oldest: number, newest: number, onPage?: (last: number) => void) => ({
+      oldestId: async () => oldest,
+      page: async (afterId: number, limit: number) => {
+        const ids: number[] = [];
+        for (let id = Math.max(afterId + 1, oldest); id <= newest && ids.length < limit; id++) ids.push(id);
+        onPage?.(ids.at(-1) ?? afterId);
+        return { events: ids.map((id) => ({ id, type: "exec", json: `{"id":${id}}` })), nextCursor: ids.length && ids.at(-1)! < newest ? ids.at(-1)! : null };
+      },
+    });
+    async function readAll(res: Response, until: (text: string) => boolean): Promise<string> {
+      const reader = res.body!.getReader();
+      const dec = new TextDecoder();
+      let text = "";
+      for (let i = 0; i < 10_000 && !until(text); i++) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += dec.decode(value);
+      }
+      return text;
+    }
+    const ids = (text: string) => [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+
+    test("the stored events after the id, then the live ones held meanwhile, none twice, in order", async () => {
+      const hub = new EventStreamHub(100, 10, 60_000);
+      // Live events 48..52 are committed while the replay reads the store (which ends at 50).
+      const res = hub.subscribe(() => true, undefined, { afterId: 10, limit: 10_000, ...store(1, 50, (last) => last >= 50 && hub.publish([48, 49, 50, 51, 52].map(committed))) });
+      const text = await readAll(res, (t) => t.includes("id: 52\n"));
+      expect(ids(text)).toEqual(Array.from({ length: 42 }, (_, i) => i + 11));
+      expect(text).not.toContain("event: gap");
+      hub.closeAll();
+    });
+
+    test("events retention deleted are named in a gap, then the replay starts at the oldest kept", async () => {
+      const hub = new EventStreamHub(100, 10, 60_000);
+      const text = await readAll(hub.subscribe(() => true, undefined, { afterId: 5, limit: 10_000, ...store(40, 45) }), (t) => t.includes("id: 45\n"));
+      expect(text).toContain('event: gap\ndata: {"reason":"expired","message":"events after id 5 up to 39 were deleted by retention","fromId":6,"toId":39}');
+      expect(ids(text)).toEqual([40, 41, 42, 43, 44, 45]);
+      hub.closeAll();
+    });
+
+    test("a replay is bounded: beyond the limit a gap says where to read on; a slow reader never overflows", async () => {
+      const hub = new EventStreamHub(8, 10, 60_000);
+      const text = await readAll(hub.subscribe(() => true, undefined, { afterId: 0, limit: 20, ...store(1, 1000) }), (t) => t.includes("resume_limit"));
+      expect(ids(text)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(text).toContain('"reason":"resume_limit"');
+      expect(text).toContain('"afterId":20');
+      expect(hub.dropped).toBe(0);
+      hub.closeAll();
+    });
+  });
 });

@@ -17,7 +17,25 @@ interface Subscriber {
   filter: EventFilter;
   buffer: (string | Gap)[];
   controller: ReadableStreamDefaultController<Uint8Array>;
+  /** While the store is replayed to a resuming client: live chunks held back, with their event id (records: none). */
+  held: { id: number | null; chunk: string }[] | null;
+  /** Resolved when the buffer has room again (the replay waits on it). */
+  room: (() => void) | null;
 }
+
+/** Where a resuming client (Last-Event-ID) picks up: stored events after `afterId` that pass its filter. */
+export interface Resume {
+  afterId: number;
+  /** The stored events after an id, oldest first, a page at a time. */
+  page: (afterId: number, limit: number) => Promise<{ events: { id: number; type: string; json: string }[]; nextCursor: number | null }>;
+  /** The oldest id the store still has (null: empty). */
+  oldestId: () => Promise<number | null>;
+  /** At most this many events are replayed; beyond, a gap says where to read on. */
+  limit: number;
+}
+
+const sseEvent = (id: number, type: string, json: string) => `id: ${id}\nevent: ${type}\ndata: ${json}\n\n`;
+const sseGap = (data: Record<string, unknown>) => `event: gap\ndata: ${JSON.stringify(data)}\n\n`;
 
 const encoder = new TextEncoder();
 
@@ -45,15 +63,19 @@ export class EventStreamHub {
     return this.subs.size >= this.maxSubscribers;
   }
 
-  /** A response streaming the events that pass `filter`, from now on. */
-  subscribe(filter: EventFilter, signal?: AbortSignal): Response {
+  /**
+   * A response streaming the events that pass `filter`, from now on; with `resume`, first the stored ones
+   * after the client's Last-Event-ID (live events meanwhile are held back, then sent without repeats).
+   */
+  subscribe(filter: EventFilter, signal?: AbortSignal, resume?: Resume): Response {
     let sub: Subscriber | null = null;
     const stream = new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
-          sub = { filter, buffer: [], controller };
+          sub = { filter, buffer: [], controller, held: resume ? [] : null, room: null };
           this.subs.add(sub);
           controller.enqueue(encoder.encode(`: connected ${Date.now()}\nretry: 1000\n\n`));
+          if (resume) void this.replay(sub, resume);
         },
         pull: () => {
           if (sub) this.pump(sub);
@@ -75,9 +97,63 @@ export class EventStreamHub {
     for (const s of this.subs) {
       for (const { event, json } of events) {
         if (!s.filter(event)) continue;
-        this.offer(s, `id: ${event.id}\nevent: ${event.type}\ndata: ${json}\n\n`, true);
+        const chunk = sseEvent(event.id, event.type, json);
+        if (s.held) this.hold(s, event.id, chunk);
+        else this.offer(s, chunk, true);
       }
     }
+  }
+
+  /** A live chunk for a subscriber still replaying: kept in order, bounded like its buffer (beyond: a counted gap). */
+  private hold(s: Subscriber, id: number | null, chunk: string): void {
+    if (s.held!.length >= this.bufferLimit) {
+      this.dropped++;
+      const last = s.held!.at(-1)!;
+      if (last.id === -1) last.chunk = sseGap({ missed: Number(/"missed":(\d+)/.exec(last.chunk)![1]) + 1 });
+      else s.held!.push({ id: -1, chunk: sseGap({ missed: 1 }) });
+      return;
+    }
+    s.held!.push({ id, chunk });
+  }
+
+  /**
+   * Sends the stored events after the client's last id, page by page as the client reads them, then the
+   * live ones held back meanwhile (those already replayed are skipped). Bounded by `resume.limit`; events
+   * retention already deleted, or beyond the limit, are named in a gap.
+   */
+  private async replay(s: Subscriber, resume: Resume): Promise<void> {
+    let last = resume.afterId;
+    try {
+      const oldest = await resume.oldestId();
+      if (oldest !== null && oldest > last + 1) {
+        this.offer(s, sseGap({ reason: "expired", message: `events after id ${last} up to ${oldest - 1} were deleted by retention`, fromId: last + 1, toId: oldest - 1 }), false);
+        last = oldest - 1;
+      }
+      let sent = 0;
+      for (;;) {
+        if (!this.subs.has(s)) return;
+        // A page fits the free half of the buffer, so a replay never overflows it.
+        const page = await resume.page(last, Math.max(1, Math.floor(this.bufferLimit / 2)));
+        for (const e of page.events) {
+          this.offer(s, sseEvent(e.id, e.type, e.json), true);
+          last = e.id;
+        }
+        sent += page.events.length;
+        if (page.nextCursor === null) break;
+        last = Math.max(last, page.nextCursor);
+        if (sent >= resume.limit) {
+          this.offer(s, sseGap({ reason: "resume_limit", message: `resumed ${sent} events (the most one reconnect replays); read on with GET /v1/events?order=asc&cursor=${last}`, afterId: last }), false);
+          break;
+        }
+        // The client reads at its pace: wait until half the buffer is free before the next page.
+        if (s.buffer.length > this.bufferLimit / 2) await new Promise<void>((r) => (s.room = r));
+      }
+    } catch (e) {
+      this.offer(s, sseGap({ reason: "resume_failed", message: `could not replay the store: ${(e as Error).message}`, afterId: last }), false);
+    }
+    const held = s.held ?? [];
+    s.held = null;
+    for (const h of held) if (h.id === null || h.id === -1 || h.id > last) this.offer(s, h.chunk, true);
   }
 
   /**
@@ -87,7 +163,13 @@ export class EventStreamHub {
   publishRecord(kind: "finding" | "audit", rec: { id: string; ts: number; agent: string | null; pid?: number }, json: string): void {
     if (this.subs.size === 0) return;
     const probe = { type: kind, ts: rec.ts, agent: rec.agent ?? undefined, pid: rec.pid ?? -1 } as unknown as StoredEvent;
-    for (const s of this.subs) if (s.filter(probe)) this.offer(s, `id: ${rec.id}\nevent: ${kind}\ndata: ${json}\n\n`, true);
+    // No `id:` line: a client's Last-Event-ID stays the id of the last stored event it saw (the record's own id is in its data).
+    const chunk = `event: ${kind}\ndata: ${json}\n\n`;
+    for (const s of this.subs) {
+      if (!s.filter(probe)) continue;
+      if (s.held) this.hold(s, null, chunk);
+      else this.offer(s, chunk, true);
+    }
   }
 
   private offer(s: Subscriber, chunk: string, counted: boolean): void {
@@ -111,16 +193,22 @@ export class EventStreamHub {
     try {
       while ((s.controller.desiredSize ?? 0) > 0 && s.buffer.length > 0) {
         const next = s.buffer.shift()!;
-        const text = typeof next === "string" ? next : `event: gap\ndata: ${JSON.stringify({ missed: next.missed })}\n\n`;
+        const text = typeof next === "string" ? next : sseGap({ missed: next.missed });
         s.controller.enqueue(encoder.encode(text));
       }
     } catch {
       this.subs.delete(s); // the client went away
     }
+    if (s.room && s.buffer.length <= this.bufferLimit / 2) {
+      const r = s.room;
+      s.room = null;
+      r();
+    }
   }
 
   private close(s: Subscriber): void {
     this.subs.delete(s);
+    s.room?.(); // a replay waiting for room ends
     try {
       s.controller.close();
     } catch {

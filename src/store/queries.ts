@@ -28,7 +28,7 @@ export interface EventQuery {
 
 /** Rows as stored: the event's JSON without its id (the caller adds it without parsing). */
 export interface EventRows {
-  rows: { id: number; data: string }[];
+  rows: { id: number; type: string; data: string }[];
   nextCursor: number | null;
   /** The ids the window covered. */
   scanned: number;
@@ -68,8 +68,8 @@ export function eventPage(db: Database, q: EventQuery, maxScan = DEFAULT_MAX_SCA
   // Unary + keeps the planner off the ts index: a time range would otherwise be walked whole, outside the window.
   if (q.since !== undefined) where.push("+ts >= ?"), args.push(q.since);
   if (q.until !== undefined) where.push("+ts < ?"), args.push(q.until);
-  const sql = `SELECT id, data FROM events WHERE ${where.join(" AND ")} ORDER BY id ${desc ? "DESC" : "ASC"} LIMIT ?`;
-  const rows = db.query(sql).all(...args, q.limit + 1) as { id: number; data: string }[];
+  const sql = `SELECT id, type, data FROM events WHERE ${where.join(" AND ")} ORDER BY id ${desc ? "DESC" : "ASC"} LIMIT ?`;
+  const rows = db.query(sql).all(...args, q.limit + 1) as { id: number; type: string; data: string }[];
   if (rows.length > q.limit) {
     rows.length = q.limit;
     return { rows, nextCursor: rows.at(-1)!.id, scanned: hi - lo };

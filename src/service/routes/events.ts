@@ -2,7 +2,8 @@ import { Elysia, t } from "elysia";
 import type { StoredEvent } from "../../store/event-store";
 import { withId } from "../../store/queries";
 import type { VigilService } from "../vigil-service";
-import { BadRequest, ErrorBody, jsonResponse, EventFilterQuery, PageQuery, parseTime, checkQuery, StreamFilterQuery } from "./schemas";
+import type { Resume } from "../event-stream-hub";
+import { BadRequest, ErrorBody, jsonResponse, quoted, EventFilterQuery, PageQuery, parseTime, checkQuery, StreamFilterQuery } from "./schemas";
 
 interface Filters {
   type?: string;
@@ -19,6 +20,9 @@ function compile(q: Filters) {
   if (since !== undefined && until !== undefined && since >= until) throw new BadRequest("invalid_query", "since must be earlier than until");
   return { types, pid: q.pid, agent: q.agent, since, until };
 }
+
+/** The most stored events one reconnect replays (Last-Event-ID); beyond, a gap says where to read on. */
+export const RESUME_LIMIT = 10_000;
 
 export function eventRoutes(service: VigilService) {
   return new Elysia({ name: "vigil-events" })
@@ -50,6 +54,21 @@ export function eventRoutes(service: VigilService) {
           set.status = 503;
           return { error: "too_many_streams", message: `at most ${service.config.streams.maxSubscribers} streams may be open` };
         }
+        const resumeFrom = request.headers.get("last-event-id");
+        let resume: Resume | undefined;
+        if (resumeFrom !== null && resumeFrom !== "") {
+          if (!/^(0|[1-9][0-9]{0,15})$/.test(resumeFrom)) throw new BadRequest("invalid_header", `Last-Event-ID: ${quoted(resumeFrom)} is not an event id (a decimal integer)`);
+          const reader = service.store.reader;
+          resume = {
+            afterId: Number(resumeFrom),
+            limit: RESUME_LIMIT,
+            oldestId: async () => (await reader.idRange())?.min ?? null,
+            page: async (afterId, limit) => {
+              const p = await reader.events({ ...f, cursor: afterId, limit, order: "asc" });
+              return { events: p.rows.map((r) => ({ id: r.id, type: r.type, json: withId(r) })), nextCursor: p.nextCursor };
+            },
+          };
+        }
         const types = f.types ? new Set(f.types) : null;
         const filter = (e: StoredEvent) =>
           (!types || types.has(e.type)) &&
@@ -57,7 +76,7 @@ export function eventRoutes(service: VigilService) {
           (f.agent === undefined || e.agent === f.agent) &&
           (f.since === undefined || e.ts >= f.since) &&
           (f.until === undefined || e.ts < f.until);
-        return service.hub.subscribe(filter, request.signal);
+        return service.hub.subscribe(filter, request.signal, resume);
       },
       {
         query: t.Object(StreamFilterQuery, { additionalProperties: false }),
@@ -65,7 +84,7 @@ export function eventRoutes(service: VigilService) {
         detail: {
           summary: "Live events as Server-Sent Events",
           description:
-            "Each committed event as `event: <type>` with `id: <store id>`; findings and audit entries as `event: finding` / `event: audit`. A subscriber too slow to keep up receives `event: gap` with `{\"missed\": N}` (counted in vigil_events_dropped_total{stage=\"stream_subscriber\"}). Comment heartbeats keep idle streams open.",
+            "Each committed event as `event: <type>` with `id: <store id>`; findings and audit entries as `event: finding` / `event: audit` (without an id line, so Last-Event-ID stays an event id). A client that reconnects with `Last-Event-ID` first gets the stored events after that id that pass its filters (at most 10000; older ones deleted by retention, or more than that, are named in an `event: gap` with a `reason`), then the live stream without repeats. A subscriber too slow to keep up receives `event: gap` with `{\"missed\": N}` (counted in vigil_events_dropped_total{stage=\"stream_subscriber\"}). Comment heartbeats keep idle streams open.",
           tags: ["events"],
         },
       },
