@@ -58,6 +58,36 @@ describe("health, readiness, metrics (no token needed)", () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/events", "/v1/events/stream", "/v1/processes/{pid}", "/v1/agents/{id}", "/v1/stats", "/readyz"]));
     expect((await get("/swagger", {})).status).toBe(200);
   });
+  test("every operation documents its responses; /v1 ones their 401; the stream is text/event-stream", async () => {
+    const doc = (await (await get("/swagger/json", {})).json()) as { paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, unknown> }> }>> };
+    const ops = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method, codes: Object.keys(op.responses ?? {}) })));
+    expect(ops.length).toBeGreaterThanOrEqual(24);
+    for (const op of ops) {
+      expect({ op: `${op.method} ${op.path}`, has2xx: op.codes.some((c) => /^2\d\d$/.test(c)) }).toEqual({ op: `${op.method} ${op.path}`, has2xx: true });
+      if (op.path.startsWith("/v1")) expect(op.codes).toContain("401");
+    }
+    expect(Object.keys(doc.paths["/v1/events/stream"]!.get!.responses!["200"]!.content!)).toEqual(["text/event-stream"]);
+    expect(doc.paths["/v1/agents"]!.post!.responses!["403"]).toBeDefined();
+  });
+  test("Swagger UI: at /swagger and /swagger/, its assets from this origin, no CDN", async () => {
+    for (const path of ["/swagger", "/swagger/"]) {
+      const r = await get(path, {});
+      expect(r.status).toBe(200);
+      expect(r.headers.get("content-security-policy")).toContain("script-src 'self'");
+      const html = await r.text();
+      const refs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+      expect(refs.length).toBeGreaterThanOrEqual(3);
+      for (const ref of refs) {
+        expect(ref.startsWith("/swagger/assets/")).toBe(true);
+        const asset = await get(ref, {});
+        expect(asset.status).toBe(200);
+        expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(500);
+      }
+      expect(html).toContain('url: "/swagger/json"');
+    }
+    expect((await get("/swagger/assets/package.json", {})).status).toBe(404);
+    expect((await get("/swagger/assets/..%2Fpackage.json", {})).status).toBe(404);
+  });
 });
 
 describe("auth", () => {

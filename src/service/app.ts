@@ -9,7 +9,8 @@ import { agentRoutes } from "./routes/agents";
 import { eventRoutes } from "./routes/events";
 import { processRoutes } from "./routes/processes";
 import { statsRoutes } from "./routes/stats";
-import { ApiError } from "./routes/schemas";
+import { ApiError, documented } from "./routes/schemas";
+import { DOCS_PATH, SPEC_PATH, swaggerUi, withCommonResponses } from "./api-docs";
 import { AgentError } from "../agents/agent-registry";
 import { SpanError } from "../agents/spans";
 import { policyRoutes } from "./routes/policies";
@@ -210,11 +211,16 @@ export function createApp(service: VigilService, tokens: ApiTokens) {
           return { error: "internal", message: "internal error (logged)" };
       }
     })
+    // The generated document, completed with the errors every route can answer (api-docs.ts).
+    // Registered before the plugin: a hook applies to the routes added after it.
+    .onAfterHandle({ as: "global" }, ({ request, response }) => {
+      if (request.url.endsWith(SPEC_PATH) && response && typeof response === "object" && "paths" in response) return withCommonResponses(response as Parameters<typeof withCommonResponses>[0]);
+    })
     .use(
       openapi({
-        path: "/swagger",
-        specPath: "/swagger/json",
-        provider: "swagger-ui",
+        path: DOCS_PATH,
+        specPath: SPEC_PATH,
+        provider: null, // the page is Vigil's own (api-docs.ts): pinned assets from this origin, not a CDN
         documentation: {
           info: { title: "Vigil API", version: VERSION, description: "Kernel-level observer and guardrail for AI agents." },
           components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
@@ -222,8 +228,9 @@ export function createApp(service: VigilService, tokens: ApiTokens) {
         },
       }),
     )
+    .use(swaggerUi("Vigil API"))
     .get("/healthz", () => ({ status: "ok", version: VERSION, uptimeSeconds: (Date.now() - service.startedAt) / 1000 }), {
-      detail: { summary: "Liveness: the process and its event loop answer", tags: ["health"], security: [] },
+      detail: { summary: "Liveness: the process and its event loop answer", tags: ["health"], security: [], responses: documented(200, "{ status: ok, version, uptimeSeconds }") },
     })
     .get(
       "/readyz",
@@ -232,7 +239,7 @@ export function createApp(service: VigilService, tokens: ApiTokens) {
         set.status = r.ready ? 200 : 503;
         return { status: r.ready ? "ready" : "not_ready", reasons: r.reasons };
       },
-      { detail: { summary: "Readiness: programs attached, consumer running, store writable", tags: ["health"], security: [] } },
+      { detail: { summary: "Readiness: programs attached, consumer running, store writable", tags: ["health"], security: [], responses: { ...documented(200, "{ status: ready, reasons: [] }"), ...documented(503, "{ status: not_ready, reasons: [...] }") } } },
     )
     .get(
       "/metrics",
@@ -240,7 +247,7 @@ export function createApp(service: VigilService, tokens: ApiTokens) {
         set.headers["content-type"] = service.metrics.registry.contentType;
         return await service.metrics.text();
       },
-      { detail: { summary: "Prometheus metrics", tags: ["health"], security: [] } },
+      { detail: { summary: "Prometheus metrics", tags: ["health"], security: [], responses: documented(200, "Prometheus text exposition format", "text/plain; version=0.0.4", { type: "string" }) } },
     )
     .use(v1);
   return app;

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import { parseTraceparent, SpanError } from "../../agents/spans";
 import type { VigilService } from "../vigil-service";
-import { ApiError, ErrorBody, noQuery, notFound } from "./schemas";
+import { ApiError, documented, ErrorBody, noQuery, notFound } from "./schemas";
 
 const AgentName = t.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description: "letters, digits, . _ -; 64 at most" });
 const IdParams = t.Object({ id: t.String({ minLength: 1, maxLength: 64 }) });
@@ -26,7 +26,7 @@ export function agentRoutes(service: VigilService) {
     return { audit: entry };
   };
   return new Elysia({ name: "vigil-agents" })
-    .get("/agents", () => ({ agents: service.agents.list() }), { ...noQuery, detail: { summary: "Known agents", tags: ["agents"] } })
+    .get("/agents", () => ({ agents: service.agents.list() }), { ...noQuery, detail: { summary: "Known agents", tags: ["agents"], responses: documented(200, "{ agents: [...] }") } })
     .post(
       "/agents",
       ({ body, set }) => {
@@ -44,7 +44,7 @@ export function agentRoutes(service: VigilService) {
           },
           { additionalProperties: false },
         ),
-        detail: { summary: "Adopt an agent: a process subtree (identity tracked in the kernel and inherited on fork) or a cgroup", tags: ["agents"] },
+        detail: { summary: "Adopt an agent: a process subtree (identity tracked in the kernel and inherited on fork) or a cgroup", tags: ["agents"], responses: { ...documented(201, "{ agent }: adopted"), ...documented(409, "An agent of that name exists already") } },
       },
     )
     .get(
@@ -67,7 +67,7 @@ export function agentRoutes(service: VigilService) {
         await service.removeAgent(params.id);
         return { removed: params.id };
       },
-      { params: IdParams, detail: { summary: "Forget an agent (contained processes go back to their cgroup; nothing is killed)", tags: ["agents"] } },
+      { params: IdParams, detail: { summary: "Forget an agent (contained processes go back to their cgroup; nothing is killed)", tags: ["agents"], responses: documented(200, "{ removed: id }") } },
     )
     .post(
       "/agents/:id/spans",
@@ -95,7 +95,7 @@ export function agentRoutes(service: VigilService) {
           },
           { additionalProperties: false },
         ),
-        detail: { summary: "Open a tool-call span: the agent's kernel events carry it until it is closed", tags: ["agents"] },
+        detail: { summary: "Open a tool-call span: the agent's kernel events carry it until it is closed", tags: ["agents"], responses: documented(201, "{ span }: open") },
       },
     )
     .delete(
@@ -104,22 +104,22 @@ export function agentRoutes(service: VigilService) {
         agentOr404(params.id);
         return { span: service.spans.close(params.id, params.spanId) };
       },
-      { params: t.Object({ id: t.String({ minLength: 1, maxLength: 64 }), spanId: HEX(16) }), detail: { summary: "Close a span; events that happened before the close keep it", tags: ["agents"] } },
+      { params: t.Object({ id: t.String({ minLength: 1, maxLength: 64 }), spanId: HEX(16) }), detail: { summary: "Close a span; events that happened before the close keep it", tags: ["agents"], responses: documented(200, "{ span }: closed") } },
     )
     .post("/agents/:id/freeze", ({ params, body }) => intervene("freeze", params.id, body?.reason), {
       params: IdParams,
       body: t.Optional(Reason),
-      detail: { summary: "Freeze every process of the agent (cgroup.freeze); audited", tags: ["interventions"] },
+      detail: { summary: "Freeze every process of the agent (cgroup.freeze); audited", tags: ["interventions"], responses: { ...documented(200, "{ audit }: frozen, and audited"), ...documented(409, "The intervention failed (the audit entry says why)") } },
     })
     .post("/agents/:id/thaw", ({ params, body }) => intervene("thaw", params.id, body?.reason), {
       params: IdParams,
       body: t.Optional(Reason),
-      detail: { summary: "Thaw a frozen agent; audited", tags: ["interventions"] },
+      detail: { summary: "Thaw a frozen agent; audited", tags: ["interventions"], responses: { ...documented(200, "{ audit }: thawed, and audited"), ...documented(409, "The intervention failed (the audit entry says why)") } },
     })
     .post("/agents/:id/kill", ({ params, body }) => intervene("kill-tree", params.id, body?.reason), {
       params: IdParams,
       body: t.Optional(Reason),
-      detail: { summary: "Kill the agent's whole tree (cgroup.kill); audited", tags: ["interventions"] },
+      detail: { summary: "Kill the agent's whole tree (cgroup.kill); audited", tags: ["interventions"], responses: { ...documented(200, "{ audit }: killed, and audited"), ...documented(409, "The intervention failed (the audit entry says why)") } },
     })
     .post(
       "/agents/:id/baseline",
@@ -130,7 +130,7 @@ export function agentRoutes(service: VigilService) {
       {
         params: IdParams,
         body: t.Optional(t.Object({ learnSeconds: t.Optional(t.Integer({ minimum: 0, maximum: 7 * 86400, description: "Learn this long first (0: the profile as it is now becomes the baseline)" })) }, { additionalProperties: false })),
-        detail: { summary: "Make (or start learning) the agent's baseline; later deviations become findings", tags: ["profiles"] },
+        detail: { summary: "Make (or start learning) the agent's baseline; later deviations become findings", tags: ["profiles"], responses: documented(200, "{ profile }") },
       },
     )
     .get(
@@ -139,6 +139,6 @@ export function agentRoutes(service: VigilService) {
         agentOr404(params.id);
         return { profile: service.profileOf(params.id) ?? null };
       },
-      { ...noQuery, params: IdParams, detail: { summary: "Behavior profile of an agent: syscall mix, binaries, file areas, destinations, tree shape, rates, baseline", tags: ["profiles"] } },
+      { ...noQuery, params: IdParams, detail: { summary: "Behavior profile of an agent: syscall mix, binaries, file areas, destinations, tree shape, rates, baseline", tags: ["profiles"], responses: documented(200, "{ profile } (null before any activity)") } },
     );
 }

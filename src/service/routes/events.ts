@@ -3,7 +3,7 @@ import type { StoredEvent } from "../../store/event-store";
 import { withId } from "../../store/queries";
 import type { VigilService } from "../vigil-service";
 import type { Resume } from "../event-stream-hub";
-import { BadRequest, ErrorBody, jsonResponse, quoted, EventFilterQuery, PageQuery, parseTime, checkQuery, StreamFilterQuery } from "./schemas";
+import { BadRequest, documented, ErrorBody, jsonResponse, quoted, EventFilterQuery, PageQuery, parseTime, checkQuery, StreamFilterQuery } from "./schemas";
 
 interface Filters {
   type?: string;
@@ -86,6 +86,7 @@ export function eventRoutes(service: VigilService) {
           description:
             "Each committed event as `event: <type>` with `id: <store id>`; findings and audit entries as `event: finding` / `event: audit` (without an id line, so Last-Event-ID stays an event id). A client that reconnects with `Last-Event-ID` first gets the stored events after that id that pass its filters (at most 10000; older ones deleted by retention, or more than that, are named in an `event: gap` with a `reason`), then the live stream without repeats. A subscriber too slow to keep up receives `event: gap` with `{\"missed\": N}` (counted in vigil_events_dropped_total{stage=\"stream_subscriber\"}). Comment heartbeats keep idle streams open.",
           tags: ["events"],
+          responses: { ...documented(200, "The event stream", "text/event-stream", { type: "string", description: "Server-Sent Events: `id`, `event`, `data` (JSON) per event; `event: gap`; comment heartbeats" }), ...documented(503, "Too many streams open") },
         },
       },
     );

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { VigilService } from "../vigil-service";
-import { checkQuery, IntegerQuery, jsonResponse, parseTime, TimeQuery } from "./schemas";
+import { checkQuery, documented, IntegerQuery, jsonResponse, parseTime, TimeQuery } from "./schemas";
 
 const RecordQuery = {
   agent: t.Optional(t.String({ minLength: 1, maxLength: 64 })),
@@ -22,7 +22,7 @@ export function findingRoutes(service: VigilService) {
       {
         query: t.Object(FindingQuery, { additionalProperties: false }),
         beforeHandle: checkQuery(FindingQuery),
-        detail: { summary: "Findings (rule hits and baseline deviations), newest first", tags: ["findings"] },
+        detail: { summary: "Findings (rule hits and baseline deviations), newest first", tags: ["findings"], responses: documented(200, "{ findings: [...], nextCursor }") },
       },
     )
     .get(
@@ -34,7 +34,7 @@ export function findingRoutes(service: VigilService) {
       {
         query: t.Object(AuditQuery, { additionalProperties: false }),
         beforeHandle: checkQuery(AuditQuery),
-        detail: { summary: "Interventions carried out (what, why, who asked, result), newest first", tags: ["findings"] },
+        detail: { summary: "Interventions carried out (what, why, who asked, result), newest first", tags: ["findings"], responses: documented(200, "{ audit: [...], nextCursor }") },
       },
     );
 }

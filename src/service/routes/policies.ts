@@ -6,7 +6,7 @@ import { dryRun, parseEventLines, PolicyReplay, type DryRunReport } from "../../
 import type { StorableEvent } from "../../events/types";
 import { PolicyError } from "../../policy/loader";
 import type { VigilService } from "../vigil-service";
-import { ApiError, ErrorBody, noQuery, parseTime } from "./schemas";
+import { ApiError, documented, ErrorBody, noQuery, parseTime } from "./schemas";
 
 const PolicyText = t.String({ minLength: 1, maxLength: 512 * 1024, description: "One or more YAML policy documents" });
 
@@ -35,7 +35,7 @@ export function policyRoutes(service: VigilService) {
           kernelGeneration: service.observer.enforcer?.generation ?? null,
         };
       },
-      { ...noQuery, detail: { summary: "Policies and rules in force, where each is enforced, and what this machine can enforce", tags: ["policies"] } },
+      { ...noQuery, detail: { summary: "Policies and rules in force, where each is enforced, and what this machine can enforce", tags: ["policies"], responses: documented(200, "{ directory, policies, rules, warnings, capabilities, kernelGeneration }") } },
     )
     .post(
       "/policies/validate",
@@ -50,7 +50,7 @@ export function policyRoutes(service: VigilService) {
       },
       {
         body: t.Object({ yaml: PolicyText, file: t.Optional(t.String({ maxLength: 256, description: "Name used in problem locations" })) }, { additionalProperties: false }),
-        detail: { summary: "Validate policy YAML: every problem with line, column and field; nothing is applied", tags: ["policies"] },
+        detail: { summary: "Validate policy YAML: every problem with line, column and field; nothing is applied", tags: ["policies"], responses: documented(200, "{ valid, problems, warnings, policies, rules }") },
       },
     )
     .post(
@@ -109,7 +109,7 @@ export function policyRoutes(service: VigilService) {
           },
           { additionalProperties: false },
         ),
-        response: { 200: t.Unknown(), 400: ErrorBody, 422: t.Object({ error: t.String(), message: t.String(), problems: t.Array(t.Unknown()) }) },
+        response: { 200: t.Unknown({ description: "{ events, evaluated, hits, byRule, samples, skipped }" }), 400: ErrorBody, 422: t.Object({ error: t.String(), message: t.String(), problems: t.Array(t.Unknown()) }), 429: ErrorBody },
         detail: { summary: "Replay an event log or stored events against a policy: what it would have done", tags: ["policies"] },
       },
     );

@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import type { ProcessNode } from "../../proc/process-tree";
 import type { VigilService } from "../vigil-service";
-import { ErrorBody, checkQuery, IntegerQuery, noQuery } from "./schemas";
+import { documented, ErrorBody, checkQuery, IntegerQuery, noQuery } from "./schemas";
 
 const ProcessQuery = {
   state: t.Optional(t.Union([t.Literal("live"), t.Literal("exited"), t.Literal("all")])),
@@ -26,7 +26,7 @@ export function processRoutes(service: VigilService) {
       {
         query: t.Object(ProcessQuery, { additionalProperties: false }),
         beforeHandle: checkQuery(ProcessQuery),
-        detail: { summary: "The process tree (live by default)", tags: ["processes"] },
+        detail: { summary: "The process tree (live by default)", tags: ["processes"], responses: documented(200, "{ processes: [...], total }: the first `limit` processes, and how many matched") },
       },
     )
     .get(

@@ -44,6 +44,11 @@ export const PageQuery = {
 
 export const ErrorBody = t.Object({ error: t.String(), message: t.String() });
 
+/** A route's success response for the OpenAPI document (routes that declare no `response` schema). */
+export function documented(status: number, description: string, contentType = "application/json", schema: Record<string, unknown> = { type: "object" }) {
+  return { [status]: { description, content: { [contentType]: { schema } } } };
+}
+
 /** A JSON body already serialized (stored rows go out as they are). */
 export const jsonResponse = (text: string) => new Response(text, { headers: { "content-type": "application/json" } });
 

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { VigilService } from "../vigil-service";
-import { noQuery } from "./schemas";
+import { documented, noQuery } from "./schemas";
 
 export function statsRoutes(service: VigilService) {
   return new Elysia({ name: "vigil-stats" }).get(
@@ -38,6 +38,6 @@ export function statsRoutes(service: VigilService) {
         gaps: service.gaps,
       };
     },
-    { ...noQuery, detail: { summary: "Ingest rates, drops by stage, ring fill, store size", tags: ["stats"] } },
+    { ...noQuery, detail: { summary: "Ingest rates, drops by stage, ring fill, store size", tags: ["stats"], responses: documented(200, "{ uptimeSeconds, ingest, loss, dropped, droppedTotal, ring, store, processTree, syscallCounts, streams, gaps }") } },
   );
 }
