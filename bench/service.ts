@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fmt, table, writeReport } from "./lib";
 import { startDaemon } from "../lab/daemon";
 import { forEachDelimited } from "../lab/delimited";
+import { benchQueries } from "./queries";
 
 function pct(xs: number[], p: number): number {
   if (!xs.length) return Number.NaN;
@@ -23,6 +24,8 @@ function rssMiB(pid: number): number {
 }
 
 export async function benchService(quick: boolean): Promise<Record<string, unknown>> {
+  // First the daemon's liveness under heavy store queries (bench/queries.ts), then the soak.
+  const queries = await benchQueries(quick);
   const soakMs = quick ? 20_000 : 300_000;
   const dir = mkdtempSync(join(tmpdir(), "vigil-bench-svc-"));
   const d = await startDaemon(dir);
@@ -102,5 +105,5 @@ export async function benchService(quick: boolean): Promise<Record<string, unkno
   console.log(`daemon RSS MiB: first ${fmt(minute)} s mean ${fmt(mean(early))}, last ${fmt(minute)} s mean ${fmt(mean(late))}, max ${fmt(Math.max(...rss.map((r) => r.mib)))} (${rss.length} samples)`);
   const result = { soakSeconds: soakMs / 1000, queryMs: { p50: pct(qLat, 50), p99: pct(qLat, 99) }, metricsMs: { p50: pct(mLat, 50), p99: pct(mLat, 99) }, sseMs: { p50: pct(sseLat, 50), p99: pct(sseLat, 99), n: sseLat.length }, storedPerSec, dropped: stats.dropped, errors, rss };
   writeReport("service", result);
-  return result;
+  return { ...result, queries };
 }
