@@ -144,20 +144,27 @@ export const CHECKLIST: ChecklistItem[] = [
   },
   {
     id: "auth",
-    title: "Every /v1 route needs the bearer token",
-    why: "the API reveals what agents do and can freeze and kill them",
+    title: "Every /v1 route needs the bearer token, and the read-only token only reads",
+    why: "the API reveals what agents do and can freeze and kill them; dashboards must not be able to",
     severity: "blocking",
-    how: "each route and method of the OpenAPI document, without a token and with a wrong one, answers 401",
+    how: "each route and method of the OpenAPI document, without a token and with a wrong one, answers 401; with the read-only token (<dataDir>/read-token), each that is not a GET answers 403",
     async check({ daemon }) {
       const routes = await v1Routes(daemon);
+      const readToken = readFileSync(join(daemon.dataDir, "read-token"), "utf8").trim();
       const open: string[] = [];
-      for (const r of routes)
+      for (const r of routes) {
+        const body = r.method === "GET" || r.method === "DELETE" ? undefined : "{}";
         for (const headers of [{}, { authorization: "Bearer wrong-token-wrong-token" }] as Record<string, string>[]) {
-          const res = await fetch(`${daemon.base}${r.path}`, { method: r.method, headers, body: r.method === "GET" || r.method === "DELETE" ? undefined : "{}" });
+          const res = await fetch(`${daemon.base}${r.path}`, { method: r.method, headers, body });
           await res.arrayBuffer();
           if (res.status !== 401) open.push(`${r.method} ${r.path} → ${res.status}`);
         }
-      return open.length === 0 && routes.length >= 15 ? pass(`${routes.length} routes, all 401`) : fail(open.join("; ") || `only ${routes.length} routes found`);
+        if (r.method === "GET") continue;
+        const res = await fetch(`${daemon.base}${r.path}`, { method: r.method, headers: { authorization: `Bearer ${readToken}` }, body });
+        await res.arrayBuffer();
+        if (res.status !== 403) open.push(`${r.method} ${r.path} with the read-only token → ${res.status}`);
+      }
+      return open.length === 0 && routes.length >= 15 ? pass(`${routes.length} routes, all 401 without a token; writes 403 with the read-only one`) : fail(open.join("; ") || `only ${routes.length} routes found`);
     },
   },
   {
