@@ -54,6 +54,38 @@ describe("EventStore", () => {
     await s.close();
   });
 
+  test("reads off the thread are bounded: a window of ids per query, and a full reader queue refuses at once", async () => {
+    const dir = newDir();
+    const s = new EventStore({ dir, flushIntervalMs: 100_000, maxScan: 100 });
+    for (let i = 0; i < 1000; i++) s.add(ev(i, 1000 + i));
+    await s.flush();
+    // Matches nothing: each page covers 100 ids and says where to go on; the walk ends.
+    let page = await s.reader.events({ until: 0, limit: 10, order: "desc" });
+    let pages = 1;
+    expect(page.rows).toEqual([]);
+    expect(page.scanned).toBe(100);
+    while (page.nextCursor !== null && pages < 100) (page = await s.reader.events({ until: 0, limit: 10, order: "desc", cursor: page.nextCursor })), pages++;
+    expect(pages).toBe(10);
+    // A rare match is found whatever window it is in, in order.
+    const ids: number[] = [];
+    let cursor: number | undefined;
+    for (let n = 0; n < 100; n++) {
+      const p = await s.reader.events({ pid: 1003, limit: 1000, order: "asc", cursor });
+      ids.push(...p.rows.map((r) => r.id));
+      if (p.nextCursor === null) break;
+      cursor = p.nextCursor;
+    }
+    expect(ids).toEqual(s.query({ pid: 1003, limit: 1000, order: "asc" }).events.map((e) => e.id));
+    await s.close();
+    const { StoreReader, StoreBusy } = await import("../src/store/store-reader");
+    const r = new StoreReader({ path: join(dir, "events.db"), readers: 1, maxPending: 2 });
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => r.countByType()));
+    expect(results.filter((x) => x.status === "fulfilled").length).toBe(2);
+    for (const x of results.filter((x) => x.status === "rejected")) expect((x as PromiseRejectedResult).reason).toBeInstanceOf(StoreBusy);
+    expect(r.refusedBusy).toBe(4);
+    await r.close();
+  });
+
   test("a full queue drops and counts, never blocks", async () => {
     const s = new EventStore({ dir: newDir(), queueLimit: 100, flushIntervalMs: 100_000 });
     let accepted = 0;

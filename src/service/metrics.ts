@@ -6,6 +6,8 @@ export interface MetricsSources {
   ringFill: () => number;
   storeSizeBytes: () => number;
   storeQueued: () => number;
+  /** Store queries refused because every reader was busy (cumulative). */
+  storeQueriesRefused: () => number;
   streamSubscribers: () => number;
   processTree: () => { live: number; exited: number };
   policy: () => { rules: number; kernelExecEntries: number; kernelConnectEntries: number; generation: number; evaluatedEvents: number };
@@ -54,6 +56,17 @@ export class ServiceMetrics {
     });
     new Gauge({ name: "vigil_ring_fill_ratio", help: "Fill level of the kernel ring buffer (0-1).", registers: [r], collect() { this.set(sources.ringFill()); } });
     new Gauge({ name: "vigil_store_size_bytes", help: "Size of the event store on disk (database + WAL).", registers: [r], collect() { this.set(sources.storeSizeBytes()); } });
+    let refusedSeen = 0;
+    new Counter({
+      name: "vigil_store_queries_refused_total",
+      help: "API store queries refused (503 with Retry-After) because every reader Worker already had its queue full.",
+      registers: [r],
+      collect() {
+        const n = sources.storeQueriesRefused();
+        if (n > refusedSeen) this.inc(n - refusedSeen);
+        refusedSeen = Math.max(n, refusedSeen);
+      },
+    });
     new Gauge({ name: "vigil_store_queue_events", help: "Events waiting to be written to the store.", registers: [r], collect() { this.set(sources.storeQueued()); } });
     new Gauge({ name: "vigil_stream_subscribers", help: "Open SSE subscriptions.", registers: [r], collect() { this.set(sources.streamSubscribers()); } });
     new Gauge({

@@ -101,6 +101,7 @@ export class VigilService {
         ringFill: () => this.observer.fill().ring,
         storeSizeBytes: () => this.store.sizeBytes(),
         storeQueued: () => this.store.stats().queued,
+        storeQueriesRefused: () => this.store.stats().queriesRefused,
         streamSubscribers: () => this.hub.size,
         processTree: () => this.tree.stats(),
         policy: () => {

@@ -55,6 +55,8 @@ export interface StoreStats {
   sizeBytes: number;
   lastError: string | null;
   writable: boolean;
+  /** API queries refused because every reader Worker was busy. */
+  queriesRefused: number;
 }
 
 const SCHEMA = `
@@ -129,7 +131,7 @@ export class EventStore {
   private seq = 0;
   private readonly waiting = new Map<number, (m: FromWriter) => void>();
   readonly path: string;
-  private readonly s: Omit<StoreStats, "queued" | "sizeBytes" | "writable"> = {
+  private readonly s: Omit<StoreStats, "queued" | "sizeBytes" | "writable" | "queriesRefused"> = {
     written: 0,
     droppedQueueFull: 0,
     droppedWriteError: 0,
@@ -368,7 +370,7 @@ export class EventStore {
   }
 
   stats(): StoreStats {
-    return { ...this.s, queued: this.queue.length + (this.inflight?.events.length ?? 0), sizeBytes: this.sizeBytes(), writable: !this.failing && !this.closed };
+    return { ...this.s, queued: this.queue.length + (this.inflight?.events.length ?? 0), sizeBytes: this.sizeBytes(), writable: !this.failing && !this.closed, queriesRefused: this.readers?.refusedBusy ?? 0 };
   }
 
   /**

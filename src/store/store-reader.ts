@@ -59,9 +59,8 @@ export class StoreReader {
         reader.waiting.clear();
       };
       this.readers.push(reader);
-      void this.send(reader, { op: "open", path: options.path }).catch(() => {
-        /* reported by each query that follows */
-      });
+      // Not awaited, and not counted as a waiting query: an open that failed is reported by each query that follows.
+      worker.postMessage({ op: "open", path: options.path, seq: ++this.seq } satisfies ToReader);
     }
   }
 
