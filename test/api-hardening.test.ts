@@ -57,6 +57,14 @@ describe("integers are decimal integers", () => {
     await expectError(await get("/v1/processes?ppid=1.5"), 400, "invalid_query", "ppid");
     await expectError(await get("/v1/processes?limit=1e3"), 400, "invalid_query", "limit");
   });
+  test("a path's pid and the environment's numbers are held to the same form", async () => {
+    await expectError(await get("/v1/processes/0x10"), 400, "invalid_request", "pid");
+    await expectError(await get("/v1/processes/1e2"), 400, "invalid_request", "pid");
+    expect((await get(`/v1/processes/${process.pid}`)).status).toBe(200);
+    for (const bad of ["0x1F90", "1e3", " 8080", "8080.0", ""]) expect(() => loadConfig({ env: { VIGIL_PORT: bad } })).toThrow("VIGIL_PORT (port)");
+    expect(() => loadConfig({ env: { VIGIL_READINESS_MAX_DROP_RATIO: ".5" } })).toThrow("not a decimal number");
+    expect(loadConfig({ env: { VIGIL_PORT: "8080", VIGIL_READINESS_MAX_DROP_RATIO: "0.5" } })).toMatchObject({ port: 8080, readiness: { maxDropRatio: 0.5 } });
+  });
   test("good integers still work", async () => {
     expect((await get("/v1/events?limit=10&pid=1")).status).toBe(200);
     expect((await get("/v1/findings?limit=10")).status).toBe(200);

@@ -150,7 +150,7 @@ describe("firehose records (userspace side)", () => {
   });
 });
 
-import { cidrContains, parseAddress, parseCidr } from "../src/policy/cidr";
+import { cidrContains, parseAddress, parseCidr } from "../src/enforce/cidr";
 import { compilePolicies, globMatcher } from "../src/policy/compile";
 import { parsePolicySource, PolicyError, type PolicyProblem } from "../src/policy/loader";
 import { parseCaptureList } from "../src/observer/capture";

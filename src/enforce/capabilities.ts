@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { BpfObject } from "../kernel/bpf-object";
 import { withLibbpfQuiet } from "../kernel/libbpf";
 import { cgroup2Mount } from "../cgroup/cgroup";
-import { kernelRelease } from "../observer/requirements";
+import { kernelRelease } from "../kernel/release";
 
 export interface Capability {
   ok: boolean;

@@ -6,7 +6,7 @@
  */
 import type { BpfLink, BpfMap, BpfObject } from "../kernel/bpf-object";
 import { Action, AGENT_ANY, AgentKind, CONNECT_RULES, LAYOUTS, type ActionName } from "../events/layout";
-import type { Cidr } from "../policy/cidr";
+import type { Cidr } from "./cidr";
 
 const EK = LAYOUTS.vigil_exec_rule_key.fields;
 const CR = LAYOUTS.vigil_connect_rule.fields;

@@ -2,6 +2,7 @@
  * What eBPF observation needs on this machine, checked up front so that a
  * user is told plainly which requirement is missing instead of an errno.
  */
+import { kernelRelease } from "../kernel/release";
 import { existsSync, readFileSync } from "node:fs";
 
 export interface Requirement {
@@ -31,9 +32,6 @@ function hasCap(caps: bigint, cap: bigint): boolean {
   return (caps & (1n << cap)) !== 0n;
 }
 
-export function kernelRelease(): string {
-  return readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
-}
 
 export function checkRequirements(objectPath: string): Requirement[] {
   const caps = effectiveCaps();

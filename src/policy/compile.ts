@@ -13,7 +13,7 @@ import type { VigilEvent } from "../events/types";
 import type { Capabilities } from "../enforce/capabilities";
 import type { KernelPlan } from "../enforce/kernel-enforcer";
 import { CAPTURE_KINDS, isCaptureKind, type CaptureKind } from "../observer/capture";
-import { cidrContains, parseAddress, parseCidr, type Cidr } from "./cidr";
+import { cidrContains, parseAddress, parseCidr, type Cidr } from "../enforce/cidr";
 import { parsePolicySource, PolicyError, type LoadedPolicy, type PolicyProblem, type PolicySource } from "./loader";
 import type { EventKind, Match, Rule, Severity } from "./schema";
 

@@ -165,9 +165,11 @@ function fromEnv(env: Record<string, string | undefined>, tree: Tree, problems: 
     }
     let value: unknown = raw;
     if (spec.kind === "int" || spec.kind === "number") {
+      // One form each, as the API's query values: Number() would also take "0x10", "1e3" and " 8080".
+      const form = spec.kind === "int" ? /^-?(0|[1-9][0-9]*)$/ : /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
       value = Number(raw);
-      if (raw.trim() === "" || !Number.isFinite(value)) {
-        problems.push({ path: `${name} (${spec.path.join(".")})`, message: `${JSON.stringify(raw)} is not a number` });
+      if (!form.test(raw) || !Number.isFinite(value)) {
+        problems.push({ path: `${name} (${spec.path.join(".")})`, message: `${JSON.stringify(raw.slice(0, 200))} is not ${spec.kind === "int" ? "a decimal integer" : "a decimal number"}` });
         continue;
       }
     } else if (spec.kind === "boolean") {

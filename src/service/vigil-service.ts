@@ -22,7 +22,7 @@ import { lockDataDir, type DataDirLock } from "./data-dir";
 import { Redactor } from "../events/redact";
 import { LIBBPF_VERSION } from "../kernel/libbpf";
 import { Observer } from "../observer/observer";
-import { kernelRelease } from "../observer/requirements";
+import { kernelRelease } from "../kernel/release";
 import { EventPipeline } from "../pipeline/event-pipeline";
 import { ProcessTree } from "../proc/process-tree";
 import { EventStore, type CommittedEvent } from "../store/event-store";

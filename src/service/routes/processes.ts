@@ -1,7 +1,7 @@
 import { Elysia, t } from "elysia";
 import type { ProcessNode } from "../../proc/process-tree";
 import type { VigilService } from "../vigil-service";
-import { documented, ErrorBody, checkQuery, IntegerQuery, noQuery } from "./schemas";
+import { BadRequest, checkQuery, documented, ErrorBody, IntegerQuery, quoted } from "./schemas";
 
 const ProcessQuery = {
   state: t.Optional(t.Union([t.Literal("live"), t.Literal("exited"), t.Literal("all")])),
@@ -10,6 +10,12 @@ const ProcessQuery = {
   comm: t.Optional(t.String({ minLength: 1, maxLength: 16 })),
   limit: t.Optional(IntegerQuery({ minimum: 1, maximum: 100000, description: "At most this many processes" })),
 };
+
+/** The path's pid as written: Elysia's coercion would take /v1/processes/0x10 as pid 16. */
+function decimalPid({ request }: { request: Request }): void {
+  const raw = new URL(request.url).pathname.split("/").pop() ?? "";
+  if (!/^[1-9][0-9]{0,6}$/.test(raw)) throw new BadRequest("invalid_request", `pid: ${quoted(raw)} is not a process id (a decimal integer)`);
+}
 
 export function processRoutes(service: VigilService) {
   return new Elysia({ name: "vigil-processes" })
@@ -40,8 +46,8 @@ export function processRoutes(service: VigilService) {
         return { process: p, live: service.tree.isLive(p.pid), ancestry: service.tree.ancestry(p.pid), children: service.tree.children(p.pid) };
       },
       {
-        ...noQuery,
         params: t.Object({ pid: t.Numeric({ minimum: 1, maximum: 4194304, multipleOf: 1, description: "Process id" }) }),
+        beforeHandle: [checkQuery({}), decimalPid],
         response: { 200: t.Object({ process: t.Unknown(), live: t.Boolean(), ancestry: t.Array(t.Unknown()), children: t.Array(t.Unknown()) }), 404: ErrorBody },
         detail: { summary: "One process: ancestry, children, exit status", tags: ["processes"] },
       },
