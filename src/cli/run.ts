@@ -11,7 +11,7 @@ import { JOIN_FAILED_EXIT, OwnedCgroup } from "../cgroup/cgroup";
 import { syscallName } from "../events/syscall-names";
 import type { ProcessEvent } from "../events/types";
 import { parseCaptureList, type CaptureKind } from "../observer/capture";
-import { Observer, DEFAULT_OBJECT_PATH, FIREHOSE_RING_MAX, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
+import { Observer, DEFAULT_OBJECT_PATH, FIREHOSE_RING_MAX, OBSERVER_DROP_STAGES, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
 import { checkRequirements, missing } from "../observer/requirements";
 import { EventPipeline } from "../pipeline/event-pipeline";
 import { ProcessTree } from "../proc/process-tree";
@@ -223,6 +223,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       }
       // After start: registering puts the agent's identity into the kernel and guards its cgroup.
       agents.register({ name, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true });
+      pipeline.scopeAgent = name; // the observer's scope is this agent's cgroup
       if (guard && policySet) guard.apply(policySet);
     }
 
@@ -277,16 +278,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     const stats = observer?.stats();
     observer?.stop();
     observer = null;
-    const dropped: Record<string, number> = stats
-      ? {
-          kernelRingFull: stats.dropped.kernelRingFullTotal,
-          firehoseFull: stats.dropped.firehoseFull,
-          aggregateFull: stats.dropped.aggregateFull,
-          recursionMisses: stats.dropped.recursionMisses,
-          decodeErrors: stats.dropped.decodeErrors,
-          handlerErrors: stats.dropped.handlerErrors,
-        }
-      : {};
+    const dropped: Record<string, number> = stats ? Object.fromEntries(OBSERVER_DROP_STAGES.map((d) => [d.summaryKey, d.count(stats.dropped)])) : {};
     for (const [sink, n] of pipeline.sinkErrors) dropped[`sink:${sink}`] = n;
     const events: Record<string, number> = Object.fromEntries(pipeline.counts);
     if (stats?.received.syscall !== undefined) events.syscall = stats.received.syscall;

@@ -121,6 +121,21 @@ export interface DropCounts {
   handlerErrors: number;
 }
 
+/**
+ * Every stage where the observer can lose an event, with the name the service's metrics and API use
+ * (`vigil_events_dropped_total{stage}`) and the key of `vigil run --summary-json`: one table, so the two
+ * cannot differ.
+ */
+export const OBSERVER_DROP_STAGES = [
+  { stage: "kernel_ring_full", summaryKey: "kernelRingFull", count: (d: DropCounts) => d.kernelRingFullTotal },
+  { stage: "kernel_firehose_full", summaryKey: "firehoseFull", count: (d: DropCounts) => d.firehoseFull },
+  { stage: "kernel_aggregate_full", summaryKey: "aggregateFull", count: (d: DropCounts) => d.aggregateFull },
+  { stage: "kernel_agent_full", summaryKey: "agentFull", count: (d: DropCounts) => d.agentFull },
+  { stage: "kernel_recursion_miss", summaryKey: "recursionMisses", count: (d: DropCounts) => d.recursionMisses },
+  { stage: "decode_error", summaryKey: "decodeErrors", count: (d: DropCounts) => d.decodeErrors },
+  { stage: "handler_error", summaryKey: "handlerErrors", count: (d: DropCounts) => d.handlerErrors },
+] as const;
+
 export interface ObserverStats {
   received: Record<string, number>;
   dropped: DropCounts;
@@ -309,8 +324,10 @@ export class Observer {
       this.calibratedAt = now;
     }
     let n = 0;
-    if (this.firehose) n += this.firehose.drain(this.countingSink, flush);
+    // The ring first: a process's exec and fork come through it, so the firehose records drained after
+    // them find their process (and its agent) already in the tree.
     if (this.ring) n += this.ring.drain(this.handleRecord);
+    if (this.firehose) n += this.firehose.drain(this.countingSink, flush);
     return n;
   }
 
@@ -373,7 +390,8 @@ export class Observer {
         const v = drops.lookupPerCpuU64(key);
         if (!v) continue;
         const total = Number(v.total);
-        if (slot < EventType.syscall || slot === EventType.enforce || slot === EventType.exec_failed) {
+        // Every event type's slot, the tally's included (its records can find the ring full too).
+        if (slot < DropSlot.firehoseFull) {
           kernelRingFull[EVENT_TYPE_NAMES[slot]!] = total;
           v.perCpu.forEach((c, cpu) => (perCpu[cpu] = (perCpu[cpu] ?? 0) + Number(c)));
         } else if (slot === DropSlot.firehoseFull) firehoseFull = total;

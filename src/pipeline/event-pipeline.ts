@@ -29,6 +29,13 @@ export class EventPipeline {
     readonly redactor: Redactor = new Redactor(),
   ) {}
 
+  /**
+   * The agent of every event in the observer's scope, when the scope is one agent's (`vigil run`: its
+   * cgroup): a syscall record can come before its process's first exec has reached the tree (the launcher's
+   * own execve), and it is still that agent's.
+   */
+  scopeAgent: string | null = null;
+
   addSink(sink: EventSink): void {
     this.sinks.push(sink);
   }
@@ -47,7 +54,7 @@ export class EventPipeline {
   /** Syscall records (firehose) do not change the tree; they take the agent of their process. */
   handleSyscall(event: SyscallEvent): void {
     const node = this.tree.get(event.pid);
-    const agent = node ? this.agents.resolve(node) : null;
+    const agent = node ? this.agents.resolve(node) : this.scopeAgent;
     if (agent) event.agent = agent;
     this.emit(event);
   }

@@ -21,7 +21,7 @@ import type { GapEvent, VigilEvent } from "../events/types";
 import { lockDataDir, type DataDirLock } from "./data-dir";
 import { Redactor } from "../events/redact";
 import { LIBBPF_VERSION } from "../kernel/libbpf";
-import { Observer } from "../observer/observer";
+import { Observer, OBSERVER_DROP_STAGES } from "../observer/observer";
 import { kernelRelease } from "../kernel/release";
 import { EventPipeline } from "../pipeline/event-pipeline";
 import { ProcessTree } from "../proc/process-tree";
@@ -331,14 +331,10 @@ export class VigilService {
     const s = this.store.stats();
     let sinkErrors = 0;
     for (const n of this.pipeline.sinkErrors.values()) sinkErrors += n;
+    const observer = Object.fromEntries(OBSERVER_DROP_STAGES.map((d) => [d.stage, d.count(o)]));
     return {
-      kernel_ring_full: o.kernelRingFullTotal,
-      kernel_firehose_full: o.firehoseFull,
-      kernel_aggregate_full: o.aggregateFull,
-      kernel_agent_full: o.agentFull,
-      kernel_recursion_miss: o.recursionMisses,
-      decode_error: o.decodeErrors,
-      handler_error: o.handlerErrors + sinkErrors,
+      ...observer,
+      handler_error: observer.handler_error! + sinkErrors,
       store_queue_full: s.droppedQueueFull,
       store_write_error: s.droppedWriteError,
       store_record_write_error: this.store.recordWriteErrors,
