@@ -38,13 +38,12 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
  * through a trusted pointer (what bpf_get_current_task_btf() returns, and a
  * tp_btf argument) against the kernel's lists of safe nested types, and each
  * check is a name lookup that scans the whole kernel BTF: up to three per
- * load, again on every path the verifier walks. That was most of the time
- * Vigil's programs took to load (~80 ms of CPU per start). The price is at
- * run time: a load through this untrusted alias is a fault-checked load, a
- * load through the trusted pointer a plain one (the firehose path's walk of
- * the task measured ~10 ns slower through the alias). So the per-syscall
- * hook keeps the trusted pointer; per-event handlers, where ~10 ns is lost
- * in their hundreds, use the alias. Helpers that need a trusted task
+ * load, again on every path the verifier walks: most of the time Vigil's
+ * programs took to load. The price is at run time: a load through this
+ * untrusted alias is a fault-checked load, a load through the trusted
+ * pointer a plain one (docs/benchmarks.md has both). So the per-syscall
+ * hook keeps the trusted pointer; per-event handlers, where a few ns are
+ * lost in their hundreds, use the alias. Helpers that need a trusted task
  * (bpf_task_pt_regs) are given the original.
  */
 static __always_inline struct task_struct *vigil_task_fields(const struct task_struct *task)

@@ -6,8 +6,8 @@
  * the thread's next syscall entry (a thread always makes one: exit_group or
  * execve at the latest), or at its exit when a signal ends it first. So the
  * family needs no exit hook: each syscall trace event attached at exit costs
- * a grace period when it is detached (~40 ms here, one after another under
- * the kernel's event mutex), and this family is eight of them.
+ * a grace period when it is detached (one after another, under the
+ * kernel's event mutex), and this family is eight of them.
  */
 #include "common.bpf.h"
 

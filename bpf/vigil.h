@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Event layouts shared by the kernel programs (bpf/<concern>.bpf.c) and the TypeScript
- * decoders (src/events/layout.ts). This header is the single source of truth:
+ * decoders (src/abi/layout.ts). This header is the single source of truth:
  * test/layout.test.ts compares every struct below, field by field, against the
  * BTF that clang emits for the compiled object, so the two sides cannot drift.
  */
@@ -77,7 +77,7 @@ enum vigil_syscall_mode {
  *    out since; the records in between carry that stamp. A record's true
  *    time is at most one tick after its stamp and never before it; a CPU's
  *    stamps and a thread's stamps never go back, wherever it runs.
- *  - exact: the clock is read for every record (costs ~25 ns per syscall here).
+ *  - exact: the clock is read for every record (about the price of the rest of the record).
  */
 enum vigil_firehose_clock {
 	VIGIL_CLOCK_TICK = 0,

@@ -1,11 +1,11 @@
 /**
  * The C event structs (bpf/vigil.h) and the TypeScript layouts
- * (src/events/layout.ts) must agree: compare every struct field by field with
+ * (src/abi/layout.ts) must agree: compare every struct field by field with
  * the BTF clang emitted into the compiled object.
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { AGENT_KINDS, AgentKind, DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SyscallRecordBits, TALLY_BUSY } from "../src/events/layout";
+import { AGENT_KINDS, AgentKind, DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SyscallRecordBits, TALLY_BUSY } from "../src/abi/layout";
 import { ROOT } from "./helpers";
 
 interface BtfMember {

@@ -1,5 +1,6 @@
 /** Pure logic: decoders' helpers, argument parsing, syscall names. No kernel needed. */
 import { describe, expect, test } from "bun:test";
+import { IngestWindow, lossCounts } from "../src/service/readiness";
 import { Redactor } from "../src/events/redact";
 import type { ProcessEvent } from "../src/events/types";
 import { commString, formatAddress, splitArgs, splitWaitStatus } from "../src/events/decoder";
@@ -258,7 +259,7 @@ describe("load: a run is measured again only when a stalled host can explain its
 });
 
 import { SyscallTally } from "../src/observer/syscall-tally";
-import { LAYOUTS, TALLY_BUSY, TALLY_SLOTS } from "../src/events/layout";
+import { LAYOUTS, TALLY_BUSY, TALLY_SLOTS } from "../src/abi/layout";
 
 /** A struct vigil_tally as the kernel writes it: owner tid | tgid << 32, 16-bit counts, `other` past the slots. */
 function tallyBytes(owner: bigint, counts: [nr: number, count: number][]): DataView {
@@ -355,5 +356,30 @@ describe("Redactor: secrets cut from command lines", () => {
     new Redactor({ enabled: false, patterns: [] }).apply(off);
     expect((off as unknown as { argv: string[] }).argv).toEqual(["curl", "--token", "t"]);
     expect((off as unknown as { redacted?: number }).redacted).toBeUndefined();
+  });
+});
+
+describe("IngestWindow: rates and losses from samples, judged by readiness", () => {
+  const s = (t: number, caused: number, lost: number, events = caused, stored = caused) => ({ t: t * 1000, events, stored, caused, lost });
+  test("losses over the window, judged only past minEvents, bounded by maxDropRatio", () => {
+    const w = new IngestWindow({ maxDropRatio: 0.2, dropWindowSeconds: 3, minEvents: 100 });
+    expect(w.losses().ratio).toBeNull();
+    for (let t = 0; t <= 5; t++) w.sample(s(t, t * 1000, t < 3 ? 0 : (t - 2) * 300));
+    // The last 3 s: caused 3000, lost 900 -> 30%.
+    expect(w.losses()).toEqual({ windowSeconds: 3, caused: 3000, lost: 900, ratio: 0.3 });
+    expect(w.lossReason()).toBe("lost 30.0% of 3000 events in the last 3 s (bound 20.0%; see vigil_events_dropped_total by stage)");
+    const quiet = new IngestWindow({ maxDropRatio: 0.2, dropWindowSeconds: 3, minEvents: 100 });
+    for (let t = 0; t <= 5; t++) quiet.sample(s(t, t * 10, t * 5));
+    expect(quiet.losses().ratio).toBeNull(); // 30 caused: too few to judge
+    expect(quiet.lossReason()).toBeNull();
+    const never = new IngestWindow({ maxDropRatio: 1, dropWindowSeconds: 3, minEvents: 1 });
+    for (let t = 0; t <= 5; t++) never.sample(s(t, t * 10, t * 10));
+    expect(never.lossReason()).toBeNull();
+  });
+  test("rates over the last 10 s; loss counts from stages", () => {
+    const w = new IngestWindow({ maxDropRatio: 0.2, dropWindowSeconds: 10, minEvents: 1 });
+    for (let t = 0; t <= 20; t++) w.sample(s(t, t * 500, 0, t * 600, t * 400));
+    expect(w.rates()).toEqual({ windowSeconds: 10, eventsPerSecond: 600, storedPerSecond: 400 });
+    expect(lossCounts({ kernel_ring_full: 5, kernel_firehose_full: 2, store_queue_full: 3, stream_subscriber: 100 }, { exec: 10, open: 20 })).toEqual({ caused: 37, lost: 10 });
   });
 });

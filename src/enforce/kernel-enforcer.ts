@@ -5,12 +5,12 @@
  * rule set, old or new, and never neither.
  */
 import type { BpfLink, BpfMap, BpfObject } from "../kernel/bpf-object";
-import { Action, AGENT_ANY, AgentKind, CONNECT_RULES, LAYOUTS, type ActionName } from "../events/layout";
+import { Action, AGENT_ANY, AgentKind, CONNECT_RULES, LAYOUTS, type ActionName } from "../abi/layout";
 import type { Cidr } from "./cidr";
 
-const EK = LAYOUTS.vigil_exec_rule_key.fields;
-const CR = LAYOUTS.vigil_connect_rule.fields;
-const CK = LAYOUTS.vigil_cidr_key.fields;
+const EXEC_RULE_KEY = LAYOUTS.vigil_exec_rule_key.fields;
+const CONNECT_RULE = LAYOUTS.vigil_connect_rule.fields;
+const CIDR_KEY = LAYOUTS.vigil_cidr_key.fields;
 
 /** Programs still running on the old generation finish within microseconds; leave them this long before reusing it. */
 const GENERATION_GRACE_MS = 20;
@@ -158,10 +158,10 @@ export class KernelEnforcer {
         vd.setUint32(4, Action[rule.action], true);
         for (const agent of agentIds(rule.agents))
           for (const t of rule.targets) {
-            ek.setBigUint64(EK.ino[0], t.ino, true);
-            ek.setUint32(EK.dev[0], t.dev, true);
-            ek.setUint32(EK.agent_id[0], agent, true);
-            ek.setUint32(EK.gen[0], next, true);
+            ek.setBigUint64(EXEC_RULE_KEY.ino[0], t.ino, true);
+            ek.setUint32(EXEC_RULE_KEY.dev[0], t.dev, true);
+            ek.setUint32(EXEC_RULE_KEY.agent_id[0], agent, true);
+            ek.setUint32(EXEC_RULE_KEY.gen[0], next, true);
             this.execRules.update(execKey, verdict);
             written.exec.push(execKey.slice());
           }
@@ -176,22 +176,22 @@ export class KernelEnforcer {
       for (const rule of set.kernel.connect) {
         const setIndex = rule.cidrs.length ? ++set16 : 0;
         for (const c of rule.cidrs) {
-          ck.setUint32(CK.prefixlen[0], 32 + c.bits, true);
-          ck.setUint32(CK.set[0], ((next << 16) | setIndex) >>> 0, true);
-          cidrKey.set(c.addr, CK.addr[0]);
+          ck.setUint32(CIDR_KEY.prefixlen[0], 32 + c.bits, true);
+          ck.setUint32(CIDR_KEY.set[0], ((next << 16) | setIndex) >>> 0, true);
+          cidrKey.set(c.addr, CIDR_KEY.addr[0]);
           this.cidrSets.update(cidrKey, new Uint8Array([1]));
           written.cidr.push(cidrKey.slice());
         }
         for (const agent of agentIds(rule.agents)) {
           if (slot >= CONNECT_RULES) throw new EnforcementError(`kernel connect rules: more than ${CONNECT_RULES} entries once expanded per agent`);
           value.fill(0);
-          cv.setUint32(CR.rule_id[0], rule.ruleId, true);
-          cv.setUint32(CR.action[0], Action[rule.action], true);
-          cv.setUint32(CR.agent_id[0], agent, true);
-          cv.setUint32(CR.flags[0], rule.flags, true);
-          cv.setUint32(CR.cidr_set[0], setIndex, true);
-          cv.setUint32(CR.nports[0], rule.ports.length, true);
-          rule.ports.forEach((p, i) => cv.setUint16(CR.ports[0] + 2 * i, p, true));
+          cv.setUint32(CONNECT_RULE.rule_id[0], rule.ruleId, true);
+          cv.setUint32(CONNECT_RULE.action[0], Action[rule.action], true);
+          cv.setUint32(CONNECT_RULE.agent_id[0], agent, true);
+          cv.setUint32(CONNECT_RULE.flags[0], rule.flags, true);
+          cv.setUint32(CONNECT_RULE.cidr_set[0], setIndex, true);
+          cv.setUint32(CONNECT_RULE.nports[0], rule.ports.length, true);
+          rule.ports.forEach((p, i) => cv.setUint16(CONNECT_RULE.ports[0] + 2 * i, p, true));
           this.connectRules.update(u32(next * CONNECT_RULES + slot), value);
           slot++;
         }

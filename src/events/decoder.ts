@@ -2,24 +2,24 @@
  * Turns ring-buffer records (bpf/vigil.h layouts) into plain event objects.
  * Reads straight from the consumer's view of the ring: no copy of the record.
  */
-import { ACTION_NAMES, EVENT_TYPE_NAMES, Flag, LAYOUTS, TALLY_BUSY, TALLY_SLOTS } from "./layout";
+import { ACTION_NAMES, EVENT_TYPE_NAMES, Flag, LAYOUTS, TALLY_BUSY, TALLY_SLOTS } from "../abi/layout";
 import { StringCache, text } from "./string-cache";
 import type { ConnectEvent, CredEvent, EnforceEvent, EventBase, ExecEvent, ExecFailedEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "./types";
 
-const H = LAYOUTS.vigil_header.fields;
-const EXEC = LAYOUTS.vigil_exec_event.fields;
-const XFAIL = LAYOUTS.vigil_exec_failed_event.fields;
-const FORK = LAYOUTS.vigil_fork_event.fields;
-const EXIT = LAYOUTS.vigil_exit_event.fields;
-const OPEN = LAYOUTS.vigil_open_event.fields;
-const CONN = LAYOUTS.vigil_connect_event.fields;
-const CRED = LAYOUTS.vigil_cred_event.fields;
-const ENF = LAYOUTS.vigil_enforce_event.fields;
+const HEADER_FIELDS = LAYOUTS.vigil_header.fields;
+const EXEC_FIELDS = LAYOUTS.vigil_exec_event.fields;
+const EXEC_FAILED_FIELDS = LAYOUTS.vigil_exec_failed_event.fields;
+const FORK_FIELDS = LAYOUTS.vigil_fork_event.fields;
+const EXIT_FIELDS = LAYOUTS.vigil_exit_event.fields;
+const OPEN_FIELDS = LAYOUTS.vigil_open_event.fields;
+const CONNECT_FIELDS = LAYOUTS.vigil_connect_event.fields;
+const CRED_FIELDS = LAYOUTS.vigil_cred_event.fields;
+const ENFORCE_FIELDS = LAYOUTS.vigil_enforce_event.fields;
 const TALLY = LAYOUTS.vigil_tally;
 const TALLY_COUNTS = LAYOUTS.vigil_syscall_tally.fields;
 
 /* Exec and open records carry only the bytes in use (argv, path; bpf/process.bpf.c, bpf/file.bpf.c): what comes before is their minimum. */
-const MIN_SIZE = [0, EXEC.args[0], LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, OPEN.path[0], LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size, 0, XFAIL.args[0]];
+const MIN_SIZE = [0, EXEC_FIELDS.args[0], LAYOUTS.vigil_fork_event.size, LAYOUTS.vigil_exit_event.size, OPEN_FIELDS.path[0], LAYOUTS.vigil_connect_event.size, LAYOUTS.vigil_cred_event.size, 0, LAYOUTS.vigil_enforce_event.size, 0, EXEC_FAILED_FIELDS.args[0]];
 
 function u64(v: DataView, off: number): number {
   return v.getUint32(off, true) + v.getUint32(off + 4, true) * 0x1_0000_0000;
@@ -34,12 +34,12 @@ function s64(v: DataView, off: number): number {
  * A task's comm, decoded once per distinct value: a handful of programs
  * make most events.
  */
-const comms = new StringCache(256, H.comm[1]);
+const comms = new StringCache(256, HEADER_FIELDS.comm[1]);
 
 /** The NUL-terminated 16-byte comm at `off`. */
 export function commString(v: DataView, b: Uint8Array, off: number): string {
   let end = off;
-  const limit = off + H.comm[1];
+  const limit = off + HEADER_FIELDS.comm[1];
   while (end < limit && b[end] !== 0) end++;
   return comms.get(v, b, off, end);
 }
@@ -150,8 +150,8 @@ export class EventDecoder {
 
   /**
    * A fresh boot-to-wall offset. The wall clock is slewed (NTP, a VM's clock
-   * sync) while boot time is not: measured here, 5 ms a second apart, so a
-   * daemon's event times fell behind the wall clock by seconds a day. ktimeNs
+   * sync) while boot time is not, so a daemon's event times fell behind the
+   * wall clock by seconds a day (docs/benchmarks.md). ktimeNs
    * stays the order; ts may step back by the correction.
    */
   recalibrate(bootToWallNs: number): void {
@@ -163,24 +163,24 @@ export class EventDecoder {
   }
 
   private base(v: DataView, b: Uint8Array, off: number, typeNr: number): EventBase {
-    const ktimeNs = u64(v, off + H.ts_ns[0]);
+    const ktimeNs = u64(v, off + HEADER_FIELDS.ts_ns[0]);
     return {
       type: EVENT_TYPE_NAMES[typeNr]!,
       ts: this.wallMs(ktimeNs),
       ktimeNs,
-      pid: v.getUint32(off + H.pid[0], true),
-      tid: v.getUint32(off + H.tid[0], true),
-      ppid: v.getUint32(off + H.ppid[0], true),
-      uid: v.getUint32(off + H.uid[0], true),
-      gid: v.getUint32(off + H.gid[0], true),
-      agentId: v.getUint32(off + H.agent_id[0], true),
-      comm: commString(v, b, off + H.comm[0]),
-      cgroupId: u64(v, off + H.cgroup_id[0]),
+      pid: v.getUint32(off + HEADER_FIELDS.pid[0], true),
+      tid: v.getUint32(off + HEADER_FIELDS.tid[0], true),
+      ppid: v.getUint32(off + HEADER_FIELDS.ppid[0], true),
+      uid: v.getUint32(off + HEADER_FIELDS.uid[0], true),
+      gid: v.getUint32(off + HEADER_FIELDS.gid[0], true),
+      agentId: v.getUint32(off + HEADER_FIELDS.agent_id[0], true),
+      comm: commString(v, b, off + HEADER_FIELDS.comm[0]),
+      cgroupId: u64(v, off + HEADER_FIELDS.cgroup_id[0]),
     };
   }
 
   /** The program an exec record names (exec, or a failed one): filename, argv and their truncation flags. */
-  private program<T extends ExecEvent | ExecFailedEvent>(x: T, v: DataView, b: Uint8Array, off: number, len: number, f: typeof EXEC | typeof XFAIL): T {
+  private program<T extends ExecEvent | ExecFailedEvent>(x: T, v: DataView, b: Uint8Array, off: number, len: number, f: typeof EXEC_FIELDS | typeof EXEC_FAILED_FIELDS): T {
     const flags = v.getUint32(off + f.flags[0], true);
     const filenameLen = Math.min(v.getUint32(off + f.filename_len[0], true), f.filename[1]);
     const argsLen = Math.min(v.getUint32(off + f.args_len[0], true), f.args[1]);
@@ -195,7 +195,7 @@ export class EventDecoder {
   /** Decode one record; throws DecodeError on a record that does not fit its type. */
   decode(v: DataView, b: Uint8Array, off: number, len: number): ProcessEvent {
     if (len < LAYOUTS.vigil_header.size) throw new DecodeError(`record of ${len} bytes is shorter than the header`);
-    const typeNr = v.getUint32(off + H.type[0], true);
+    const typeNr = v.getUint32(off + HEADER_FIELDS.type[0], true);
     const min = MIN_SIZE[typeNr];
     if (min === undefined || min === 0) throw new DecodeError(`unknown event type ${typeNr}`);
     if (len < min) throw new DecodeError(`${EVENT_TYPE_NAMES[typeNr]} record of ${len} bytes, expected ${min}`);
@@ -204,52 +204,52 @@ export class EventDecoder {
       // Processes come and go hundreds of times a second under an agent, opens far more often: the base
       // object is completed in place (its type is already right), not copied by a spread.
       case 1: {
-        const x = this.program(e as ExecEvent, v, b, off, len, EXEC);
-        x.oldPid = v.getUint32(off + EXEC.old_pid[0], true);
-        x.ino = u64(v, off + EXEC.ino[0]);
-        x.dev = v.getUint32(off + EXEC.dev[0], true);
+        const x = this.program(e as ExecEvent, v, b, off, len, EXEC_FIELDS);
+        x.oldPid = v.getUint32(off + EXEC_FIELDS.old_pid[0], true);
+        x.ino = u64(v, off + EXEC_FIELDS.ino[0]);
+        x.dev = v.getUint32(off + EXEC_FIELDS.dev[0], true);
         return x;
       }
       case 10: {
-        const x = this.program(e as ExecFailedEvent, v, b, off, len, XFAIL);
-        x.ret = v.getInt32(off + XFAIL.ret[0], true);
+        const x = this.program(e as ExecFailedEvent, v, b, off, len, EXEC_FAILED_FIELDS);
+        x.ret = v.getInt32(off + EXEC_FAILED_FIELDS.ret[0], true);
         return x;
       }
       case 2: {
         const f = e as ForkEvent;
-        f.childPid = v.getUint32(off + FORK.child_pid[0], true);
+        f.childPid = v.getUint32(off + FORK_FIELDS.child_pid[0], true);
         return f;
       }
       case 3: {
         const x = e as ExitEvent;
-        const status = splitWaitStatus(v.getUint32(off + EXIT.exit_code[0], true));
+        const status = splitWaitStatus(v.getUint32(off + EXIT_FIELDS.exit_code[0], true));
         x.exitCode = status.exitCode;
         x.signal = status.signal;
         x.coreDumped = status.coreDumped;
         return x;
       }
       case 4: {
-        const pathLen = Math.min(v.getUint32(off + OPEN.path_len[0], true), OPEN.path[1]);
-        if (OPEN.path[0] + pathLen > len) throw new DecodeError(`open record of ${len} bytes cannot hold its ${pathLen}-byte path`);
+        const pathLen = Math.min(v.getUint32(off + OPEN_FIELDS.path_len[0], true), OPEN_FIELDS.path[1]);
+        if (OPEN_FIELDS.path[0] + pathLen > len) throw new DecodeError(`open record of ${len} bytes cannot hold its ${pathLen}-byte path`);
         const o = e as OpenEvent;
-        o.path = this.paths.get(v, b, off + OPEN.path[0], off + OPEN.path[0] + pathLen);
-        o.flags = u64(v, off + OPEN.open_flags[0]);
-        o.mode = v.getUint32(off + OPEN.mode[0], true);
-        o.dfd = v.getInt32(off + OPEN.dfd[0], true);
-        o.ret = s64(v, off + OPEN.ret[0]);
-        o.pathTruncated = (v.getUint32(off + OPEN.flags[0], true) & Flag.pathTruncated) !== 0;
+        o.path = this.paths.get(v, b, off + OPEN_FIELDS.path[0], off + OPEN_FIELDS.path[0] + pathLen);
+        o.flags = u64(v, off + OPEN_FIELDS.open_flags[0]);
+        o.mode = v.getUint32(off + OPEN_FIELDS.mode[0], true);
+        o.dfd = v.getInt32(off + OPEN_FIELDS.dfd[0], true);
+        o.ret = s64(v, off + OPEN_FIELDS.ret[0]);
+        o.pathTruncated = (v.getUint32(off + OPEN_FIELDS.flags[0], true) & Flag.pathTruncated) !== 0;
         return o;
       }
       case 5: {
-        const family = v.getUint16(off + CONN.family[0], true);
+        const family = v.getUint16(off + CONNECT_FIELDS.family[0], true);
         return {
           ...e,
           type: "connect",
           family: family === 2 ? "ipv4" : "ipv6",
-          address: formatAddress(family, b, off + CONN.addr[0]),
-          port: v.getUint16(off + CONN.port[0], true),
-          fd: v.getUint32(off + CONN.fd[0], true),
-          ret: v.getInt32(off + CONN.ret[0], true),
+          address: formatAddress(family, b, off + CONNECT_FIELDS.addr[0]),
+          port: v.getUint16(off + CONNECT_FIELDS.port[0], true),
+          fd: v.getUint32(off + CONNECT_FIELDS.fd[0], true),
+          ret: v.getInt32(off + CONNECT_FIELDS.ret[0], true),
         } satisfies ConnectEvent;
       }
       case 6: {
@@ -257,26 +257,26 @@ export class EventDecoder {
         return {
           ...e,
           type: "cred",
-          old: { uid: g(CRED.old_uid), euid: g(CRED.old_euid), gid: g(CRED.old_gid), egid: g(CRED.old_egid) },
-          new: { uid: g(CRED.new_uid), euid: g(CRED.new_euid), gid: g(CRED.new_gid), egid: g(CRED.new_egid) },
+          old: { uid: g(CRED_FIELDS.old_uid), euid: g(CRED_FIELDS.old_euid), gid: g(CRED_FIELDS.old_gid), egid: g(CRED_FIELDS.old_egid) },
+          new: { uid: g(CRED_FIELDS.new_uid), euid: g(CRED_FIELDS.new_euid), gid: g(CRED_FIELDS.new_gid), egid: g(CRED_FIELDS.new_egid) },
         } satisfies CredEvent;
       }
       case 8: {
-        const op = v.getUint32(off + ENF.op[0], true) === 1 ? "exec" : "connect";
+        const op = v.getUint32(off + ENFORCE_FIELDS.op[0], true) === 1 ? "exec" : "connect";
         const out: EnforceEvent = {
           ...e,
           type: "enforce",
-          ruleId: v.getUint32(off + ENF.rule_id[0], true),
-          action: ACTION_NAMES[v.getUint32(off + ENF.action[0], true)] ?? "alert",
+          ruleId: v.getUint32(off + ENFORCE_FIELDS.rule_id[0], true),
+          action: ACTION_NAMES[v.getUint32(off + ENFORCE_FIELDS.action[0], true)] ?? "alert",
           op,
         };
         if (op === "exec") {
-          out.ino = u64(v, off + ENF.ino[0]);
-          out.dev = v.getUint32(off + ENF.dev[0], true);
+          out.ino = u64(v, off + ENFORCE_FIELDS.ino[0]);
+          out.dev = v.getUint32(off + ENFORCE_FIELDS.dev[0], true);
         } else {
-          const family = v.getUint16(off + ENF.family[0], true);
-          out.port = v.getUint16(off + ENF.port[0], true);
-          const address = formatAddress(10, b, off + ENF.addr[0]);
+          const family = v.getUint16(off + ENFORCE_FIELDS.family[0], true);
+          out.port = v.getUint16(off + ENFORCE_FIELDS.port[0], true);
+          const address = formatAddress(10, b, off + ENFORCE_FIELDS.addr[0]);
           out.address = family === 2 ? unmapV4(address) : address;
         }
         return out;

@@ -10,8 +10,8 @@
 
 /*
  * Bytes to string through Buffer#toString on a Buffer view of the same
- * memory: ~60 ns for a path here, where TextDecoder takes ~120 ns and
- * String.fromCharCode.apply over a subarray ~300 ns. The view is made once
+ * memory: twice as fast as TextDecoder for a path, and five times as fast
+ * as String.fromCharCode.apply over a subarray. The view is made once
  * per backing array (the ring's mapping is one array for every record).
  */
 let viewOf: Uint8Array | null = null;

@@ -1,5 +1,5 @@
 /** Plain event objects, as every layer above the decoder sees them (JSON-ready). */
-import type { ActionName, EventTypeName } from "./layout";
+import type { ActionName, EventTypeName } from "../abi/layout";
 
 export interface EventBase {
   type: EventTypeName;

@@ -1,5 +1,5 @@
 /** A finding: a policy rule hit or a deviation from an agent's baseline, with what was done about it. */
-import type { ActionName } from "../events/layout";
+import type { ActionName } from "../abi/layout";
 import type { VigilEvent } from "../events/types";
 import type { Enforcement } from "../policy/compile";
 import type { Severity } from "../policy/schema";

@@ -6,7 +6,7 @@
  * interventions.
  */
 import type { AgentRegistry } from "../agents/agent-registry";
-import { AGENT_ANY } from "../events/layout";
+import { AGENT_ANY } from "../abi/layout";
 import type { EnforceEvent, VigilEvent } from "../events/types";
 import type { KernelEnforcer } from "../enforce/kernel-enforcer";
 import type { Interventions } from "../enforce/interventions";

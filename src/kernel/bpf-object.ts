@@ -299,8 +299,8 @@ export class BpfLink {
 
   /**
    * Detach many links at once, each on a native thread of its own: a
-   * perf-event tracepoint link waits out a grace period when it goes (~70 ms
-   * here), and parallel waiters share one. Returns the failures.
+   * perf-event tracepoint link waits out a grace period when it goes, and
+   * parallel waiters share one. Returns the failures.
    */
   static detachAll(links: readonly BpfLink[]): Error[] {
     const live = links.filter((l) => l.handle !== null);

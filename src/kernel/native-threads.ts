@@ -1,7 +1,7 @@
 /**
  * Run one native call per argument, each on a thread of its own, and wait for
  * all of them. Used where the kernel makes each call wait out a grace period
- * on its own (detaching a perf-event tracepoint waits ~70 ms in
+ * on its own (detaching a perf-event tracepoint waits in
  * tracepoint_synchronize_unregister): waiters of one grace period share it,
  * so N detaches in parallel take about as long as one.
  *

@@ -7,7 +7,7 @@
  * a credential change is checked at the thread's next syscall entry; a
  * failed exec is read at the exit of execve and execveat (successful execs
  * are process events, always captured). An observer that leaves all four
- * out runs one hook per syscall instead of two (see docs/benchmarks.md, the storm's "no open/connect/cred" row).
+ * out runs one hook per syscall instead of two (docs/benchmarks.md, the storm's "capture none" rows).
  */
 export const CAPTURE_KINDS = ["open", "connect", "cred", "exec_failed"] as const;
 export type CaptureKind = (typeof CAPTURE_KINDS)[number];

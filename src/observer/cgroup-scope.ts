@@ -12,12 +12,12 @@
 import type { BpfMap } from "../kernel/bpf-object";
 import { MappedRegion } from "../kernel/mmap";
 import { PAGE_SIZE } from "../kernel/libc";
-import { LAYOUTS, SCOPE_INLINE } from "../events/layout";
+import { LAYOUTS, SCOPE_INLINE } from "../abi/layout";
 
-const F = LAYOUTS.vigil_scope.fields;
-const USE_HASH = F.use_hash[0] / 8;
-const COUNT = F.count[0] / 8;
-const IDS = F.ids[0] / 8;
+const SCOPE_FIELDS = LAYOUTS.vigil_scope.fields;
+const USE_HASH = SCOPE_FIELDS.use_hash[0] / 8;
+const COUNT = SCOPE_FIELDS.count[0] / 8;
+const IDS_WORD = SCOPE_FIELDS.ids[0] / 8;
 
 export class CgroupScope {
   private readonly ids: number[] = [];
@@ -38,7 +38,7 @@ export class CgroupScope {
     this.ids.push(id);
     const n = this.ids.length;
     if (n <= SCOPE_INLINE) {
-      this.store(IDS + n - 1, id);
+      this.store(IDS_WORD + n - 1, id);
       this.store(COUNT, n);
     } else this.store(USE_HASH, 1); // the hash already holds every id
   }
@@ -51,12 +51,12 @@ export class CgroupScope {
     const n = this.ids.length;
     if (n + 1 <= SCOPE_INLINE) {
       // It was inline (the reader compares ids[0, count)).
-      this.store(IDS + i, last); // the hole takes the last id (a no-op when it was the last)...
+      this.store(IDS_WORD + i, last); // the hole takes the last id (a no-op when it was the last)...
       this.store(COUNT, n); // ...then the set shrinks
     } else if (n <= SCOPE_INLINE) {
       // Back to inline: the reader still uses the hash while the inline set is rebuilt.
       this.store(COUNT, 0);
-      this.ids.forEach((x, j) => this.store(IDS + j, x));
+      this.ids.forEach((x, j) => this.store(IDS_WORD + j, x));
       this.store(COUNT, n);
       this.store(USE_HASH, 0);
     }

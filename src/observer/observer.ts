@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
 import { bootToWallOffsetNs } from "../kernel/libc";
 import { DecodeError, EventDecoder, tallyPid } from "../events/decoder";
-import { DROP_SLOTS, DropSlot, FIREHOSE_CHUNK_SLOTS, EVENT_TYPE_NAMES, EventType, FirehoseClock, LAYOUTS, SyscallMode, type EventTypeName } from "../events/layout";
+import { DROP_SLOTS, DropSlot, FIREHOSE_CHUNK_SLOTS, EVENT_TYPE_NAMES, EventType, FirehoseClock, LAYOUTS, SyscallMode, type EventTypeName } from "../abi/layout";
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
@@ -23,10 +23,9 @@ export type FirehoseClockName = keyof typeof FirehoseClock;
 const TYPE_OFFSET = LAYOUTS.vigil_header.fields.type[0];
 /*
  * Drain cadence. Every wakeup of the observer costs CPU whether or not it
- * finds records: a bare 5 ms timer cost 85 us of CPU per wakeup on this
- * project's VM (a C nanosleep loop ~60 us), 1.7% of a CPU. A 16 MiB ring
- * holds seconds of an agent's events, so the default waits 20 ms and only a
- * filling ring (or a small one) is drained sooner. Firehose rings are
+ * finds records (docs/benchmarks.md, "what a wakeup costs"), while a 16 MiB
+ * ring holds seconds of an agent's events: so the default waits 20 ms and
+ * only a filling ring (or a small one) is drained sooner. Firehose rings are
  * per-CPU and small, and a syscall storm fills them in milliseconds.
  */
 const DRAIN_WAIT_MS = 20;
@@ -76,15 +75,15 @@ export interface ObserverOptions {
    * How firehose records are stamped: "tick" (default) reads the clock once
    * per scheduler tick and every 32 records on each CPU, so a record's time
    * is at most one tick after its stamp; "exact" reads it for every record,
-   * at about 25 ns more per syscall.
+   * which costs about as much as the rest of the record (docs/benchmarks.md).
    */
   firehoseClock?: FirehoseClockName;
   /**
    * Bytes of firehose records each CPU's ring holds (16 bytes a record),
    * rounded up to a power of two from 2 MiB to 256 MiB. Default 8 MiB
-   * (524288 records, as Falco's default per-CPU buffer): about 100 ms of a
-   * getppid() storm on this project's VM, so a drain that comes late by that
-   * much loses nothing.
+   * (524288 records, as Falco's default per-CPU buffer): a drain that comes
+   * late by less than the time a syscall storm takes to fill it loses nothing
+   * (docs/benchmarks.md has that time).
    */
   firehoseRingBytes?: number;
   /**

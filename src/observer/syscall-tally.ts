@@ -12,7 +12,7 @@
  * entry a syscall; maps are built only when counts are asked for.
  */
 import { tallyCounts, tallyPid } from "../events/decoder";
-import { LAYOUTS, TALLY_SLOTS } from "../events/layout";
+import { LAYOUTS, TALLY_SLOTS } from "../abi/layout";
 import { trimOldest } from "../util/trim-oldest";
 
 const WAY = LAYOUTS.vigil_tally.size;

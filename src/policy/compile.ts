@@ -7,8 +7,8 @@
  */
 import { statSync } from "node:fs";
 import { createHash } from "node:crypto";
-import type { ActionName } from "../events/layout";
-import { CONNECT_RULES, ConnectRuleFlag, RULE_PORTS } from "../events/layout";
+import type { ActionName } from "../abi/layout";
+import { CONNECT_RULES, ConnectRuleFlag, RULE_PORTS } from "../abi/layout";
 import type { VigilEvent } from "../events/types";
 import type { Capabilities } from "../enforce/capabilities";
 import type { KernelPlan } from "../enforce/kernel-enforcer";

@@ -4,12 +4,14 @@
  * this machine can enforce and turns the rules into matchers and kernel maps.
  */
 import { Type, type Static } from "@sinclair/typebox";
+import { ACTION_NAMES } from "../abi/layout";
 
 const Name = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description: "letters, digits, . _ -; 64 at most" });
 const NonEmptyList = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(item: T) => Type.Array(item, { minItems: 1, maxItems: 4096 });
 
 export const EVENT_KINDS = ["exec", "open", "connect", "fork", "exit", "cred"] as const;
-export const ACTIONS = ["alert", "deny", "kill", "freeze", "kill-tree"] as const;
+/** The actions a rule may take: the kernel's list (enum vigil_action), so the two cannot differ. */
+export const ACTIONS = ACTION_NAMES;
 export const SEVERITIES = ["low", "medium", "high", "critical"] as const;
 
 export const MatchSchema = Type.Object(

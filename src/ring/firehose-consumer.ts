@@ -8,7 +8,7 @@
  */
 import { MappedRegion } from "../kernel/mmap";
 import { PAGE_SIZE } from "../kernel/libc";
-import { FIREHOSE_CHUNK_SLOTS, LAYOUTS, SyscallRecordBits } from "../events/layout";
+import { FIREHOSE_CHUNK_SLOTS, LAYOUTS, SyscallRecordBits } from "../abi/layout";
 
 const CTL = LAYOUTS.vigil_firehose_ctl;
 const CTL_ELEM = Math.ceil(CTL.size / 8) * 8;

@@ -34,9 +34,9 @@ export class ServiceMetrics {
     // their counts (handles, requests, resources by type) are kept in the *_active_* gauges below.
     for (const name of ["vigil_nodejs_active_handles_total", "vigil_nodejs_active_requests_total", "vigil_nodejs_active_resources_total"]) r.removeSingleMetric(name);
     // The per-space heap gauges call v8.getHeapSpaceStatistics(), which in Bun walks the whole JS heap on the
-    // event loop: 15 ms per scrape in an idle daemon, 123 ms with a million objects live (docs/benchmarks.md,
-    // run 12), a stall of ingestion and of every request that grows with the heap. The heap's size and use
-    // stay in vigil_nodejs_heap_size_{total,used}_bytes (process.memoryUsage(), which costs microseconds).
+    // event loop: a stall of ingestion and of every request on each scrape, growing with the heap
+    // (docs/benchmarks.md). The heap's size and use stay in vigil_nodejs_heap_size_{total,used}_bytes
+    // (process.memoryUsage(), which costs microseconds).
     for (const kind of ["total", "used", "available"]) r.removeSingleMetric(`vigil_nodejs_heap_space_size_${kind}_bytes`);
     this.eventsTotal = new Counter({ name: "vigil_events_total", help: "Events ingested, by type.", labelNames: ["type"], registers: [r] });
     const drops = new Counter({

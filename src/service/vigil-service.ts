@@ -3,11 +3,11 @@
  * tree, agents) → store → streams and metrics. Readiness reflects them all;
  * stop() flips readiness, flushes the store, detaches every BPF link.
  */
-import { existsSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { AgentError, AgentRegistry, type Agent } from "../agents/agent-registry";
 import { SpanTracker } from "../agents/spans";
-import { cgroup2Mount, OwnedCgroup, resolveCgroup } from "../cgroup/cgroup";
+import { OwnedCgroup, resolveCgroup } from "../cgroup/cgroup";
+import { Containment } from "../enforce/containment";
 import { probeCapabilities } from "../enforce/capabilities";
 import { Interventions, type AuditEntry } from "../enforce/interventions";
 import type { Finding } from "../findings/finding";
@@ -30,34 +30,9 @@ import type { Config } from "./config";
 import { EventStreamHub } from "./event-stream-hub";
 import { log } from "./log";
 import { ServiceMetrics } from "./metrics";
+import { IngestWindow, lossCounts } from "./readiness";
 
 export const VERSION: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
-
-export interface IngestRates {
-  windowSeconds: number;
-  eventsPerSecond: number;
-  storedPerSecond: number;
-}
-
-/** The stages where an event the kernel produced is lost for good (a slow stream subscriber loses only its own copy). */
-const LOSS_STAGES = ["kernel_ring_full", "kernel_firehose_full", "decode_error", "handler_error", "store_queue_full", "store_write_error"] as const;
-
-/** Events lost over events caused in the readiness window; null when too few events to judge. */
-export interface LossWindow {
-  windowSeconds: number;
-  caused: number;
-  lost: number;
-  ratio: number | null;
-}
-
-interface RateSample {
-  t: number;
-  events: number;
-  stored: number;
-  /** decoded by the observer plus lost before decoding */
-  caused: number;
-  lost: number;
-}
 
 export class VigilService {
   readonly tree = new ProcessTree();
@@ -69,7 +44,7 @@ export class VigilService {
   readonly profiles: ProfileBook;
   readonly policies: PolicyDirectory | null;
   /** Cgroups Vigil made for adopted agents, and where their processes came from. */
-  private readonly containers = new Map<string, { cgroup: OwnedCgroup; origin: string | null }>();
+  private readonly containment = new Containment();
   readonly store: EventStore;
   readonly hub: EventStreamHub;
   readonly metrics: ServiceMetrics;
@@ -77,7 +52,8 @@ export class VigilService {
   readonly startedAt = Date.now();
   private stopping = false;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
-  private rateSamples: RateSample[] = [];
+  /** Rates and losses over the last seconds (readiness.ts). */
+  readonly ingestWindow: IngestWindow;
   private storeWasWritable = true;
 
   /** The data directory, held by this daemon alone until stop(). */
@@ -86,6 +62,7 @@ export class VigilService {
   readonly gaps = { count: 0, seconds: 0, last: null as GapEvent | null };
 
   constructor(readonly config: Config) {
+    this.ingestWindow = new IngestWindow(config.readiness);
     this.pipeline = new EventPipeline(this.tree, this.agents, this.spans, new Redactor(config.redaction));
     this.dataDir = lockDataDir(config.dataDir);
     try {
@@ -229,40 +206,21 @@ export class VigilService {
     if (pid === process.pid || pid === 1) throw new AgentError(`pid ${pid} cannot be an agent`);
     if (!this.tree.get(pid)) this.tree.seedFromProc();
     if (!req.contain) return this.agents.register({ name: req.name, rootPid: pid });
-    const cgroup = OwnedCgroup.create(`agent-${req.name}`);
-    const origin = procCgroup(pid);
+    let cgroup: OwnedCgroup;
     try {
-      // The root first: children forked from now on are born inside.
-      const pids = [pid, ...this.tree.descendants(pid).filter((p) => p.exitTime === null).map((p) => p.pid)];
-      for (const p of pids) {
-        try {
-          writeFileSync(cgroup.procsFile, String(p));
-        } catch (e) {
-          if (p === pid) throw e; // a child may have exited meanwhile
-        }
-      }
-      if (this.config.cgroups.length) this.observer.addCgroup(cgroup.id);
-      const agent = this.agents.register({ name: req.name, rootPid: pid, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true });
-      this.containers.set(req.name, { cgroup, origin });
-      return agent;
+      cgroup = this.containment.contain(req.name, pid, this.tree.descendants(pid).filter((p) => p.exitTime === null).map((p) => p.pid));
     } catch (e) {
-      moveBack(cgroup, origin);
-      void cgroup.remove().catch(() => {});
       throw new AgentError(`cannot contain pid ${pid}: ${(e as Error).message}`);
     }
+    if (this.config.cgroups.length) this.observer.addCgroup(cgroup.id);
+    return this.agents.register({ name: req.name, rootPid: pid, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true });
   }
 
   /** Forget an agent; processes Vigil contained go back to the cgroup they came from. */
   async removeAgent(name: string): Promise<boolean> {
-    const c = this.containers.get(name);
     if (!this.agents.remove(name)) return false;
     this.profiles.forget(name);
-    if (c) {
-      this.containers.delete(name);
-      c.cgroup.freeze(false);
-      moveBack(c.cgroup, c.origin);
-      await c.cgroup.remove().catch((e: Error) => log("warn", "agent cgroup not removed", { agent: name, error: e.message }));
-    }
+    await this.containment.release(name).catch((e: Error) => log("warn", "agent cgroup not removed", { agent: name, error: e.message }));
     return true;
   }
 
@@ -354,38 +312,11 @@ export class VigilService {
   }
 
   private sampleRates(): void {
-    const events = [...this.pipeline.counts.values()].reduce((a, b) => a + b, 0);
     const o = this.observer.stats();
-    const drops = this.dropsByStage(o.dropped);
-    const lost = LOSS_STAGES.reduce((n, k) => n + drops[k]!, 0);
-    const decoded = Object.values(o.received).reduce((a, b) => a + b, 0);
-    const caused = decoded + drops.kernel_ring_full! + drops.kernel_firehose_full!;
-    this.rateSamples.push({ t: Date.now(), events, stored: this.store.stats().written, caused, lost });
-    const keep = Math.max(11, this.config.readiness.dropWindowSeconds + 1);
-    if (this.rateSamples.length > keep) this.rateSamples.shift();
-  }
-
-  /** What was lost in the readiness window (the last `readiness.dropWindowSeconds`). */
-  losses(): LossWindow {
-    const b = this.rateSamples.at(-1);
-    const a = this.rateSamples.at(-1 - this.config.readiness.dropWindowSeconds) ?? this.rateSamples[0];
-    if (!a || !b || a === b) return { windowSeconds: 0, caused: 0, lost: 0, ratio: null };
-    const caused = b.caused - a.caused;
-    const lost = b.lost - a.lost;
-    return {
-      windowSeconds: (b.t - a.t) / 1000,
-      caused,
-      lost,
-      ratio: caused >= this.config.readiness.minEvents ? Math.min(1, lost / caused) : null,
-    };
-  }
-
-  rates(): IngestRates {
-    const a = this.rateSamples.at(-11) ?? this.rateSamples[0];
-    const b = this.rateSamples.at(-1);
-    if (!a || !b || b.t === a.t) return { windowSeconds: 0, eventsPerSecond: 0, storedPerSecond: 0 };
-    const dt = (b.t - a.t) / 1000;
-    return { windowSeconds: dt, eventsPerSecond: (b.events - a.events) / dt, storedPerSecond: (b.stored - a.stored) / dt };
+    const { caused, lost } = lossCounts(this.dropsByStage(o.dropped), o.received);
+    let events = 0;
+    for (const n of this.pipeline.counts.values()) events += n;
+    this.ingestWindow.sample({ t: Date.now(), events, stored: this.store.stats().written, caused, lost });
   }
 
   readiness(): { ready: boolean; reasons: string[] } {
@@ -394,10 +325,8 @@ export class VigilService {
     if (!this.observer.running) reasons.push("BPF programs not attached or consumer not running");
     const w = this.store.checkWritable();
     if (!w.ok) reasons.push(w.reason!);
-    const loss = this.losses();
-    const bound = this.config.readiness.maxDropRatio;
-    if (loss.ratio !== null && bound < 1 && loss.ratio > bound)
-      reasons.push(`lost ${pct(loss.ratio)} of ${loss.caused} events in the last ${Math.round(loss.windowSeconds)} s (bound ${pct(bound)}; see vigil_events_dropped_total by stage)`);
+    const loss = this.ingestWindow.lossReason();
+    if (loss) reasons.push(loss);
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -413,16 +342,7 @@ export class VigilService {
     const problems: string[] = [];
     this.hub.closeAll();
     this.policies?.close();
-    for (const [name, c] of this.containers) {
-      // Contained agents are released, not killed: Vigil stopping must not end them.
-      try {
-        c.cgroup.freeze(false);
-        moveBack(c.cgroup, c.origin);
-        rmdirQuiet(c.cgroup.dir);
-      } catch (e) {
-        problems.push(`agent ${name}: ${(e as Error).message}`);
-      }
-    }
+    problems.push(...this.containment.releaseAll()); // released, not killed: Vigil stopping must not end them
     for (const e of this.observer.stop()) problems.push(e.message); // final drain happens inside
     try {
       const problem = await this.store.close();
@@ -435,36 +355,3 @@ export class VigilService {
   }
 }
 
-function pct(x: number): string {
-  return `${(x * 100).toFixed(1)}%`;
-}
-
-/** The cgroup v2 path of a process (relative to the mount), from /proc/<pid>/cgroup. */
-function procCgroup(pid: number): string | null {
-  try {
-    const line = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"));
-    return line ? line.slice(3) : null;
-  } catch {
-    return null;
-  }
-}
-
-function moveBack(cgroup: OwnedCgroup, origin: string | null): void {
-  const mount = cgroup2Mount();
-  if (!origin || !mount) return;
-  for (const p of cgroup.pids()) {
-    try {
-      writeFileSync(join(mount, origin, "cgroup.procs"), String(p));
-    } catch {
-      /* exited, or the origin is gone: the process stays; the cgroup cannot be removed until it exits */
-    }
-  }
-}
-
-function rmdirQuiet(dir: string): void {
-  try {
-    rmdirSync(dir);
-  } catch {
-    /* still populated */
-  }
-}

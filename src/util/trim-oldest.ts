@@ -5,9 +5,9 @@
  * Why in batches: JavaScriptCore leaves a deleted entry's slot in place until
  * the table is rebuilt, and every iteration from the start walks past those
  * slots again, so evicting one oldest entry per insert costs time in
- * proportion to the evictions so far (measured here: 3.8 µs an insert at a
- * bound of 4096, 37 µs at 65536). One walk an eighth of the bound at a time
- * makes it a constant per insert.
+ * proportion to the evictions so far (ten times more an insert at a bound
+ * 16 times larger). One walk an eighth of the bound at a time makes it a
+ * constant per insert.
  *
  * `evict` must delete the key from the collection. Returns how many it evicted.
  */

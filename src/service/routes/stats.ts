@@ -11,9 +11,9 @@ export function statsRoutes(service: VigilService) {
       const drops = service.dropsByStage(o.dropped);
       return {
         uptimeSeconds: (Date.now() - service.startedAt) / 1000,
-        ingest: { ...service.rates(), received: o.received },
+        ingest: { ...service.ingestWindow.rates(), received: o.received },
         /** What readiness judges: events lost over events caused in the last readiness.dropWindowSeconds. */
-        loss: service.losses(),
+        loss: service.ingestWindow.losses(),
         dropped: drops,
         droppedTotal: Object.values(drops).reduce((a, b) => a + b, 0),
         droppedKernelByType: o.dropped.kernelRingFull,

@@ -42,6 +42,9 @@ export const EVENT_TYPE_NAMES: readonly (EventTypeName | undefined)[] = (() => {
   return names;
 })();
 
+/** The event types passed up as events (the tally is the observer's own), in the kernel's order. */
+export const REPORTED_EVENT_TYPES = EVENT_TYPE_NAMES.filter((n): n is Exclude<EventTypeName, "tally"> => n !== undefined && n !== "tally");
+
 /** Slots of the per-CPU `drops` array beyond the per-type reserve failures. */
 export const DropSlot = { firehoseFull: 11, aggregateFull: 12, agentFull: 13 } as const;
 export const DROP_SLOTS = 14;
