@@ -6,12 +6,9 @@
  * run; what the sessions caused (tool calls, counted by the agents) against
  * what Vigil captured.
  */
-import { AgentRegistry } from "../src/agents/agent-registry";
+import { Runtime } from "../src/runtime/runtime";
 import { OwnedCgroup } from "../src/cgroup/cgroup";
 import type { VigilEvent } from "../src/events/types";
-import { Observer } from "../src/observer/observer";
-import { EventPipeline } from "../src/pipeline/event-pipeline";
-import { ProcessTree } from "../src/proc/process-tree";
 import { ProfileBook } from "../src/profiles/profile-book";
 import { runAgentSessions, type SessionsResult } from "../loadtests/agents/sessions";
 import { loadScenario } from "../loadtests/agents/scenarios";
@@ -41,10 +38,9 @@ export async function benchAgents(quick: boolean): Promise<Record<string, unknow
       const b = await run();
       if (b.completed !== sessions) throw new Error(`baseline: ${b.completed}/${sessions} sessions completed`);
       base.push(b.seconds * 1000);
-      const tree = new ProcessTree();
-      const agents = new AgentRegistry(tree);
-      agents.register({ name: "bench-agent", cgroupId: cg.id });
-      const pipeline = new EventPipeline(tree, agents);
+      const rt = new Runtime({ observer: { syscalls: "aggregate", cgroupIds: [cg.id] } });
+      rt.agents.register({ name: "bench-agent", cgroupId: cg.id });
+      const pipeline = rt.pipeline;
       pipeline.addSink(new ProfileBook({ sensitivePaths: ["**/.aws/credentials"], onFinding: () => {} }));
       const mine = { shells: 0, connects: 0, events: 0 };
       const count = (e: VigilEvent) => {
@@ -53,9 +49,9 @@ export async function benchAgents(quick: boolean): Promise<Record<string, unknow
         if (e.type === "connect" && e.port === service.port && e.agent === "bench-agent") mine.connects++;
       };
       pipeline.addSink({ name: "bench-count", write: count });
-      const o = new Observer({ syscalls: "aggregate", cgroupIds: [cg.id], onEvent: (e) => pipeline.handle(e) });
+      const o = rt.observer;
       resetPeakRss();
-      o.start();
+      rt.start();
       try {
         const s = await run();
         observed.push(s.seconds * 1000);

@@ -5,17 +5,15 @@
  * without and with a policy in force (agent identity in the kernel, exec rules
  * by inode, connect guard on the cgroup), against an unobserved baseline.
  */
-import { AgentRegistry } from "../src/agents/agent-registry";
+import { Runtime } from "../src/runtime/runtime";
 import { OwnedCgroup } from "../src/cgroup/cgroup";
 import { probeCapabilities } from "../src/enforce/capabilities";
 import { Interventions } from "../src/enforce/interventions";
 import type { VigilEvent } from "../src/events/types";
 import { PolicyGuard } from "../src/guard/policy-guard";
-import { syncAgentsToKernel } from "../src/enforce/agent-sync";
-import { Observer } from "../src/observer/observer";
-import { EventPipeline } from "../src/pipeline/event-pipeline";
-import { compilePolicies } from "../src/policy/compile";
+import { AgentRegistry } from "../src/agents/agent-registry";
 import { ProcessTree } from "../src/proc/process-tree";
+import { compilePolicies } from "../src/policy/compile";
 import { rmSync } from "node:fs";
 import { buildStorm, median, runIn, table, writeReport } from "./lib";
 import { stormRuns } from "./storm";
@@ -75,19 +73,14 @@ function userspaceCost(quick: boolean): { nsNoRules: number; nsRules: number; ru
 
 /** An observer on the cgroup, with or without the policy in force the way `vigil run --policy` puts it. */
 function observe(cg: OwnedCgroup, withPolicy: boolean): () => void {
-  const tree = new ProcessTree();
-  const agents = new AgentRegistry(tree);
-  const pipeline = new EventPipeline(tree, agents);
-  let observer: Observer | null = null;
-  const guard = withPolicy ? new PolicyGuard({ agents, tree, interventions: new Interventions(agents, () => {}), enforcer: () => observer?.enforcer ?? null, onFinding: () => {} }) : null;
-  if (guard) pipeline.addSink(guard);
-  syncAgentsToKernel(agents, tree, () => observer?.enforcer ?? null);
-  observer = new Observer({ syscalls: "aggregate", cgroupIds: [cg.id], onEvent: (e) => pipeline.handle(e) });
-  observer.start();
+  const rt = new Runtime({ observer: { syscalls: "aggregate", cgroupIds: [cg.id] }, scopeAgent: "bench" });
+  const { agents, tree } = rt;
+  const guard = withPolicy ? new PolicyGuard({ agents, tree, interventions: new Interventions(agents, () => {}), enforcer: () => rt.observer.enforcer, onFinding: () => {} }) : null;
+  if (guard) rt.pipeline.addSink(guard);
+  rt.start();
   agents.register({ name: "bench", cgroupId: cg.id, cgroupPath: cg.relPath, cgroupOwned: true });
   if (guard) guard.apply(compilePolicies([{ file: "bench.yaml", text: POLICY }], probeCapabilities()));
-  const o = observer;
-  return () => o.stop();
+  return () => void rt.stop();
 }
 
 const CONNECT_LOOP = (n: number) => `import socket, time

@@ -7,17 +7,14 @@
  * whole cost, coarse). Events captured against events caused, counted
  * independently by the workload itself.
  */
+import { Runtime } from "../src/runtime/runtime";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AgentRegistry } from "../src/agents/agent-registry";
 import { OwnedCgroup } from "../src/cgroup/cgroup";
 import { Observer } from "../src/observer/observer";
 import { enableRunTimeStats } from "../src/kernel/bpf-object";
-import { EventPipeline } from "../src/pipeline/event-pipeline";
-import { ProcessTree } from "../src/proc/process-tree";
 import { RunSummaryBuilder } from "../src/cli/run-summary";
-import { syncAgentsToKernel } from "../src/enforce/agent-sync";
 import { median, peakRssMiB, quantile, resetPeakRss, ROOT, runIn, table, writeReport } from "./lib";
 
 /** The agent-like workload: a shell script over files in a temp dir (removed by the caller). */
@@ -49,26 +46,24 @@ interface Captured {
  * gets the connect guard.
  */
 function observedPipeline(cg: OwnedCgroup, dir: string): { observer: Observer; captured: Captured; start: () => void } {
-  const tree = new ProcessTree();
-  const agents = new AgentRegistry(tree);
-  const pipeline = new EventPipeline(tree, agents);
-  pipeline.addSink(new RunSummaryBuilder());
   const captured: Captured = { execs: 0, shellOpens: 0 };
-  const observer = new Observer({
-    syscalls: "aggregate",
-    cgroupIds: [cg.id],
-    onEvent: (e) => {
-      pipeline.handle(e);
-      if (e.type === "exec") captured.execs++;
-      if (e.type === "open" && e.path.startsWith(`${dir}/f`) && e.comm === "sh") captured.shellOpens++;
+  const rt = new Runtime({
+    observer: {
+      syscalls: "aggregate",
+      cgroupIds: [cg.id],
+      onEvent: (e) => {
+        if (e.type === "exec") captured.execs++;
+        if (e.type === "open" && e.path.startsWith(`${dir}/f`) && e.comm === "sh") captured.shellOpens++;
+      },
     },
+    scopeAgent: "bench",
   });
-  syncAgentsToKernel(agents, tree, () => observer.enforcer);
+  rt.pipeline.addSink(new RunSummaryBuilder());
   const start = () => {
-    observer.start();
-    agents.register({ name: "bench", cgroupId: cg.id, cgroupPath: cg.relPath, cgroupOwned: true });
+    rt.start();
+    rt.agents.register({ name: "bench", cgroupId: cg.id, cgroupPath: cg.relPath, cgroupOwned: true });
   };
-  return { observer, captured, start };
+  return { observer: rt.observer, captured, start };
 }
 
 /**

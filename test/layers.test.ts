@@ -28,6 +28,7 @@ export const LAYERS: Record<string, number> = {
   findings: 8,
   guard: 9,
   profiles: 9,
+  runtime: 9,
   cli: 10,
   service: 10,
 };

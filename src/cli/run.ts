@@ -6,18 +6,15 @@
 import { accessSync, constants, existsSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { basename, dirname, resolve as resolvePath } from "node:path";
-import { AgentRegistry } from "../agents/agent-registry";
 import { JOIN_FAILED_EXIT, OwnedCgroup } from "../cgroup/cgroup";
 import { syscallName } from "../events/syscall-names";
-import type { ProcessEvent } from "../events/types";
 import { parseCaptureList, type CaptureKind } from "../observer/capture";
-import { Observer, DEFAULT_OBJECT_PATH, FIREHOSE_RING_MAX, OBSERVER_DROP_STAGES, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
+import { DEFAULT_OBJECT_PATH, FIREHOSE_RING_MAX, OBSERVER_DROP_STAGES, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
 import { checkRequirements, missing } from "../observer/requirements";
-import { EventPipeline } from "../pipeline/event-pipeline";
-import { ProcessTree } from "../proc/process-tree";
 import { ProcPoller, subtreePids } from "../proc/proc-poller";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { Redactor } from "../events/redact";
+import { Runtime } from "../runtime/runtime";
 import { parseArgs, parseSize, UsageError } from "./args";
 import { formatSummary, RunSummaryBuilder, type FindingSummary, type RunSummary } from "./run-summary";
 import { compilePolicies, type PolicySet } from "../policy/compile";
@@ -25,7 +22,6 @@ import { formatProblem, PolicyError, readPolicyFile } from "../policy/loader";
 import { probeCapabilities } from "../enforce/capabilities";
 import { Interventions, type AuditEntry } from "../enforce/interventions";
 import { PolicyGuard } from "../guard/policy-guard";
-import { syncAgentsToKernel } from "../enforce/agent-sync";
 import type { Finding } from "../findings/finding";
 
 function summarizeFinding(f: Finding): FindingSummary {
@@ -163,35 +159,16 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     for (const w of policySet.warnings) process.stderr.write(`vigil run: warning: ${formatProblem(w)}\n`);
   }
 
-  const tree = new ProcessTree();
-  tree.seedFromProc();
-  const agents = new AgentRegistry(tree);
-  const pipeline = new EventPipeline(tree, agents, undefined, new Redactor({ enabled: options["no-redact"] !== true, patterns: redactPatterns }));
   const summary = new RunSummaryBuilder();
-  pipeline.addSink(summary);
   const eventsFile = options.events ? new JsonlFileSink(options.events as string) : null;
-  if (eventsFile) pipeline.addSink(eventsFile);
   const findings: FindingSummary[] = [];
   const audits: AuditEntry[] = [];
-  let observer: Observer | null = null;
-  const guard = policySet
-    ? new PolicyGuard({
-        agents,
-        tree,
-        interventions: new Interventions(agents, (a) => audits.push(a)),
-        enforcer: () => observer?.enforcer ?? null,
-        onFinding: (f) => findings.push(summarizeFinding(f)),
-      })
-    : null;
-  if (guard) pipeline.addSink(guard);
-  syncAgentsToKernel(agents, tree, () => observer?.enforcer ?? null);
-
   const started = Date.now();
   let cgroup: OwnedCgroup | null = null;
+  let runtime: Runtime | null = null;
   let poller: ProcPoller | null = null;
   let rootPid = 0;
   let childStatus: { exitCode: number | null; signal: number | null } | undefined;
-  const onEvent = (e: ProcessEvent) => pipeline.handle(e);
 
   try {
     if (backend === "ebpf") {
@@ -200,32 +177,50 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       } catch (e) {
         throw new RunError(`vigil run: ${(e as Error).message}`, 2);
       }
-      const wantFirehoseEvents = syscallMode === "firehose" && eventsFile !== null;
-      observer = new Observer({
+    }
+    const wantFirehoseEvents = syscallMode === "firehose" && eventsFile !== null;
+    // The proc backend builds the same pipeline and never starts the observer: the poller feeds it.
+    const rt: Runtime = (runtime = new Runtime({
+      observer: {
         syscalls: syscallMode,
         firehoseClock: options["firehose-clock"] as FirehoseClockName | undefined,
         firehoseRingBytes,
         capture,
         ringBytes,
-        cgroupIds: [cgroup.id],
-        onEvent,
+        cgroupIds: cgroup ? [cgroup.id] : undefined,
         syscallSink: {
           onSyscall: wantFirehoseEvents
-            ? (pid, tid, nr, ktimeNs, tsExact) =>
-                pipeline.handleSyscall({ type: "syscall", ts: observer!.eventDecoder.wallMs(ktimeNs), ktimeNs, tsExact, pid, tid, nr, name: syscallName(nr) })
+            ? (pid, tid, nr, ktimeNs, tsExact) => rt.pipeline.handleSyscall({ type: "syscall", ts: rt.observer.eventDecoder.wallMs(ktimeNs), ktimeNs, tsExact, pid, tid, nr, name: syscallName(nr) })
             : (_pid, _tid, nr) => summary.addSyscalls(nr, 1),
         },
-      });
+      },
+      redaction: { enabled: options["no-redact"] !== true, patterns: redactPatterns },
+      scopeAgent: cgroup ? name : undefined, // the observer's scope is this agent's cgroup
+    }));
+    const { tree, agents, pipeline } = rt;
+    pipeline.addSink(summary);
+    if (eventsFile) pipeline.addSink(eventsFile);
+    const guard = policySet
+      ? new PolicyGuard({
+          agents,
+          tree,
+          interventions: new Interventions(agents, (a) => audits.push(a)),
+          enforcer: () => (cgroup ? rt.observer.enforcer : null),
+          onFinding: (f) => findings.push(summarizeFinding(f)),
+        })
+      : null;
+    if (guard) pipeline.addSink(guard);
+
+    if (cgroup) {
       try {
-        observer.start();
+        rt.start();
       } catch (e) {
         throw new RunError(`vigil run: cannot start the eBPF observer: ${(e as Error).message}`, 2);
       }
       // After start: registering puts the agent's identity into the kernel and guards its cgroup.
       agents.register({ name, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true });
-      pipeline.scopeAgent = name; // the observer's scope is this agent's cgroup
       if (guard && policySet) guard.apply(policySet);
-    }
+    } else tree.seedFromProc();
 
     // In the eBPF case the launcher moves itself into the cgroup, then execs
     // CMD: CMD's first instruction already runs inside the observed scope.
@@ -237,7 +232,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       poller = new ProcPoller({
         scope: () => subtreePids(rootPid),
         root: { pid: rootPid, filename: realpathSync(executable), argv: rest },
-        onEvent,
+        onEvent: (e) => pipeline.handle(e),
         exitStatus: (pid) => (pid === rootPid ? childStatus : undefined),
       });
       poller.start();
@@ -259,6 +254,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       while (cgroup.isPopulated() && Date.now() < deadline) await Bun.sleep(5);
     }
     // Wait until the root's exit event has come through the ring (bounded).
+    const observer = cgroup ? rt.observer : null;
     if (observer) {
       const deadline = Date.now() + 1000;
       while (Date.now() < deadline) {
@@ -276,8 +272,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
 
     if (observer && syscallMode === "aggregate") for (const per of observer.syscallCounts().values()) for (const [nr, c] of per) summary.addSyscalls(nr, c);
     const stats = observer?.stats();
-    observer?.stop();
-    observer = null;
+    if (observer) rt.stop();
     const dropped: Record<string, number> = stats ? Object.fromEntries(OBSERVER_DROP_STAGES.map((d) => [d.summaryKey, d.count(stats.dropped)])) : {};
     for (const [sink, n] of pipeline.sinkErrors) dropped[`sink:${sink}`] = n;
     const events: Record<string, number> = Object.fromEntries(pipeline.counts);
@@ -303,7 +298,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     if (options["summary-json"]) writeFileSync(options["summary-json"] as string, `${JSON.stringify(result, null, 2)}\n`);
     return exitCode;
   } finally {
-    observer?.stop();
+    if (cgroup) runtime?.stop(); // idempotent: after a normal end it has stopped already
     poller?.stop();
     if (cgroup) {
       cgroup.killAll();

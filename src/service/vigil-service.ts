@@ -4,27 +4,26 @@
  * stop() flips readiness, flushes the store, detaches every BPF link.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { AgentError, AgentRegistry, type Agent } from "../agents/agent-registry";
-import { SpanTracker } from "../agents/spans";
+import { AgentError, type AgentRegistry, type Agent } from "../agents/agent-registry";
+import type { SpanTracker } from "../agents/spans";
 import { OwnedCgroup, resolveCgroup } from "../cgroup/cgroup";
 import { Containment } from "../enforce/containment";
 import { probeCapabilities } from "../enforce/capabilities";
 import { Interventions, type AuditEntry } from "../enforce/interventions";
 import type { Finding } from "../findings/finding";
 import { PolicyGuard } from "../guard/policy-guard";
-import { syncAgentsToKernel } from "../enforce/agent-sync";
 import { PolicyDirectory } from "../policy/policy-directory";
 import { formatProblem } from "../policy/loader";
 import { ProfileBook } from "../profiles/profile-book";
 import { syscallName } from "../events/syscall-names";
 import type { GapEvent, VigilEvent } from "../events/types";
 import { lockDataDir, type DataDirLock } from "./data-dir";
-import { Redactor } from "../events/redact";
 import { LIBBPF_VERSION } from "../kernel/libbpf";
-import { Observer, OBSERVER_DROP_STAGES } from "../observer/observer";
+import type { Observer } from "../observer/observer";
+import { Runtime } from "../runtime/runtime";
 import { kernelRelease } from "../kernel/release";
-import { EventPipeline } from "../pipeline/event-pipeline";
-import { ProcessTree } from "../proc/process-tree";
+import type { EventPipeline } from "../pipeline/event-pipeline";
+import type { ProcessTree } from "../proc/process-tree";
 import { EventStore, type CommittedEvent } from "../store/event-store";
 import type { Config } from "./config";
 import { EventStreamHub } from "./event-stream-hub";
@@ -35,9 +34,11 @@ import { IngestWindow, lossCounts } from "./readiness";
 export const VERSION: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
 
 export class VigilService {
-  readonly tree = new ProcessTree();
-  readonly agents = new AgentRegistry(this.tree);
-  readonly spans = new SpanTracker(this.tree);
+  /** The observation pipeline, built by the composition root (src/runtime). */
+  readonly runtime: Runtime;
+  readonly tree: ProcessTree;
+  readonly agents: AgentRegistry;
+  readonly spans: SpanTracker;
   readonly pipeline: EventPipeline;
   readonly interventions: Interventions;
   readonly guard: PolicyGuard;
@@ -63,7 +64,6 @@ export class VigilService {
 
   constructor(readonly config: Config) {
     this.ingestWindow = new IngestWindow(config.readiness);
-    this.pipeline = new EventPipeline(this.tree, this.agents, this.spans, new Redactor(config.redaction));
     this.dataDir = lockDataDir(config.dataDir);
     try {
       this.store = this.openStore(config);
@@ -71,6 +71,21 @@ export class VigilService {
       this.dataDir.release();
       throw e;
     }
+    this.runtime = new Runtime({
+      observer: {
+        syscalls: config.syscalls,
+        ringBytes: config.ringBytes,
+        firehoseRingBytes: config.firehoseRingBytes,
+        capture: config.capture,
+        drainIntervalMs: config.drainIntervalMs,
+        cgroupIds: config.cgroups.length ? config.cgroups.map((p) => this.resolveCgroup(p)) : undefined,
+        onError: (e) => log("warn", "event handler failed", { error: e.message }),
+      },
+      redaction: config.redaction,
+      spans: true,
+    });
+    ({ tree: this.tree, agents: this.agents, pipeline: this.pipeline, observer: this.observer } = this.runtime);
+    this.spans = this.runtime.spans!;
     this.hub = new EventStreamHub(config.streams.subscriberBuffer, config.streams.maxSubscribers, config.streams.heartbeatMs);
     this.metrics = new ServiceMetrics(
       {
@@ -94,7 +109,6 @@ export class VigilService {
       },
       { version: VERSION, kernel: kernelRelease(), libbpf: LIBBPF_VERSION },
     );
-    syncAgentsToKernel(this.agents, this.tree, () => this.observer.enforcer);
     this.interventions = new Interventions(this.agents, (a) => this.audited(a));
     this.guard = new PolicyGuard({
       agents: this.agents,
@@ -125,17 +139,6 @@ export class VigilService {
     this.pipeline.addSink(this.guard);
     this.pipeline.addSink(this.profiles);
     this.pipeline.addSink({ name: "store", write: (e) => this.ingest(e) });
-    const cgroupIds = config.cgroups.length ? config.cgroups.map((p) => this.resolveCgroup(p)) : undefined;
-    this.observer = new Observer({
-      syscalls: config.syscalls,
-      ringBytes: config.ringBytes,
-      firehoseRingBytes: config.firehoseRingBytes,
-      capture: config.capture,
-      drainIntervalMs: config.drainIntervalMs,
-      cgroupIds,
-      onEvent: (e) => this.pipeline.handle(e),
-      onError: (e) => log("warn", "event handler failed", { error: e.message }),
-    });
   }
 
   private openStore(config: Config): EventStore {
@@ -238,8 +241,7 @@ export class VigilService {
   }
 
   start(): void {
-    const seeded = this.tree.seedFromProc();
-    this.observer.start();
+    const seeded = this.runtime.start();
     if (this.policies) {
       const r = this.policies.load();
       if (!r.ok) throw new Error(`policies in ${this.policies.dir} refused:\n${r.problems.map(formatProblem).join("\n")}`);
@@ -287,12 +289,8 @@ export class VigilService {
   /** Every place an event can be lost, with its cumulative count. */
   dropsByStage(o = this.observer.stats().dropped): Record<string, number> {
     const s = this.store.stats();
-    let sinkErrors = 0;
-    for (const n of this.pipeline.sinkErrors.values()) sinkErrors += n;
-    const observer = Object.fromEntries(OBSERVER_DROP_STAGES.map((d) => [d.stage, d.count(o)]));
     return {
-      ...observer,
-      handler_error: observer.handler_error! + sinkErrors,
+      ...this.runtime.drops(o),
       store_queue_full: s.droppedQueueFull,
       store_write_error: s.droppedWriteError,
       store_record_write_error: this.store.recordWriteErrors,
@@ -343,7 +341,7 @@ export class VigilService {
     this.hub.closeAll();
     this.policies?.close();
     problems.push(...this.containment.releaseAll()); // released, not killed: Vigil stopping must not end them
-    for (const e of this.observer.stop()) problems.push(e.message); // final drain happens inside
+    for (const e of this.runtime.stop()) problems.push(e.message); // final drain happens inside
     try {
       const problem = await this.store.close();
       if (problem) problems.push(`store: ${problem}`);
