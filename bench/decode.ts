@@ -7,10 +7,10 @@ import { EventDecoder } from "../src/events/decoder";
 import { BpfObject } from "../src/kernel/bpf-object";
 import { bootToWallOffsetNs } from "../src/kernel/libc";
 import { RingBufferConsumer } from "../src/ring/ring-buffer-consumer";
-import { CgroupScope } from "../src/observer/cgroup-scope";
+import { CgroupScope } from "../src/sensor/cgroup-scope";
 import { runIn, table, writeReport } from "./lib";
-import { DEFAULT_OBJECT_PATH } from "../src/observer/observer";
-import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, syscallClassTable } from "../src/observer/programs";
+import { DEFAULT_OBJECT_PATH } from "../src/sensor/sensor";
+import { attachExitHook, chooseExitHook, classifiedSyscalls, PROGRAMS, selectExitHook, syscallClassTable } from "../src/sensor/programs";
 
 export async function benchDecode(quick: boolean): Promise<Record<string, unknown>> {
   const cg = OwnedCgroup.create(`bench-decode-${process.pid}`);

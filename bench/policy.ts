@@ -7,10 +7,10 @@
  */
 import { Runtime } from "../src/runtime/runtime";
 import { OwnedCgroup } from "../src/cgroup/cgroup";
-import { probeCapabilities } from "../src/enforce/capabilities";
+import { probeCapabilities } from "../src/sensor/capabilities";
 import { Interventions } from "../src/enforce/interventions";
 import type { VigilEvent } from "../src/events/types";
-import { PolicyGuard } from "../src/guard/policy-guard";
+import { PolicyGuard } from "../src/policy/policy-guard";
 import { AgentRegistry } from "../src/agents/agent-registry";
 import { ProcessTree } from "../src/proc/process-tree";
 import { compilePolicies } from "../src/policy/compile";

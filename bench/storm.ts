@@ -5,7 +5,8 @@
  * runs, on the same machine in the same run: read the ratios, not the ns.
  */
 import { OwnedCgroup } from "../src/cgroup/cgroup";
-import { FIREHOSE_RING_DEFAULT, Observer, type FirehoseClockName, type SyscallModeName } from "../src/observer/observer";
+import { Observer, type FirehoseClockName, type SyscallModeName } from "../src/observer/observer";
+import { FIREHOSE_RING_DEFAULT } from "../src/sensor/sensor";
 import { syscallNumber } from "../src/events/syscall-names";
 import { buildStorm, median, peakRssMiB, quantile, resetPeakRss, STORM, table, writeReport } from "./lib";
 

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { OBSERVER_PROGRAMS } from "../src/observer/programs";
+import { OBSERVER_PROGRAMS } from "../src/sensor/programs";
 import { BUN_MAX_HEADER_BYTES } from "../src/service/limits";
 import { forEachDelimited } from "./delimited";
 

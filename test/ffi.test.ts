@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BpfLink, BpfObject } from "../src/kernel/bpf-object";
 import { BpfError } from "../src/kernel/errors";
-import { classifiedSyscalls, EXIT_HOOK, selectExitHook } from "../src/observer/programs";
+import { classifiedSyscalls, EXIT_HOOK, selectExitHook } from "../src/sensor/programs";
 import { ROOT, requireRoot } from "./helpers";
 
 requireRoot();

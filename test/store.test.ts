@@ -193,3 +193,20 @@ describe("EventStreamHub", () => {
     });
   });
 });
+
+describe("one filter for stored and live events", () => {
+  test("matchesFilter agrees with the store's SQL on every event", async () => {
+    const { matchesFilter } = await import("../src/store/queries");
+    const s = new EventStore({ dir: newDir(), flushIntervalMs: 100_000 });
+    const events = Array.from({ length: 300 }, (_, i) => ({ ...ev(i, 1000 + i), type: i % 3 ? "exec" : "open" }) as ExecEvent);
+    for (const e of events) s.add(e);
+    await s.flush();
+    const filters = [{}, { types: ["open"] }, { pid: 1003 }, { agent: "odd" }, { since: 1100, until: 1150 }, { types: ["exec"], agent: "even", since: 1200 }];
+    for (const f of filters) {
+      const stored = s.query({ ...f, limit: 1000, order: "asc" }).events.map((e) => (e as ExecEvent).ktimeNs);
+      const live = events.filter((e) => matchesFilter(f, e)).map((e) => e.ktimeNs);
+      expect({ f, n: stored.length, ids: stored }).toEqual({ f, n: live.length, ids: live });
+    }
+    await s.close();
+  });
+});

@@ -7,7 +7,7 @@ import { commString, formatAddress, splitArgs, splitWaitStatus } from "../src/ev
 import { StringCache, text } from "../src/events/string-cache";
 import { parseArgs, parseSize, UsageError } from "../src/cli/args";
 import { syscallName, syscallNumber } from "../src/events/syscall-names";
-import { ringSize } from "../src/observer/observer";
+import { ringSize } from "../src/sensor/sensor";
 
 describe("decoder helpers", () => {
   test("IPv6 addresses are formatted per RFC 5952", () => {
@@ -119,7 +119,7 @@ describe("syscall names", () => {
 });
 
 import { restoreStamp, splitReference } from "../src/ring/firehose-consumer";
-import { firehoseChunkShift } from "../src/observer/observer";
+import { firehoseChunkShift } from "../src/sensor/sensor";
 
 describe("firehose records (userspace side)", () => {
   const SPAN = 2 ** 48;
@@ -154,7 +154,7 @@ describe("firehose records (userspace side)", () => {
 import { cidrContains, parseAddress, parseCidr } from "../src/enforce/cidr";
 import { compilePolicies, globMatcher } from "../src/policy/compile";
 import { parsePolicySource, PolicyError, type PolicyProblem } from "../src/policy/loader";
-import { parseCaptureList } from "../src/observer/capture";
+import { parseCaptureList } from "../src/sensor/capture";
 import { parseTraceparent } from "../src/agents/spans";
 
 describe("policy building blocks", () => {

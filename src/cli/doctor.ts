@@ -1,6 +1,7 @@
 /** `vigil doctor`: what eBPF observation needs here, and whether a real load works. */
-import { checkRequirements } from "../observer/requirements";
-import { DEFAULT_OBJECT_PATH, Observer } from "../observer/observer";
+import { checkRequirements } from "../sensor/requirements";
+import { Observer } from "../observer/observer";
+import { DEFAULT_OBJECT_PATH } from "../sensor/sensor";
 
 export function doctor(): number {
   const reqs = checkRequirements(DEFAULT_OBJECT_PATH);

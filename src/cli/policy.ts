@@ -3,7 +3,7 @@
  * check policies offline, and replay a `vigil run --events` log against them.
  */
 import { readFileSync } from "node:fs";
-import { probeCapabilities } from "../enforce/capabilities";
+import { probeCapabilities } from "../sensor/capabilities";
 import { compilePolicies } from "../policy/compile";
 import { dryRun, parseEventLines, type DryRunReport } from "../policy/dry-run";
 import { formatProblem, PolicyError, readPolicyFile } from "../policy/loader";

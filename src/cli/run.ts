@@ -8,9 +8,10 @@ import { constants as osConstants } from "node:os";
 import { basename, dirname, resolve as resolvePath } from "node:path";
 import { JOIN_FAILED_EXIT, OwnedCgroup } from "../cgroup/cgroup";
 import { syscallName } from "../events/syscall-names";
-import { parseCaptureList, type CaptureKind } from "../observer/capture";
-import { DEFAULT_OBJECT_PATH, FIREHOSE_RING_MAX, OBSERVER_DROP_STAGES, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
-import { checkRequirements, missing } from "../observer/requirements";
+import { parseCaptureList, type CaptureKind } from "../sensor/capture";
+import { OBSERVER_DROP_STAGES, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
+import { DEFAULT_OBJECT_PATH, FIREHOSE_RING_MAX } from "../sensor/sensor";
+import { checkRequirements, missing } from "../sensor/requirements";
 import { ProcPoller, subtreePids } from "../proc/proc-poller";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { Redactor } from "../events/redact";
@@ -19,10 +20,10 @@ import { parseArgs, parseSize, UsageError } from "./args";
 import { formatSummary, RunSummaryBuilder, type FindingSummary, type RunSummary } from "./run-summary";
 import { compilePolicies, type PolicySet } from "../policy/compile";
 import { formatProblem, PolicyError, readPolicyFile } from "../policy/loader";
-import { probeCapabilities } from "../enforce/capabilities";
+import { probeCapabilities } from "../sensor/capabilities";
 import { Interventions, type AuditEntry } from "../enforce/interventions";
-import { PolicyGuard } from "../guard/policy-guard";
-import type { Finding } from "../findings/finding";
+import { PolicyGuard } from "../policy/policy-guard";
+import type { Finding } from "../policy/finding";
 
 function summarizeFinding(f: Finding): FindingSummary {
   const e = f.event;
@@ -103,12 +104,28 @@ function signalNumber(name: string | null): number | null {
   return (osConstants.signals as Record<string, number>)[name] ?? null;
 }
 
-export async function runCommand(argv: readonly string[]): Promise<number> {
+/** Everything a run needs, decided and checked before anything starts. */
+interface RunPlan {
+  command: string[];
+  executable: string;
+  name: string;
+  backend: "ebpf" | "proc";
+  syscallMode: SyscallModeName;
+  firehoseClock: FirehoseClockName | undefined;
+  ringBytes: number | undefined;
+  firehoseRingBytes: number | undefined;
+  capture: CaptureKind[] | undefined;
+  redaction: { enabled: boolean; patterns: string[] };
+  policySet: PolicySet | null;
+  eventsPath: string | undefined;
+  summaryPath: string | undefined;
+  quiet: boolean;
+}
+
+/** Parses and checks the options, the command, the backend and the policies; null for --help. Throws UsageError or RunError. */
+function planRun(argv: readonly string[]): RunPlan | null {
   const { options, rest } = parseArgs("vigil run", argv, SPEC);
-  if (options.help) {
-    console.log(RUN_USAGE);
-    return 0;
-  }
+  if (options.help) return null;
   if (rest.length === 0) throw new UsageError(`vigil run: no command given\n${RUN_USAGE}`);
   const resolved = resolveExecutable(rest[0]!);
   if ("error" in resolved) throw new RunError(`vigil run: ${resolved.error}`, resolved.exitCode);
@@ -159,8 +176,33 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     for (const w of policySet.warnings) process.stderr.write(`vigil run: warning: ${formatProblem(w)}\n`);
   }
 
+  return {
+    command: rest,
+    executable,
+    name,
+    backend,
+    syscallMode,
+    firehoseClock: options["firehose-clock"] as FirehoseClockName | undefined,
+    ringBytes,
+    firehoseRingBytes,
+    capture,
+    redaction: { enabled: options["no-redact"] !== true, patterns: redactPatterns },
+    policySet,
+    eventsPath: options.events as string | undefined,
+    summaryPath: options["summary-json"] as string | undefined,
+    quiet,
+  };
+}
+
+export async function runCommand(argv: readonly string[]): Promise<number> {
+  const plan = planRun(argv);
+  if (!plan) {
+    console.log(RUN_USAGE);
+    return 0;
+  }
+  const { command: rest, executable, name, backend, syscallMode, ringBytes, firehoseRingBytes, capture, policySet, quiet } = plan;
   const summary = new RunSummaryBuilder();
-  const eventsFile = options.events ? new JsonlFileSink(options.events as string) : null;
+  const eventsFile = plan.eventsPath ? new JsonlFileSink(plan.eventsPath) : null;
   const findings: FindingSummary[] = [];
   const audits: AuditEntry[] = [];
   const started = Date.now();
@@ -183,7 +225,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     const rt: Runtime = (runtime = new Runtime({
       observer: {
         syscalls: syscallMode,
-        firehoseClock: options["firehose-clock"] as FirehoseClockName | undefined,
+        firehoseClock: plan.firehoseClock,
         firehoseRingBytes,
         capture,
         ringBytes,
@@ -194,7 +236,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
             : (_pid, _tid, nr) => summary.addSyscalls(nr, 1),
         },
       },
-      redaction: { enabled: options["no-redact"] !== true, patterns: redactPatterns },
+      redaction: plan.redaction,
       scopeAgent: cgroup ? name : undefined, // the observer's scope is this agent's cgroup
     }));
     const { tree, agents, pipeline } = rt;
@@ -295,7 +337,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     });
     await eventsFile?.close();
     if (!quiet) process.stderr.write(`${formatSummary(result)}\n`);
-    if (options["summary-json"]) writeFileSync(options["summary-json"] as string, `${JSON.stringify(result, null, 2)}\n`);
+    if (plan.summaryPath) writeFileSync(plan.summaryPath, `${JSON.stringify(result, null, 2)}\n`);
     return exitCode;
   } finally {
     if (cgroup) runtime?.stop(); // idempotent: after a normal end it has stopped already

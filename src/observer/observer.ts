@@ -1,24 +1,22 @@
 /**
- * The eBPF observer: loads build/vigil.bpf.o, scopes it, attaches the
- * programs, drains both rings on a timer and hands decoded events upward.
- * Every place an event can be lost has a counter in stats().
+ * The eBPF observer: has the sensor (src/sensor) load, scope and attach
+ * build/vigil.bpf.o, then drains both rings on a timer and hands decoded
+ * events upward. Every place an event can be lost has a counter in stats().
  */
-import { resolve } from "node:path";
-import { BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
+import { possibleCpus, type BpfMap } from "../kernel/bpf-object";
 import { bootToWallOffsetNs } from "../kernel/libc";
 import { DecodeError, EventDecoder, tallyPid } from "../events/decoder";
-import { DROP_SLOTS, DropSlot, FIREHOSE_CHUNK_SLOTS, EVENT_TYPE_NAMES, EventType, FirehoseClock, LAYOUTS, SyscallMode, type EventTypeName } from "../abi/layout";
+import { FIREHOSE_CHUNK_SLOTS, EventType, LAYOUTS, type EventTypeName } from "../abi/layout";
 import type { ProcessEvent } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
-import { attachExitHook, chooseExitHook, classifiedSyscalls, exitHookSyscalls, PROGRAMS, selectExitHook, syscallClassTable, type ExitHookForm } from "./programs";
-import { CAPTURE_KINDS, captureKinds, type CaptureKind } from "./capture";
+import type { ExitHookForm } from "../sensor/programs";
+import { CAPTURE_KINDS, captureKinds, type CaptureKind } from "../sensor/capture";
 import { SyscallTally, type SyscallCounts } from "./syscall-tally";
-import { KernelEnforcer } from "../enforce/kernel-enforcer";
-import { CgroupScope } from "./cgroup-scope";
+import type { KernelEnforcer } from "../enforce/kernel-enforcer";
+import { firehoseChunkShift, Sensor, type FirehoseClockName, type SyscallModeName } from "../sensor/sensor";
 
-export type SyscallModeName = keyof typeof SyscallMode;
-export type FirehoseClockName = keyof typeof FirehoseClock;
+export type { FirehoseClockName, SyscallModeName };
 
 const TYPE_OFFSET = LAYOUTS.vigil_header.fields.type[0];
 /*
@@ -45,7 +43,6 @@ export function nextDrainWait(waitMs: number, found: number, maxMs: number): num
 const RECALIBRATE_MS = 100;
 const TALLY_HEAD = LAYOUTS.vigil_tally_event.fields.tally[0];
 
-export const DEFAULT_OBJECT_PATH = resolve(import.meta.dir, "../../build/vigil.bpf.o");
 
 export interface ObserverOptions {
   objectPath?: string;
@@ -157,7 +154,8 @@ export interface ObserverStats {
 }
 
 export class Observer {
-  private obj: BpfObject | null = null;
+  /** The loaded BPF object and everything of it the observer reads; null until started. */
+  private sensor: Sensor | null = null;
   private ring: RingBufferConsumer | null = null;
   private firehose: FirehoseConsumer | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -168,16 +166,12 @@ export class Observer {
   private readonly received: Record<string, number> = {};
   private decodeErrors = 0;
   private handlerErrors = 0;
-  private attached = 0;
-  private exitHook: { form: ExitHookForm; reason?: string } | null = null;
   /** The optional event kinds reported, in CAPTURE_KINDS order. */
   readonly capture: readonly CaptureKind[];
   private readonly mode: SyscallModeName;
   /** Each CPU's firehose ring is 2^this chunks of the `firehose` array. */
   private readonly firehoseChunkShift: number;
-  private scope: CgroupScope | null = null;
   private tally: SyscallTally | null = null;
-  private kernelEnforcer: KernelEnforcer | null = null;
   private readonly handleRecord = (view: DataView, bytes: Uint8Array, off: number, len: number): void => {
     let e: ProcessEvent;
     try {
@@ -231,11 +225,11 @@ export class Observer {
   }
 
   get running(): boolean {
-    return this.obj !== null && this.timer !== null;
+    return this.sensor !== null && this.timer !== null;
   }
   /** Agent identities and policy rules in the kernel; null until started. */
   get enforcer(): KernelEnforcer | null {
-    return this.kernelEnforcer;
+    return this.sensor?.enforcer ?? null;
   }
   get eventDecoder(): EventDecoder {
     return this.decoder;
@@ -243,51 +237,25 @@ export class Observer {
 
   /** Load, scope, attach and start draining. Throws a BpfError naming the failed step. */
   start(): void {
-    if (this.obj) throw new Error("observer already started");
-    const obj = BpfObject.open(this.options.objectPath ?? DEFAULT_OBJECT_PATH);
-    this.obj = obj;
+    if (this.sensor) throw new Error("observer already started");
+    const sensor = Sensor.load({
+      objectPath: this.options.objectPath,
+      mode: this.mode,
+      firehoseClock: this.options.firehoseClock,
+      tallyCarryAt: this.options.tallyCarryAt,
+      ringBytes: this.options.ringBytes,
+      firehoseChunkShift: this.firehoseChunkShift,
+      capture: this.capture,
+      exitHook: this.options.exitHook,
+      cgroupIds: this.options.cgroupIds,
+    });
+    this.sensor = sensor;
     try {
-      obj.setConstant("observer_tgid", process.pid);
-      obj.setConstant("filter_cgroups", this.options.cgroupIds ? 1 : 0);
-      obj.setConstant("syscall_mode", SyscallMode[this.mode]);
-      obj.setConstant("firehose_clock", FirehoseClock[this.options.firehoseClock ?? "tick"]);
-      obj.setConstant("tally_carry_at", tallyCarryAt(this.options.tallyCarryAt));
-      obj.setConstant("nr_cpus", possibleCpus());
-      obj.map("events").setMaxEntries(ringSize(this.options.ringBytes ?? 16 * 1024 * 1024));
-      // Unused maps shrink to one entry so they cost no memory.
-      const chunkShift = this.firehoseChunkShift;
-      obj.setConstant("firehose_chunk_shift", chunkShift);
-      obj.map("firehose_ctl").setMaxEntries(this.mode === "firehose" ? possibleCpus() : 1);
-      obj.map("firehose").setMaxEntries(this.mode === "firehose" ? possibleCpus() << chunkShift : 1);
-      if (this.mode !== "aggregate") obj.map("tally_cache").setMaxEntries(1);
-      const capture = this.capture;
-      const exitHook = exitHookSyscalls(capture).length ? (this.options.exitHook ? { form: this.options.exitHook } : chooseExitHook(capture)) : null;
-      selectExitHook(obj, exitHook?.form ?? "generic");
-      obj.setConstantBytes("syscall_classes", syscallClassTable(classifiedSyscalls(capture)));
-      obj.load();
-
-      this.kernelEnforcer = new KernelEnforcer(obj);
-      this.scope = new CgroupScope(obj.map("observed_cgroups"), obj.map("observed_scope"));
-      for (const id of this.options.cgroupIds ?? []) this.addCgroup(id);
-
-      const events = obj.map("events");
+      const events = sensor.map("events");
       this.ring = new RingBufferConsumer(events.fd(), events.maxEntries);
-      if (this.mode === "firehose") this.firehose = new FirehoseConsumer(obj.map("firehose_ctl").fd(), obj.map("firehose").fd(), possibleCpus(), chunkShift);
-
-      if (this.mode === "aggregate") {
-        this.tally = new SyscallTally(readTallyCache(obj.map("tally_cache")), this.options.exitedCountsKept);
-      }
-      for (const name of PROGRAMS) {
-        // Without counts or records, syscall entry has work only for a credential change.
-        if (name === "vigil_sys_enter" && this.mode === "off" && !capture.includes("cred")) continue;
-        obj.program(name).attach();
-        this.attached++;
-      }
-      if (exitHook) {
-        attachExitHook(obj, exitHook.form, capture);
-        this.attached++;
-        this.exitHook = exitHook;
-      }
+      if (this.mode === "firehose") this.firehose = new FirehoseConsumer(sensor.map("firehose_ctl").fd(), sensor.map("firehose").fd(), possibleCpus(), this.firehoseChunkShift);
+      if (this.mode === "aggregate") this.tally = new SyscallTally(readTallyCache(sensor.map("tally_cache")), this.options.exitedCountsKept);
+      sensor.attach();
     } catch (err) {
       this.stop();
       throw err;
@@ -303,12 +271,12 @@ export class Observer {
 
   /** Observe one more cgroup (scoped observers only). */
   addCgroup(id: number): void {
-    if (!this.scope) throw new Error("observer not started");
-    this.scope.add(id);
+    if (!this.sensor) throw new Error("observer not started");
+    this.sensor.scope.add(id);
   }
 
   removeCgroup(id: number): void {
-    this.scope?.remove(id);
+    this.sensor?.scope.remove(id);
   }
 
   /**
@@ -375,33 +343,8 @@ export class Observer {
   }
 
   stats(): ObserverStats {
-    const kernelRingFull: Record<string, number> = {};
-    const perCpu: number[] = [];
-    let firehoseFull = 0;
-    let aggregateFull = 0;
-    let agentFull = 0;
-    let recursionMisses = 0;
-    if (this.obj) {
-      const drops = this.obj.map("drops");
-      const key = new Uint8Array(4);
-      for (let slot = 1; slot < DROP_SLOTS; slot++) {
-        new DataView(key.buffer).setUint32(0, slot, true);
-        const v = drops.lookupPerCpuU64(key);
-        if (!v) continue;
-        const total = Number(v.total);
-        // Every event type's slot, the tally's included (its records can find the ring full too).
-        if (slot < DropSlot.firehoseFull) {
-          kernelRingFull[EVENT_TYPE_NAMES[slot]!] = total;
-          v.perCpu.forEach((c, cpu) => (perCpu[cpu] = (perCpu[cpu] ?? 0) + Number(c)));
-        } else if (slot === DropSlot.firehoseFull) firehoseFull = total;
-        else if (slot === DropSlot.aggregateFull) aggregateFull = total;
-        else if (slot === DropSlot.agentFull) agentFull = total;
-      }
-      for (const name of this.obj.programNames()) {
-        const prog = this.obj.program(name);
-        if (prog.autoload) recursionMisses += prog.recursionMisses();
-      }
-    }
+    const k = this.sensor?.kernelDrops() ?? { byType: {}, perCpu: [], firehoseFull: 0, aggregateFull: 0, agentFull: 0, recursionMisses: 0 };
+    const { byType: kernelRingFull, perCpu, firehoseFull, aggregateFull, agentFull, recursionMisses } = k;
     const kernelRingFullTotal = Object.values(kernelRingFull).reduce((a, b) => a + b, 0);
     const dropped: DropCounts = {
       kernelRingFull,
@@ -425,23 +368,18 @@ export class Observer {
       ringFill: fill.ring,
       firehoseFill: fill.firehose,
       firehoseSlots: this.mode === "firehose" ? FIREHOSE_CHUNK_SLOTS * 2 ** this.firehoseChunkShift : 0,
-      attachedPrograms: this.attached,
+      attachedPrograms: this.sensor?.attached ?? 0,
       drainWaitMs: this.drainWaitMs,
-      exitHook: this.exitHook?.form ?? null,
+      exitHook: this.sensor?.exitHook?.form ?? null,
       capture: [...this.capture],
-      ...(this.exitHook?.reason ? { exitHookReason: this.exitHook.reason } : {}),
+      ...(this.sensor?.exitHook?.reason ? { exitHookReason: this.sensor.exitHook.reason } : {}),
       syscallCountsForgotten: this.tally?.forgotten ?? 0,
     };
   }
 
   /** Runs and run time of each loaded program (run time counts only while enableRunTimeStats is on). */
   programRunStats(): Record<string, { runs: number; runTimeNs: number }> {
-    const out: Record<string, { runs: number; runTimeNs: number }> = {};
-    for (const name of this.obj?.programNames() ?? []) {
-      const prog = this.obj!.program(name);
-      if (prog.autoload) out[name] = prog.runStats();
-    }
-    return out;
+    return this.sensor?.programRunStats() ?? {};
   }
 
   /** Stop draining (the rings keep filling in the kernel): used to test counted drops. */
@@ -451,39 +389,28 @@ export class Observer {
   }
 
   resume(): void {
-    if (this.obj) this.startTimers();
+    if (this.sensor) this.startTimers();
   }
 
   /** Detach every program, final drain (nothing written after it), unmap, close. Idempotent. */
   stop(): Error[] {
     this.pause();
-    const errors = this.obj?.detach() ?? [];
+    const sensor = this.sensor;
+    const errors = sensor?.detach() ?? [];
     try {
-      if (this.obj) this.drain(true);
+      if (sensor) this.drain(true);
     } catch {
       /* the object may be half-initialised */
     }
     this.ring?.close();
     this.firehose?.close();
-    this.scope?.close();
     this.ring = null;
     this.firehose = null;
-    errors.push(...(this.obj?.close() ?? []));
-    this.obj = null;
-    this.scope = null;
+    errors.push(...(sensor?.close() ?? []));
+    this.sensor = null;
     this.tally = null;
-    this.kernelEnforcer = null;
-    this.attached = 0;
-    this.exitHook = null;
     return errors;
   }
-}
-
-/** The kernel wants a power-of-two multiple of the page size. */
-export function ringSize(bytes: number): number {
-  let n = 4096;
-  while (n < bytes) n *= 2;
-  return n;
 }
 
 /** Reads every way of the per-CPU tally cache in one batch: each key's value for every possible CPU, back to back. */
@@ -495,28 +422,6 @@ function readTallyCache(map: BpfMap): () => Uint8Array {
     map.forEachBatch((_keys, values, n) => parts.push(values.slice(0, n * map.valueBytes)), map.maxEntries);
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   };
-}
-
-/** Where a tally count would wrap: 2^(bits of a count), from the tally's layout (16-bit counts: 65536). */
-const TALLY_WRAP = 2 ** (8 * LAYOUTS.vigil_syscall_tally.fields.other[1]);
-
-const FIREHOSE_CHUNK_BYTES = LAYOUTS.vigil_firehose_chunk.size;
-export const FIREHOSE_RING_DEFAULT = 8 << 20;
-export const FIREHOSE_RING_MAX = 256 << 20;
-
-/** log2 of the chunks in each CPU's firehose ring of at least `bytes` (power of two, one chunk at least). */
-export function firehoseChunkShift(bytes = FIREHOSE_RING_DEFAULT): number {
-  if (!Number.isInteger(bytes) || bytes < 1 || bytes > FIREHOSE_RING_MAX) throw new RangeError(`firehoseRingBytes must be an integer from 1 to ${FIREHOSE_RING_MAX} (256 MiB), got ${bytes}`);
-  let shift = 0;
-  while (FIREHOSE_CHUNK_BYTES * 2 ** shift < bytes) shift++;
-  return shift;
-}
-
-/** The tally's carry point as the kernel knob takes it (0: where a count would wrap); anything else is a caller's error. */
-function tallyCarryAt(at: number | undefined): number {
-  if (at === undefined) return 0;
-  if (!Number.isInteger(at) || at < 1 || at > TALLY_WRAP) throw new RangeError(`tallyCarryAt must be an integer from 1 to ${TALLY_WRAP}, got ${at}`);
-  return at;
 }
 
 export type { EventTypeName };

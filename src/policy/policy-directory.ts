@@ -5,8 +5,8 @@
  * stays and the rejection is reported with every problem located.
  */
 import { existsSync, watch, type FSWatcher } from "node:fs";
-import type { Capabilities } from "../enforce/capabilities";
-import type { CaptureKind } from "../observer/capture";
+import type { Capabilities } from "../sensor/capabilities";
+import type { CaptureKind } from "../sensor/capture";
 import { compilePolicies, sourcesDigest, type PolicySet } from "./compile";
 import { PolicyError, readPolicyDirectory, type PolicyProblem } from "./loader";
 

@@ -9,8 +9,8 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { schemaProblems } from "../util/schema-problems";
 import { parse as parseYaml } from "yaml";
-import { FIREHOSE_RING_DEFAULT, FIREHOSE_RING_MAX } from "../observer/observer";
-import { CAPTURE_KINDS, parseCaptureList } from "../observer/capture";
+import { FIREHOSE_RING_DEFAULT, FIREHOSE_RING_MAX } from "../sensor/sensor";
+import { CAPTURE_KINDS, parseCaptureList } from "../sensor/capture";
 import { Redactor } from "../events/redact";
 
 export const ConfigSchema = Type.Object(
@@ -30,7 +30,7 @@ export const ConfigSchema = Type.Object(
     ringBytes: Type.Integer({ minimum: 4096, maximum: 1 << 30, default: 16 << 20 }),
     /** Firehose mode: bytes of records each CPU's ring holds (16 a record), rounded up to a power of two of 2 MiB. */
     firehoseRingBytes: Type.Integer({ minimum: 1, maximum: FIREHOSE_RING_MAX, default: FIREHOSE_RING_DEFAULT }),
-    /** The optional event kinds to report (process events always are); each costs every syscall something (see src/observer/capture.ts). */
+    /** The optional event kinds to report (process events always are); each costs every syscall something (see src/sensor/capture.ts). */
     capture: Type.Array(Type.Union(CAPTURE_KINDS.map((k) => Type.Literal(k))), { uniqueItems: true, default: [...CAPTURE_KINDS] }),
     /** The longest wait between drains of the kernel rings (shorter while they fill): event latency against wakeups. Unset: the observer's default for the syscall mode. */
     drainIntervalMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000 })),

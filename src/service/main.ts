@@ -3,8 +3,8 @@
  * the node daemon. Config from VIGIL_* variables over an optional file.
  */
 import { ConfigError, loadConfig } from "./config";
-import { DEFAULT_OBJECT_PATH } from "../observer/observer";
-import { checkRequirements, missing } from "../observer/requirements";
+import { DEFAULT_OBJECT_PATH } from "../sensor/sensor";
+import { checkRequirements, missing } from "../sensor/requirements";
 import { createApp, listenOptions } from "./app";
 import { log, setLogLevel } from "./log";
 import { loadTokens } from "./token";

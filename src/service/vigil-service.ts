@@ -8,15 +8,15 @@ import { AgentError, type AgentRegistry, type Agent } from "../agents/agent-regi
 import type { SpanTracker } from "../agents/spans";
 import { OwnedCgroup, resolveCgroup } from "../cgroup/cgroup";
 import { Containment } from "../enforce/containment";
-import { probeCapabilities } from "../enforce/capabilities";
+import { probeCapabilities } from "../sensor/capabilities";
 import { Interventions, type AuditEntry } from "../enforce/interventions";
-import type { Finding } from "../findings/finding";
-import { PolicyGuard } from "../guard/policy-guard";
+import type { Finding } from "../policy/finding";
+import { PolicyGuard } from "../policy/policy-guard";
 import { PolicyDirectory } from "../policy/policy-directory";
 import { formatProblem } from "../policy/loader";
 import { ProfileBook } from "../profiles/profile-book";
 import { syscallName } from "../events/syscall-names";
-import type { GapEvent, VigilEvent } from "../events/types";
+import type { GapEvent } from "../events/types";
 import { lockDataDir, type DataDirLock } from "./data-dir";
 import { LIBBPF_VERSION } from "../kernel/libbpf";
 import type { Observer } from "../observer/observer";
@@ -25,6 +25,7 @@ import { kernelRelease } from "../kernel/release";
 import type { EventPipeline } from "../pipeline/event-pipeline";
 import type { ProcessTree } from "../proc/process-tree";
 import { EventStore, type CommittedEvent } from "../store/event-store";
+import { StoreSink } from "../sinks/store-sink";
 import type { Config } from "./config";
 import { EventStreamHub } from "./event-stream-hub";
 import { log } from "./log";
@@ -138,7 +139,7 @@ export class VigilService {
       : null;
     this.pipeline.addSink(this.guard);
     this.pipeline.addSink(this.profiles);
-    this.pipeline.addSink({ name: "store", write: (e) => this.ingest(e) });
+    this.pipeline.addSink(new StoreSink(this.store, (e) => this.metrics.eventsTotal.inc({ type: e.type })));
   }
 
   private openStore(config: Config): EventStore {
@@ -159,11 +160,6 @@ export class VigilService {
     } catch (e) {
       throw new Error(`cgroups: ${(e as Error).message}`);
     }
-  }
-
-  private ingest(e: VigilEvent): void {
-    this.metrics.eventsTotal.inc({ type: e.type });
-    this.store.add(e);
   }
 
   private committed(events: CommittedEvent[]): void {

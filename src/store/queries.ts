@@ -26,6 +26,20 @@ export interface EventQuery {
   order: "asc" | "desc";
 }
 
+/** What an event query filters on, beside its page. */
+export type EventFilter = Pick<EventQuery, "types" | "pid" | "agent" | "since" | "until">;
+
+/** The same filter as eventPage's SQL, for events that are not in the store yet (the live stream). */
+export function matchesFilter(f: EventFilter, e: { type: string; pid: number; agent?: string | null; ts: number }): boolean {
+  return (
+    (!f.types?.length || f.types.includes(e.type)) &&
+    (f.pid === undefined || e.pid === f.pid) &&
+    (f.agent === undefined || e.agent === f.agent) &&
+    (f.since === undefined || e.ts >= f.since) &&
+    (f.until === undefined || e.ts < f.until)
+  );
+}
+
 /** Rows as stored: the event's JSON without its id (the caller adds it without parsing). */
 export interface EventRows {
   rows: { id: number; type: string; data: string }[];

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { StoredEvent } from "../../store/event-store";
-import { withId } from "../../store/queries";
+import { matchesFilter, withId } from "../../store/queries";
 import type { VigilService } from "../vigil-service";
 import type { Resume } from "../event-stream-hub";
 import { BadRequest, documented, ErrorBody, jsonResponse, quoted, EventFilterQuery, PageQuery, parseTime, checkQuery, StreamFilterQuery } from "./schemas";
@@ -69,14 +69,7 @@ export function eventRoutes(service: VigilService) {
             },
           };
         }
-        const types = f.types ? new Set(f.types) : null;
-        const filter = (e: StoredEvent) =>
-          (!types || types.has(e.type)) &&
-          (f.pid === undefined || e.pid === f.pid) &&
-          (f.agent === undefined || e.agent === f.agent) &&
-          (f.since === undefined || e.ts >= f.since) &&
-          (f.until === undefined || e.ts < f.until);
-        return service.hub.subscribe(filter, request.signal, resume);
+        return service.hub.subscribe((e: StoredEvent) => matchesFilter(f, e), request.signal, resume);
       },
       {
         query: t.Object(StreamFilterQuery, { additionalProperties: false }),

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
-import { probeCapabilities } from "../../enforce/capabilities";
-import type { CaptureKind } from "../../observer/capture";
+import { probeCapabilities } from "../../sensor/capabilities";
+import type { CaptureKind } from "../../sensor/capture";
 import { compilePolicies } from "../../policy/compile";
 import { dryRun, parseEventLines, PolicyReplay, type DryRunReport } from "../../policy/dry-run";
 import type { StorableEvent } from "../../events/types";

@@ -10,8 +10,8 @@ import { AGENT_ANY } from "../abi/layout";
 import type { EnforceEvent, VigilEvent } from "../events/types";
 import type { KernelEnforcer } from "../enforce/kernel-enforcer";
 import type { Interventions } from "../enforce/interventions";
-import { findingId, type Finding } from "../findings/finding";
-import { emptyPolicySet, type CompiledRule, type MatchContext, type PolicySet } from "../policy/compile";
+import { findingId, type Finding } from "./finding";
+import { emptyPolicySet, type CompiledRule, type MatchContext, type PolicySet } from "./compile";
 import type { ProcessTree } from "../proc/process-tree";
 import type { EventSink } from "../pipeline/event-pipeline";
 

@@ -1,8 +1,8 @@
 /** A finding: a policy rule hit or a deviation from an agent's baseline, with what was done about it. */
 import type { ActionName } from "../abi/layout";
 import type { VigilEvent } from "../events/types";
-import type { Enforcement } from "../policy/compile";
-import type { Severity } from "../policy/schema";
+import type { Enforcement } from "./compile";
+import type { Severity } from "./schema";
 
 export interface Finding {
   id: string;
