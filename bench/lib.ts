@@ -70,3 +70,16 @@ export function writeReport(name: string, data: unknown): string {
   writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
   return path;
 }
+
+/** The p-th percentile (nearest rank) of latencies; NaN when there are none. */
+export function pct(xs: number[], p: number): number {
+  if (!xs.length) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+/** A process's resident memory now (VmRSS), in MiB. */
+export function rssMiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}

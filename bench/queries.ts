@@ -9,23 +9,13 @@
  * Loopback only; every loop is bounded in time.
  */
 import { Database } from "bun:sqlite";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EventStore } from "../src/store/event-store";
 import { startDaemon } from "../lab/daemon";
-import { fmt, table, writeReport } from "./lib";
+import { fmt, pct, rssMiB, table, writeReport } from "./lib";
 
-function pct(xs: number[], p: number): number {
-  if (!xs.length) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
-function rssMiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
 
 /** Rows shaped like stored exec and open events, the newest now, one per ms before it. */
 async function fillStore(dir: string, rows: number): Promise<void> {

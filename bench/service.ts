@@ -4,24 +4,14 @@
  * kernel timestamp to the client, events/s stored, and the daemon's RSS over
  * a soak (5 minutes; --quick: 20 s). Loopback only; every loop is bounded.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fmt, table, writeReport } from "./lib";
+import { fmt, pct, rssMiB, table, writeReport } from "./lib";
 import { startDaemon } from "../lab/daemon";
 import { forEachDelimited } from "../lab/delimited";
 import { benchQueries } from "./queries";
 
-function pct(xs: number[], p: number): number {
-  if (!xs.length) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
-function rssMiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
 
 export async function benchService(quick: boolean): Promise<Record<string, unknown>> {
   // First the daemon's liveness under heavy store queries (bench/queries.ts), then the soak.

@@ -18,7 +18,7 @@ interface Subscriber {
   buffer: (string | Gap)[];
   controller: ReadableStreamDefaultController<Uint8Array>;
   /** While the store is replayed to a resuming client: live chunks held back, with their event id (records: none). */
-  held: { id: number | null; chunk: string }[] | null;
+  held: ({ id: number | null; chunk: string } | Gap)[] | null;
   /** Resolved when the buffer has room again (the replay waits on it). */
   room: (() => void) | null;
 }
@@ -109,8 +109,8 @@ export class EventStreamHub {
     if (s.held!.length >= this.bufferLimit) {
       this.dropped++;
       const last = s.held!.at(-1)!;
-      if (last.id === -1) last.chunk = sseGap({ missed: Number(/"missed":(\d+)/.exec(last.chunk)![1]) + 1 });
-      else s.held!.push({ id: -1, chunk: sseGap({ missed: 1 }) });
+      if ("missed" in last) last.missed++;
+      else s.held!.push({ missed: 1 });
       return;
     }
     s.held!.push({ id, chunk });
@@ -153,7 +153,10 @@ export class EventStreamHub {
     }
     const held = s.held ?? [];
     s.held = null;
-    for (const h of held) if (h.id === null || h.id === -1 || h.id > last) this.offer(s, h.chunk, true);
+    for (const h of held) {
+      if ("missed" in h) this.offer(s, sseGap({ missed: h.missed }), true);
+      else if (h.id === null || h.id > last) this.offer(s, h.chunk, true);
+    }
   }
 
   /**
