@@ -55,7 +55,7 @@ function userspaceCost(quick: boolean): { nsNoRules: number; nsRules: number; ru
     const agents = new AgentRegistry(tree);
     agents.register({ name: "bench", cgroupId: 1 });
     let findings = 0;
-    const guard = new PolicyGuard({ agents, tree, interventions: new Interventions(agents, () => {}), enforcer: () => null, onFinding: () => void findings++ });
+    const guard = new PolicyGuard({ agents, tree, interventions: new Interventions(agents, () => {}), enforcer: null, onFinding: () => void findings++ });
     const set = compilePolicies([{ file: "bench.yaml", text: POLICY }], probeCapabilities());
     if (withRules) guard.apply(set);
     const runs: number[] = [];
@@ -75,7 +75,7 @@ function userspaceCost(quick: boolean): { nsNoRules: number; nsRules: number; ru
 function observe(cg: OwnedCgroup, withPolicy: boolean): () => void {
   const rt = new Runtime({ observer: { syscalls: "aggregate", cgroupIds: [cg.id] }, scopeAgent: "bench" });
   const { agents, tree } = rt;
-  const guard = withPolicy ? new PolicyGuard({ agents, tree, interventions: new Interventions(agents, () => {}), enforcer: () => rt.observer.enforcer, onFinding: () => {} }) : null;
+  const guard = withPolicy ? new PolicyGuard({ agents, tree, interventions: new Interventions(agents, () => {}), enforcer: rt.enforcer, onFinding: () => {} }) : null;
   if (guard) rt.pipeline.addSink(guard);
   rt.start();
   agents.register({ name: "bench", cgroupId: cg.id, cgroupPath: cg.relPath, cgroupOwned: true });

@@ -2,6 +2,7 @@
  * The eBPF observer against the real kernel: real BPF programs loaded here,
  * real activity caused by the test (exec, open, connect, exit, setuid).
  */
+import { KernelEnforcer } from "../src/enforce/kernel-enforcer";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync, rmSync, openSync, closeSync } from "node:fs";
 import type { ConnectEvent, CredEvent, ExecEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "../src/events/types";
@@ -545,11 +546,12 @@ describe("drain cadence", () => {
 
 describe("agent identity in the kernel", () => {
   test("none until one is set; a process's own agent, inherited by the children it forks later, comes ahead of its cgroup's", async () => {
-    const oc = new ObservedCgroup({ syscalls: "off" });
+    const k = new KernelEnforcer();
+    const oc = new ObservedCgroup({ syscalls: "off", enforcer: k });
     const execOf = (token: string) => (e: ProcessEvent): e is ExecEvent => e.type === "exec" && e.argv.includes(token);
     const [none, first, byCgroup, second] = ["none", "first", "cgroup", "second"].map((t) => unique(t)) as [string, string, string, string];
     try {
-      const k = oc.observer.enforcer!;
+      expect(k.bound).toBe(true);
       await oc.run(`/bin/echo ${none}`);
       expect((await oc.waitFor(execOf(none))).agentId).toBe(0);
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ExecEvent } from "../src/events/types";
 import { EventStore } from "../src/store/event-store";
-import { EventStreamHub } from "../src/service/event-stream-hub";
+import { EventStreamHub } from "../src/sinks/event-stream-hub";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

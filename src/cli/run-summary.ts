@@ -1,8 +1,8 @@
 /** Accumulates what a `vigil run` observed, for the printed summary and --summary-json. */
 import type { VigilEvent } from "../events/types";
-import type { EventSink } from "../pipeline/event-pipeline";
+import type { AuditEntry, Finding, VigilRecord } from "../events/records";
+import type { EventSink, RecordSink } from "../pipeline/event-pipeline";
 import { syscallName } from "../events/syscall-names";
-import type { AuditEntry } from "../enforce/interventions";
 
 export interface RunSummary {
   command: string[];
@@ -46,6 +46,15 @@ export interface FindingSummary {
 
 const TOP = 10;
 
+function summarizeFinding(f: Finding): FindingSummary {
+  const e = f.event;
+  const event: FindingSummary["event"] = { type: e.type };
+  if (e.type === "exec") event.filename = e.filename;
+  if (e.type === "open") event.path = e.path;
+  if (e.type === "connect" || (e.type === "enforce" && e.op === "connect")) Object.assign(event, { address: e.address, port: e.port });
+  return { rule: f.rule, action: f.action, severity: f.severity, enforcement: f.enforcement, outcome: f.outcome, agent: f.agent, pid: f.pid, comm: f.comm, ts: f.ts, event };
+}
+
 /** The errno names a failed exec returns most (execve(2)); others by number. */
 const ERRNO: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 7: "E2BIG", 8: "ENOEXEC", 12: "ENOMEM", 13: "EACCES", 20: "ENOTDIR", 21: "EISDIR", 26: "ETXTBSY", 36: "ENAMETOOLONG", 40: "ELOOP" };
 function errnoName(errno: number): string {
@@ -56,8 +65,10 @@ function top<K>(m: Map<K, number>, n = TOP): [K, number][] {
   return [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
 }
 
-export class RunSummaryBuilder implements EventSink {
+export class RunSummaryBuilder implements EventSink, RecordSink {
   readonly name = "summary";
+  private readonly findings: FindingSummary[] = [];
+  private readonly interventions: AuditEntry[] = [];
   private readonly pids = new Set<number>();
   private readonly execs = new Map<string, number>();
   private readonly failedExecs = new Map<string, { binary: string; error: string; count: number }>();
@@ -108,11 +119,16 @@ export class RunSummaryBuilder implements EventSink {
     }
   }
 
+  writeRecord(r: VigilRecord): void {
+    if (r.kind === "finding") this.findings.push(summarizeFinding(r.record));
+    else this.interventions.push(r.record);
+  }
+
   addSyscalls(nr: number, count: number): void {
     this.syscalls.set(nr, (this.syscalls.get(nr) ?? 0) + count);
   }
 
-  build(base: Omit<RunSummary, "processes" | "execs" | "failedExecs" | "files" | "connections" | "syscalls" | "credentialChanges" | "findings" | "interventions"> & Partial<Pick<RunSummary, "findings" | "interventions">> & { leftoversKilled: number }): RunSummary {
+  build(base: Omit<RunSummary, "processes" | "execs" | "failedExecs" | "files" | "connections" | "syscalls" | "credentialChanges" | "findings" | "interventions"> & { leftoversKilled: number }): RunSummary {
     const { leftoversKilled, ...rest } = base;
     let total = 0;
     for (const c of this.syscalls.values()) total += c;
@@ -130,8 +146,8 @@ export class RunSummaryBuilder implements EventSink {
       connections: [...this.conns.values()].sort((a, b) => b.count - a.count),
       syscalls: { total, top: top(this.syscalls).map(([nr, count]) => ({ name: syscallName(nr), nr, count })) },
       credentialChanges: this.creds,
-      findings: rest.findings ?? [],
-      interventions: rest.interventions ?? [],
+      findings: this.findings,
+      interventions: this.interventions,
     };
   }
 }

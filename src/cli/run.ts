@@ -9,7 +9,7 @@ import { basename, dirname, resolve as resolvePath } from "node:path";
 import { JOIN_FAILED_EXIT, OwnedCgroup } from "../cgroup/cgroup";
 import { syscallName } from "../events/syscall-names";
 import { parseCaptureList, type CaptureKind } from "../sensor/capture";
-import { OBSERVER_DROP_STAGES, type FirehoseClockName, type SyscallModeName } from "../observer/observer";
+import type { FirehoseClockName, SyscallModeName } from "../observer/observer";
 import { DEFAULT_OBJECT_PATH, FIREHOSE_RING_MAX } from "../sensor/sensor";
 import { checkRequirements, missing } from "../sensor/requirements";
 import { ProcPoller, subtreePids } from "../proc/proc-poller";
@@ -17,22 +17,12 @@ import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { Redactor } from "../events/redact";
 import { Runtime } from "../runtime/runtime";
 import { parseArgs, parseSize, UsageError } from "./args";
-import { formatSummary, RunSummaryBuilder, type FindingSummary, type RunSummary } from "./run-summary";
+import { formatSummary, RunSummaryBuilder, type RunSummary } from "./run-summary";
 import { compilePolicies, type PolicySet } from "../policy/compile";
 import { formatProblem, PolicyError, readPolicyFile } from "../policy/loader";
 import { probeCapabilities } from "../sensor/capabilities";
-import { Interventions, type AuditEntry } from "../enforce/interventions";
+import { Interventions } from "../enforce/interventions";
 import { PolicyGuard } from "../policy/policy-guard";
-import type { Finding } from "../policy/finding";
-
-function summarizeFinding(f: Finding): FindingSummary {
-  const e = f.event;
-  const event: FindingSummary["event"] = { type: e.type };
-  if (e.type === "exec") event.filename = e.filename;
-  if (e.type === "open") event.path = e.path;
-  if (e.type === "connect" || (e.type === "enforce" && e.op === "connect")) Object.assign(event, { address: e.address, port: e.port });
-  return { rule: f.rule, action: f.action, severity: f.severity, enforcement: f.enforcement, outcome: f.outcome, agent: f.agent, pid: f.pid, comm: f.comm, ts: f.ts, event };
-}
 
 export const RUN_USAGE = `usage: vigil run [--name N] [--events FILE] [--summary-json FILE]
                  [--syscalls off|aggregate|firehose] [--firehose-clock tick|exact]
@@ -200,151 +190,157 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     console.log(RUN_USAGE);
     return 0;
   }
-  const { command: rest, executable, name, backend, syscallMode, ringBytes, firehoseRingBytes, capture, policySet, quiet } = plan;
+  const started = Date.now();
   const summary = new RunSummaryBuilder();
   const eventsFile = plan.eventsPath ? new JsonlFileSink(plan.eventsPath) : null;
-  const findings: FindingSummary[] = [];
-  const audits: AuditEntry[] = [];
-  const started = Date.now();
   let cgroup: OwnedCgroup | null = null;
-  let runtime: Runtime | null = null;
+  let rt: Runtime | null = null;
   let poller: ProcPoller | null = null;
-  let rootPid = 0;
-  let childStatus: { exitCode: number | null; signal: number | null } | undefined;
-
   try {
-    if (backend === "ebpf") {
+    if (plan.backend === "ebpf") {
       try {
         cgroup = OwnedCgroup.create(`run-${process.pid}-${Date.now().toString(36)}`);
       } catch (e) {
         throw new RunError(`vigil run: ${(e as Error).message}`, 2);
       }
     }
-    const wantFirehoseEvents = syscallMode === "firehose" && eventsFile !== null;
-    // The proc backend builds the same pipeline and never starts the observer: the poller feeds it.
-    const rt: Runtime = (runtime = new Runtime({
-      observer: {
-        syscalls: syscallMode,
-        firehoseClock: plan.firehoseClock,
-        firehoseRingBytes,
-        capture,
-        ringBytes,
-        cgroupIds: cgroup ? [cgroup.id] : undefined,
-        syscallSink: {
-          onSyscall: wantFirehoseEvents
-            ? (pid, tid, nr, ktimeNs, tsExact) => rt.pipeline.handleSyscall({ type: "syscall", ts: rt.observer.eventDecoder.wallMs(ktimeNs), ktimeNs, tsExact, pid, tid, nr, name: syscallName(nr) })
-            : (_pid, _tid, nr) => summary.addSyscalls(nr, 1),
-        },
-      },
-      redaction: plan.redaction,
-      scopeAgent: cgroup ? name : undefined, // the observer's scope is this agent's cgroup
-    }));
-    const { tree, agents, pipeline } = rt;
-    pipeline.addSink(summary);
-    if (eventsFile) pipeline.addSink(eventsFile);
-    const guard = policySet
-      ? new PolicyGuard({
-          agents,
-          tree,
-          interventions: new Interventions(agents, (a) => audits.push(a)),
-          enforcer: () => (cgroup ? rt.observer.enforcer : null),
-          onFinding: (f) => findings.push(summarizeFinding(f)),
-        })
-      : null;
-    if (guard) pipeline.addSink(guard);
-
+    rt = buildRuntime(plan, cgroup, summary, eventsFile);
     if (cgroup) {
       try {
-        rt.start();
+        rt.start(); // the agent's identity, its cgroup's connect guard and the rules go in before any program attaches
       } catch (e) {
         throw new RunError(`vigil run: cannot start the eBPF observer: ${(e as Error).message}`, 2);
       }
-      // After start: registering puts the agent's identity into the kernel and guards its cgroup.
-      agents.register({ name, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true });
-      if (guard && policySet) guard.apply(policySet);
-    } else tree.seedFromProc();
+    } else rt.tree.seedFromProc();
 
     // In the eBPF case the launcher moves itself into the cgroup, then execs
     // CMD: CMD's first instruction already runs inside the observed scope.
-    const spawnArgv = cgroup ? cgroup.execArgv(executable, rest) : [executable, ...rest.slice(1)];
-    const child = Bun.spawn(spawnArgv, { stdin: "inherit", stdout: "inherit", stderr: "inherit", argv0: cgroup ? undefined : rest[0] });
-    rootPid = child.pid;
+    const spawnArgv = cgroup ? cgroup.execArgv(plan.executable, plan.command) : [plan.executable, ...plan.command.slice(1)];
+    const child = Bun.spawn(spawnArgv, { stdin: "inherit", stdout: "inherit", stderr: "inherit", argv0: cgroup ? undefined : plan.command[0] });
+    const rootPid = child.pid;
+    let childStatus: { exitCode: number | null; signal: number | null } | undefined;
     if (!cgroup) {
-      agents.register({ name, rootPid });
+      // The proc backend feeds the same pipeline from a poller; the observer never starts.
+      rt.agents.register({ name: plan.name, rootPid });
+      const pipeline = rt.pipeline;
       poller = new ProcPoller({
         scope: () => subtreePids(rootPid),
-        root: { pid: rootPid, filename: realpathSync(executable), argv: rest },
+        root: { pid: rootPid, filename: realpathSync(plan.executable), argv: plan.command },
         onEvent: (e) => pipeline.handle(e),
         exitStatus: (pid) => (pid === rootPid ? childStatus : undefined),
       });
       poller.start();
     }
-
-    const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
-    const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => [s, forward(s)] as const);
-    for (const [s, h] of handlers) process.on(s, h);
-    await child.exited;
-    for (const [s, h] of handlers) process.off(s, h);
-    const signal = typeof child.signalCode === "number" ? child.signalCode : signalNumber(child.signalCode ?? null);
-    childStatus = { exitCode: signal === null ? child.exitCode : null, signal };
-
-    // Leftovers (daemonized descendants) are part of the run: end them so the cgroup can go.
-    let leftoversKilled = 0;
-    if (cgroup) {
-      leftoversKilled = cgroup.killAll();
-      const deadline = Date.now() + 2000;
-      while (cgroup.isPopulated() && Date.now() < deadline) await Bun.sleep(5);
-    }
-    // Wait until the root's exit event has come through the ring (bounded).
-    const observer = cgroup ? rt.observer : null;
-    if (observer) {
-      const deadline = Date.now() + 1000;
-      while (Date.now() < deadline) {
-        observer.drain();
-        if (tree.get(rootPid)?.exitTime != null) break;
-        await Bun.sleep(2);
-      }
-      observer.drain(true); // the tree is gone: the firehose records held back for ordering are all in
-    }
+    childStatus = await superviseChild(child);
+    const leftoversKilled = cgroup ? await endLeftovers(cgroup) : 0;
+    if (cgroup) await drainUntilExited(rt, rootPid);
     poller?.stop();
 
-    const exitCode = signal !== null ? 128 + signal : (child.exitCode ?? 1);
-    if (cgroup && exitCode === JOIN_FAILED_EXIT && !tree.get(rootPid)?.execs)
+    const exitCode = childStatus.signal !== null ? 128 + childStatus.signal : (childStatus.exitCode ?? 1);
+    if (cgroup && exitCode === JOIN_FAILED_EXIT && !rt.tree.get(rootPid)?.execs)
       throw new RunError(`vigil run: could not move the command into cgroup ${cgroup.dir}`, 125);
 
-    if (observer && syscallMode === "aggregate") for (const per of observer.syscallCounts().values()) for (const [nr, c] of per) summary.addSyscalls(nr, c);
+    const observer = cgroup ? rt.observer : null;
+    if (observer && plan.syscallMode === "aggregate") for (const per of observer.syscallCounts().values()) for (const [nr, c] of per) summary.addSyscalls(nr, c);
     const stats = observer?.stats();
     if (observer) rt.stop();
-    const dropped: Record<string, number> = stats ? Object.fromEntries(OBSERVER_DROP_STAGES.map((d) => [d.summaryKey, d.count(stats.dropped)])) : {};
-    for (const [sink, n] of pipeline.sinkErrors) dropped[`sink:${sink}`] = n;
-    const events: Record<string, number> = Object.fromEntries(pipeline.counts);
+    const dropped = stats ? rt.drops(stats.dropped, "summaryKey") : {};
+    const events: Record<string, number> = Object.fromEntries(rt.pipeline.counts);
     if (stats?.received.syscall !== undefined) events.syscall = stats.received.syscall;
     const result: RunSummary = summary.build({
-      command: [...rest],
-      agent: name,
-      backend,
-      syscallMode: backend === "proc" ? "off" : syscallMode,
+      command: [...plan.command],
+      agent: plan.name,
+      backend: plan.backend,
+      syscallMode: plan.backend === "proc" ? "off" : plan.syscallMode,
       captured: stats ? stats.capture : [],
       exitCode,
-      signal,
+      signal: childStatus.signal,
       durationMs: Date.now() - started,
       events,
       dropped,
       droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0),
       leftoversKilled,
-      findings,
-      interventions: audits,
     });
     await eventsFile?.close();
-    if (!quiet) process.stderr.write(`${formatSummary(result)}\n`);
+    if (!plan.quiet) process.stderr.write(`${formatSummary(result)}\n`);
     if (plan.summaryPath) writeFileSync(plan.summaryPath, `${JSON.stringify(result, null, 2)}\n`);
     return exitCode;
   } finally {
-    if (cgroup) runtime?.stop(); // idempotent: after a normal end it has stopped already
+    if (cgroup) rt?.stop(); // idempotent: after a normal end it has stopped already
     poller?.stop();
     if (cgroup) {
       cgroup.killAll();
       await cgroup.remove().catch((e: Error) => process.stderr.write(`vigil run: ${e.message}\n`));
     }
   }
+}
+
+/**
+ * The run's pipeline: the summary, the events file, and the policy guard (kernel rules only with a cgroup of
+ * the run's own), with the agent registered. Nothing is loaded until start.
+ */
+function buildRuntime(plan: RunPlan, cgroup: OwnedCgroup | null, summary: RunSummaryBuilder, eventsFile: JsonlFileSink | null): Runtime {
+  const wantFirehoseEvents = plan.syscallMode === "firehose" && eventsFile !== null;
+  const rt: Runtime = new Runtime({
+    observer: {
+      syscalls: plan.syscallMode,
+      firehoseClock: plan.firehoseClock,
+      firehoseRingBytes: plan.firehoseRingBytes,
+      capture: plan.capture,
+      ringBytes: plan.ringBytes,
+      cgroupIds: cgroup ? [cgroup.id] : undefined,
+      syscallSink: {
+        onSyscall: wantFirehoseEvents
+          ? (pid, tid, nr, ktimeNs, tsExact) => rt.pipeline.handleSyscall({ type: "syscall", ts: rt.observer.eventDecoder.wallMs(ktimeNs), ktimeNs, tsExact, pid, tid, nr, name: syscallName(nr) })
+          : (_pid, _tid, nr) => summary.addSyscalls(nr, 1),
+      },
+    },
+    redaction: plan.redaction,
+    scopeAgent: cgroup ? plan.name : undefined, // the observer's scope is this agent's cgroup
+  });
+  const { tree, agents, pipeline } = rt;
+  pipeline.addSink(summary);
+  if (eventsFile) pipeline.addSink(eventsFile);
+  if (plan.policySet) {
+    const guard = new PolicyGuard({
+      agents,
+      tree,
+      interventions: new Interventions(agents, (record) => pipeline.record({ kind: "audit", record })),
+      enforcer: cgroup ? rt.enforcer : null,
+      onFinding: (record) => pipeline.record({ kind: "finding", record }),
+    });
+    pipeline.addSink(guard);
+    guard.apply(plan.policySet);
+  }
+  if (cgroup) agents.register({ name: plan.name, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true });
+  return rt;
+}
+
+/** Waits for the command, passing on the signals that would stop Vigil; returns how it ended. */
+async function superviseChild(child: Bun.Subprocess): Promise<{ exitCode: number | null; signal: number | null }> {
+  const handlers = (["SIGINT", "SIGTERM", "SIGHUP"] as const).map((s) => [s, () => child.kill(s)] as const);
+  for (const [s, h] of handlers) process.on(s, h);
+  await child.exited;
+  for (const [s, h] of handlers) process.off(s, h);
+  const signal = typeof child.signalCode === "number" ? child.signalCode : signalNumber(child.signalCode ?? null);
+  return { exitCode: signal === null ? child.exitCode : null, signal };
+}
+
+/** Leftovers (daemonized descendants) are part of the run: ended, so the cgroup can go. Returns how many. */
+async function endLeftovers(cgroup: OwnedCgroup): Promise<number> {
+  const killed = cgroup.killAll();
+  const deadline = Date.now() + 2000;
+  while (cgroup.isPopulated() && Date.now() < deadline) await Bun.sleep(5);
+  return killed;
+}
+
+/** Drains until the root's exit event has come through the ring (bounded), then flushes the firehose's held records. */
+async function drainUntilExited(rt: Runtime, rootPid: number): Promise<void> {
+  const deadline = Date.now() + 1000;
+  while (Date.now() < deadline) {
+    rt.observer.drain();
+    if (rt.tree.get(rootPid)?.exitTime != null) break;
+    await Bun.sleep(2);
+  }
+  rt.observer.drain(true); // the tree is gone: the firehose records held back for ordering are all in
 }

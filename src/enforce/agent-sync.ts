@@ -11,10 +11,9 @@ import { cgroup2Mount } from "../cgroup/cgroup";
 import type { ProcessTree } from "../proc/process-tree";
 import type { KernelEnforcer } from "./kernel-enforcer";
 
-export function syncAgentsToKernel(agents: AgentRegistry, tree: ProcessTree, enforcer: () => KernelEnforcer | null): void {
+export function syncAgentsToKernel(agents: AgentRegistry, tree: ProcessTree, k: KernelEnforcer): void {
   const apply = (kind: "added" | "removed", agent: Agent) => {
-    const k = enforcer();
-    if (!k) return;
+    if (!k.bound) return;
     const mount = cgroup2Mount();
     const dir = agent.cgroupOwned && agent.cgroupPath && mount ? join(mount, agent.cgroupPath) : null;
     if (kind === "added") {
@@ -30,6 +29,10 @@ export function syncAgentsToKernel(agents: AgentRegistry, tree: ProcessTree, enf
       if (dir) k.unguardCgroup(dir);
     }
   };
+  // A fresh sensor's maps are empty: every agent known by then goes in.
+  k.onBound(() => {
+    for (const a of agents.list()) apply("added", a);
+  });
   for (const a of agents.list()) apply("added", a);
   agents.onChange((c) => apply(c.kind, c.agent));
 }

@@ -7,21 +7,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Agent, AgentRegistry } from "../agents/agent-registry";
 import { cgroup2Mount } from "../cgroup/cgroup";
+import type { AuditEntry, InterventionKind } from "../events/records";
 
-export type InterventionKind = "freeze" | "thaw" | "kill-tree" | "kill";
-
-export interface AuditEntry {
-  id: string;
-  ts: number;
-  action: InterventionKind;
-  agent: string | null;
-  pid?: number;
-  /** Who asked: `api`, or `policy:<policy>/<rule>`, or `deviation:<what>`. */
-  actor: string;
-  reason: string;
-  ok: boolean;
-  detail: string;
-}
+export type { AuditEntry, InterventionKind };
 
 let seq = 0;
 

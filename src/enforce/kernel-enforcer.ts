@@ -3,6 +3,12 @@
  * bpf/enforce.bpf.c. Rules go into the generation not in force; then one
  * write to `policy_gen` switches, so the kernel always enforces one complete
  * rule set, old or new, and never neither.
+ *
+ * One enforcer lives as long as the runtime; the sensor binds it to the maps
+ * of each object it loads (and unbinds it at close). Unbound, it writes
+ * nothing; those who keep the kernel in step (agent sync, the policy guard)
+ * hear `onBound` and write their whole state into the fresh maps, before
+ * any program is attached.
  */
 import type { BpfLink, BpfMap, BpfObject } from "../kernel/bpf-object";
 import { Action, AGENT_ANY, AgentKind, CONNECT_RULES, LAYOUTS, type ActionName } from "../abi/layout";
@@ -60,27 +66,28 @@ export interface InstallReport {
   cidrEntries: number;
 }
 
-export class KernelEnforcer {
-  private readonly agentByTgid: BpfMap;
-  private readonly agentByCgroup: BpfMap;
-  private readonly agentKinds: BpfMap;
+/** The enforcement maps of one loaded object, and what has been written into them. */
+class EnforcementMaps {
+  readonly agentByTgid: BpfMap;
+  readonly agentByCgroup: BpfMap;
+  readonly agentKinds: BpfMap;
   /** Kinds already marked in use in the kernel (never cleared there). */
-  private readonly kindsUsed = new Set<number>();
-  private readonly policyGen: BpfMap;
-  private readonly execRules: BpfMap;
-  private readonly connectRules: BpfMap;
-  private readonly connectCount: BpfMap;
-  private readonly cidrSets: BpfMap;
-  private gen = 0;
-  private switchedAt = 0;
+  readonly kindsUsed = new Set<number>();
+  readonly policyGen: BpfMap;
+  readonly execRules: BpfMap;
+  readonly connectRules: BpfMap;
+  readonly connectCount: BpfMap;
+  readonly cidrSets: BpfMap;
+  gen = 0;
+  switchedAt = 0;
   /** Keys written per generation, deleted before that generation is written again. */
-  private readonly written: { exec: Uint8Array[]; cidr: Uint8Array[] }[] = [
+  readonly written: { exec: Uint8Array[]; cidr: Uint8Array[] }[] = [
     { exec: [], cidr: [] },
     { exec: [], cidr: [] },
   ];
-  private readonly guards = new Map<string, BpfLink[]>();
+  readonly guards = new Map<string, BpfLink[]>();
 
-  constructor(private readonly obj: BpfObject) {
+  constructor(readonly obj: BpfObject) {
     this.agentByTgid = obj.map("agent_by_tgid");
     this.agentByCgroup = obj.map("agent_by_cgroup");
     this.agentKinds = obj.map("agent_kinds");
@@ -90,22 +97,52 @@ export class KernelEnforcer {
     this.connectCount = obj.map("connect_rule_count");
     this.cidrSets = obj.map("cidr_sets");
   }
+}
 
-  get generation(): number {
-    return this.gen;
+export class KernelEnforcer {
+  private maps: EnforcementMaps | null = null;
+  private readonly boundListeners: (() => void)[] = [];
+
+  /** Called by the sensor once its object is loaded, before any program is attached. */
+  bind(obj: BpfObject): void {
+    this.maps = new EnforcementMaps(obj);
+    for (const listener of this.boundListeners) listener();
+  }
+
+  /** Called by the sensor before it closes the object (its links, cgroup guards included, go with it). */
+  unbind(): void {
+    this.maps = null;
+  }
+
+  get bound(): boolean {
+    return this.maps !== null;
+  }
+
+  /** `listener` writes its state into freshly bound maps (and is called at every later bind). */
+  onBound(listener: () => void): void {
+    this.boundListeners.push(listener);
+  }
+
+  /** The rule generation in force (null: no kernel bound). */
+  get generation(): number | null {
+    return this.maps?.gen ?? null;
   }
 
   /** A process (and, from now on, every child it forks) belongs to agent `agentId`. */
   setProcessAgent(tgid: number, agentId: number): void {
-    this.useKind(AgentKind.byTgid);
-    this.agentByTgid.update(u32(tgid), u32(agentId));
+    const m = this.maps;
+    if (!m) return;
+    this.useKind(m, AgentKind.byTgid);
+    m.agentByTgid.update(u32(tgid), u32(agentId));
   }
   forgetProcess(tgid: number): void {
-    this.agentByTgid.delete(u32(tgid));
+    this.maps?.agentByTgid.delete(u32(tgid));
   }
   setCgroupAgent(cgroupId: number, agentId: number): void {
-    this.useKind(AgentKind.byCgroup);
-    this.agentByCgroup.update(u64(cgroupId), u32(agentId));
+    const m = this.maps;
+    if (!m) return;
+    this.useKind(m, AgentKind.byCgroup);
+    m.agentByCgroup.update(u64(cgroupId), u32(agentId));
   }
 
   /**
@@ -113,41 +150,47 @@ export class KernelEnforcer {
    * use (bpf/vigil.h, enum vigil_agent_kind): marked before the first entry
    * goes in, so no event after it misses its agent.
    */
-  private useKind(kind: number): void {
-    if (this.kindsUsed.has(kind)) return;
-    this.agentKinds.update(u32(kind), u32(1));
-    this.kindsUsed.add(kind);
+  private useKind(m: EnforcementMaps, kind: number): void {
+    if (m.kindsUsed.has(kind)) return;
+    m.agentKinds.update(u32(kind), u32(1));
+    m.kindsUsed.add(kind);
   }
   forgetCgroup(cgroupId: number): void {
-    this.agentByCgroup.delete(u64(cgroupId));
+    this.maps?.agentByCgroup.delete(u64(cgroupId));
   }
 
   /** Refuse forbidden connects in this cgroup (one Vigil owns) and below it. */
   guardCgroup(dir: string): void {
-    if (this.guards.has(dir)) return;
-    const links = [this.obj.program("vigil_connect4").attachCgroup(dir), this.obj.program("vigil_connect6").attachCgroup(dir)];
-    this.guards.set(dir, links);
+    const m = this.maps;
+    if (!m || m.guards.has(dir)) return;
+    const links = [m.obj.program("vigil_connect4").attachCgroup(dir), m.obj.program("vigil_connect6").attachCgroup(dir)];
+    m.guards.set(dir, links);
   }
   unguardCgroup(dir: string): void {
-    for (const l of this.guards.get(dir) ?? []) l.detach();
-    this.guards.delete(dir);
+    const m = this.maps;
+    if (!m) return;
+    for (const l of m.guards.get(dir) ?? []) l.detach();
+    m.guards.delete(dir);
   }
   isGuarded(dir: string): boolean {
-    return this.guards.has(dir);
+    return this.maps?.guards.has(dir) ?? false;
   }
 
   /**
    * Install a policy set. `agentIds` turns a rule's agent list into kernel
    * agent ids (null: every agent). Throws EnforcementError, with the
    * generation in force unchanged, when the set does not fit the kernel maps.
+   * Unbound, it installs nothing (null): the set goes in at the next bind.
    */
-  install(set: { kernel: KernelPlan }, agentIds: (agents: readonly string[] | null) => number[]): InstallReport {
-    const next = this.gen ^ 1;
-    const wait = this.switchedAt + GENERATION_GRACE_MS - Date.now();
+  install(set: { kernel: KernelPlan }, agentIds: (agents: readonly string[] | null) => number[]): InstallReport | null {
+    const m = this.maps;
+    if (!m) return null;
+    const next = m.gen ^ 1;
+    const wait = m.switchedAt + GENERATION_GRACE_MS - Date.now();
     if (wait > 0) Bun.sleepSync(wait);
-    this.clear(next);
+    clearGeneration(m, next);
 
-    const written = this.written[next]!;
+    const written = m.written[next]!;
     const execKey = new Uint8Array(LAYOUTS.vigil_exec_rule_key.size);
     const ek = new DataView(execKey.buffer);
     const verdict = new Uint8Array(8);
@@ -162,7 +205,7 @@ export class KernelEnforcer {
             ek.setUint32(EXEC_RULE_KEY.dev[0], t.dev, true);
             ek.setUint32(EXEC_RULE_KEY.agent_id[0], agent, true);
             ek.setUint32(EXEC_RULE_KEY.gen[0], next, true);
-            this.execRules.update(execKey, verdict);
+            m.execRules.update(execKey, verdict);
             written.exec.push(execKey.slice());
           }
       }
@@ -179,7 +222,7 @@ export class KernelEnforcer {
           ck.setUint32(CIDR_KEY.prefixlen[0], 32 + c.bits, true);
           ck.setUint32(CIDR_KEY.set[0], ((next << 16) | setIndex) >>> 0, true);
           cidrKey.set(c.addr, CIDR_KEY.addr[0]);
-          this.cidrSets.update(cidrKey, new Uint8Array([1]));
+          m.cidrSets.update(cidrKey, new Uint8Array([1]));
           written.cidr.push(cidrKey.slice());
         }
         for (const agent of agentIds(rule.agents)) {
@@ -192,30 +235,31 @@ export class KernelEnforcer {
           cv.setUint32(CONNECT_RULE.cidr_set[0], setIndex, true);
           cv.setUint32(CONNECT_RULE.nports[0], rule.ports.length, true);
           rule.ports.forEach((p, i) => cv.setUint16(CONNECT_RULE.ports[0] + 2 * i, p, true));
-          this.connectRules.update(u32(next * CONNECT_RULES + slot), value);
+          m.connectRules.update(u32(next * CONNECT_RULES + slot), value);
           slot++;
         }
       }
-      this.connectCount.update(u32(next), u32(slot));
+      m.connectCount.update(u32(next), u32(slot));
       // The switch: one 4-byte map write.
-      this.policyGen.update(u32(0), u32(next));
-      this.gen = next;
-      this.switchedAt = Date.now();
+      m.policyGen.update(u32(0), u32(next));
+      m.gen = next;
+      m.switchedAt = Date.now();
       return { generation: next, execEntries: written.exec.length, connectEntries: slot, cidrEntries: written.cidr.length };
     } catch (e) {
-      this.clear(next); // the generation in force is untouched
+      clearGeneration(m, next); // the generation in force is untouched
       throw e instanceof EnforcementError ? e : new EnforcementError(`installing rules in the kernel failed: ${(e as Error).message}`);
     }
   }
 
-  private clear(gen: number): void {
-    const w = this.written[gen]!;
-    for (const k of w.exec) this.execRules.delete(k);
-    for (const k of w.cidr) this.cidrSets.delete(k);
-    w.exec = [];
-    w.cidr = [];
-    this.connectCount.update(u32(gen), u32(0));
-  }
+}
+
+function clearGeneration(m: EnforcementMaps, gen: number): void {
+  const w = m.written[gen]!;
+  for (const k of w.exec) m.execRules.delete(k);
+  for (const k of w.cidr) m.cidrSets.delete(k);
+  w.exec = [];
+  w.cidr = [];
+  m.connectCount.update(u32(gen), u32(0));
 }
 
 export { AGENT_ANY };

@@ -13,8 +13,7 @@ import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
 import type { ExitHookForm } from "../sensor/programs";
 import { CAPTURE_KINDS, captureKinds, type CaptureKind } from "../sensor/capture";
 import { SyscallTally, type SyscallCounts } from "./syscall-tally";
-import type { KernelEnforcer } from "../enforce/kernel-enforcer";
-import { firehoseChunkShift, Sensor, type FirehoseClockName, type SyscallModeName } from "../sensor/sensor";
+import { firehoseChunkShift, Sensor, type FirehoseClockName, type SensorOptions, type SyscallModeName } from "../sensor/sensor";
 
 export type { FirehoseClockName, SyscallModeName };
 
@@ -94,6 +93,8 @@ export interface ObserverOptions {
   syscallSink?: SyscallSink;
   /** Called when a handler throws: the observer counts it and keeps going. */
   onError?: (error: Error) => void;
+  /** Bound to the loaded object's enforcement maps (see KernelEnforcer). */
+  enforcer?: SensorOptions["enforcer"];
 }
 
 export interface DropCounts {
@@ -227,10 +228,6 @@ export class Observer {
   get running(): boolean {
     return this.sensor !== null && this.timer !== null;
   }
-  /** Agent identities and policy rules in the kernel; null until started. */
-  get enforcer(): KernelEnforcer | null {
-    return this.sensor?.enforcer ?? null;
-  }
   get eventDecoder(): EventDecoder {
     return this.decoder;
   }
@@ -248,6 +245,7 @@ export class Observer {
       capture: this.capture,
       exitHook: this.options.exitHook,
       cgroupIds: this.options.cgroupIds,
+      enforcer: this.options.enforcer,
     });
     this.sensor = sensor;
     try {

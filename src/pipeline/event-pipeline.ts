@@ -1,10 +1,13 @@
 /**
  * The one path every process event takes above the decoder: cut secrets
  * from it, update the process tree, attribute the agent, then hand the
- * event to each sink.
+ * event to each sink. Findings and audit entries, which sinks produce
+ * (the policy guard, the profile book), come back through `record` and go
+ * to the sinks that keep them, the same way.
  * Sinks are isolated: one that throws is counted and does not stop the others.
  */
 import type { ProcessEvent, SyscallEvent, VigilEvent } from "../events/types";
+import type { VigilRecord } from "../events/records";
 import type { ProcessTree } from "../proc/process-tree";
 import type { AgentRegistry } from "../agents/agent-registry";
 import type { SpanTracker } from "../agents/spans";
@@ -15,8 +18,16 @@ export interface EventSink {
   write(event: VigilEvent): void;
 }
 
+export interface RecordSink {
+  name: string;
+  writeRecord(record: VigilRecord): void;
+}
+
+export type Sink = EventSink | RecordSink | (EventSink & RecordSink);
+
 export class EventPipeline {
   private readonly sinks: EventSink[] = [];
+  private readonly recordSinks: RecordSink[] = [];
   readonly sinkErrors = new Map<string, number>();
   readonly counts = new Map<string, number>();
 
@@ -36,8 +47,25 @@ export class EventPipeline {
    */
   scopeAgent: string | null = null;
 
-  addSink(sink: EventSink): void {
-    this.sinks.push(sink);
+  /** A sink takes events (`write`), records (`writeRecord`), or both. */
+  addSink(sink: Sink): void {
+    if ("write" in sink) this.sinks.push(sink);
+    if ("writeRecord" in sink) this.recordSinks.push(sink);
+  }
+
+  /** A finding or an audit entry, to every sink that keeps records. */
+  record(record: VigilRecord): void {
+    for (const s of this.recordSinks) {
+      try {
+        s.writeRecord(record);
+      } catch {
+        this.countSinkError(s.name);
+      }
+    }
+  }
+
+  private countSinkError(name: string): void {
+    this.sinkErrors.set(name, (this.sinkErrors.get(name) ?? 0) + 1);
   }
 
   handle(event: ProcessEvent): void {
@@ -65,7 +93,7 @@ export class EventPipeline {
       try {
         s.write(event);
       } catch {
-        this.sinkErrors.set(s.name, (this.sinkErrors.get(s.name) ?? 0) + 1);
+        this.countSinkError(s.name);
       }
     }
   }

@@ -16,21 +16,15 @@ import { CAPTURE_KINDS, isCaptureKind, type CaptureKind } from "../sensor/captur
 import { cidrContains, parseAddress, parseCidr, type Cidr } from "../enforce/cidr";
 import { parsePolicySource, PolicyError, type LoadedPolicy, type PolicyProblem, type PolicySource } from "./loader";
 import type { EventKind, Match, Rule, Severity } from "./schema";
+import type { Enforcement } from "../events/records";
+
+export type { Enforcement };
 
 /** What a matcher may ask about the process behind an event. */
 export interface MatchContext {
   /** The program the process runs now (from the process tree), if known. */
   exe(pid: number): string | undefined;
 }
-
-/** How a rule's action is carried out. */
-export type Enforcement =
-  /** the kernel acts before the operation takes effect */
-  | "kernel"
-  /** Vigil acts in userspace once it sees the event (the operation has happened) */
-  | "userspace"
-  /** alert: nothing to carry out */
-  | "none";
 
 export interface CompiledRule {
   /** Unique across reloads: kernel records name rules by this id. */

@@ -10,7 +10,7 @@ import { AGENT_ANY } from "../abi/layout";
 import type { EnforceEvent, VigilEvent } from "../events/types";
 import type { KernelEnforcer } from "../enforce/kernel-enforcer";
 import type { Interventions } from "../enforce/interventions";
-import { findingId, type Finding } from "./finding";
+import { findingId, type Finding } from "../events/records";
 import { emptyPolicySet, type CompiledRule, type MatchContext, type PolicySet } from "./compile";
 import type { ProcessTree } from "../proc/process-tree";
 import type { EventSink } from "../pipeline/event-pipeline";
@@ -23,8 +23,8 @@ export interface PolicyGuardOptions {
   agents: AgentRegistry;
   tree: ProcessTree;
   interventions: Interventions;
-  /** null: no eBPF (the /proc poller): nothing is enforced in the kernel. */
-  enforcer: () => KernelEnforcer | null;
+  /** null: nothing is enforced in the kernel (no eBPF, or `vigil run` with no cgroup of its own). */
+  enforcer: KernelEnforcer | null;
   onFinding: (f: Finding) => void;
 }
 
@@ -42,6 +42,14 @@ export class PolicyGuard implements EventSink {
   constructor(private readonly o: PolicyGuardOptions) {
     this.ctx = { exe: (pid) => o.tree.get(pid)?.exe ?? undefined };
     o.agents.onChange(() => this.agentChanged());
+    // A fresh sensor's maps hold no rules: the set in force goes in before its programs attach.
+    o.enforcer?.onBound(() => {
+      if (this.hasKernelRules()) o.enforcer!.install(this.set, (agents) => this.kernelAgents(agents));
+    });
+  }
+
+  private hasKernelRules(): boolean {
+    return this.set.kernel.exec.length > 0 || this.set.kernel.connect.length > 0;
   }
 
   get active(): PolicySet {
@@ -53,8 +61,7 @@ export class PolicyGuard implements EventSink {
 
   /** Put a compiled set in force: kernel first (one generation flip), then userspace. Throws with the old set still in force. */
   apply(set: PolicySet): void {
-    const enforcer = this.o.enforcer();
-    enforcer?.install(set, (agents) => this.kernelAgents(agents));
+    this.o.enforcer?.install(set, (agents) => this.kernelAgents(agents));
     if (this.set.rules.length) {
       this.retired.push(this.set);
       if (this.retired.length > RETIRED_SETS) for (const r of this.retired.shift()!.rules) this.ruleById.delete(r.id);
@@ -70,8 +77,8 @@ export class PolicyGuard implements EventSink {
 
   /** Rules naming agents are re-rendered into the kernel when agents come and go (identity itself: agent-sync.ts). */
   private agentChanged(): void {
-    const enforcer = this.o.enforcer();
-    if (!enforcer) return;
+    const enforcer = this.o.enforcer;
+    if (!enforcer?.bound) return;
     if (this.set.kernel.exec.some((r) => r.agents) || this.set.kernel.connect.some((r) => r.agents)) enforcer.install(this.set, (a) => this.kernelAgents(a));
   }
 

@@ -5,6 +5,9 @@
  */
 import { Type, type Static } from "@sinclair/typebox";
 import { ACTION_NAMES } from "../abi/layout";
+import { SEVERITIES, type Severity } from "../events/records";
+
+export { SEVERITIES, type Severity };
 
 const Name = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description: "letters, digits, . _ -; 64 at most" });
 const NonEmptyList = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(item: T) => Type.Array(item, { minItems: 1, maxItems: 4096 });
@@ -12,7 +15,6 @@ const NonEmptyList = <T extends ReturnType<typeof Type.String> | ReturnType<type
 export const EVENT_KINDS = ["exec", "open", "connect", "fork", "exit", "cred"] as const;
 /** The actions a rule may take: the kernel's list (enum vigil_action), so the two cannot differ. */
 export const ACTIONS = ACTION_NAMES;
-export const SEVERITIES = ["low", "medium", "high", "critical"] as const;
 
 export const MatchSchema = Type.Object(
   {
@@ -68,5 +70,4 @@ export const PolicySchema = Type.Object(
 export type Match = Static<typeof MatchSchema>;
 export type Rule = Static<typeof RuleSchema>;
 export type Policy = Static<typeof PolicySchema>;
-export type Severity = (typeof SEVERITIES)[number];
 export type EventKind = (typeof EVENT_KINDS)[number];

@@ -7,7 +7,7 @@
  */
 import { dirname } from "node:path";
 import type { VigilEvent } from "../events/types";
-import { findingId, type Finding } from "../policy/finding";
+import { findingId, type Finding } from "../events/records";
 import type { Severity } from "../policy/schema";
 import type { EventSink } from "../pipeline/event-pipeline";
 import { globMatcher } from "../policy/compile";

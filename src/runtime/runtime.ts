@@ -8,13 +8,14 @@
  *   const rt = new Runtime({ observer: { cgroupIds: [id] } });
  *   rt.pipeline.addSink(summary);
  *   rt.start();                                  // seeds the tree, loads and attaches
- *   rt.agents.register({ name, cgroupId: id });  // after start: into the kernel too
+ *   rt.agents.register({ name, cgroupId: id });  // into the kernel too (now, or at start)
  *   ...
  *   rt.stop();
  */
 import { AgentRegistry } from "../agents/agent-registry";
 import { SpanTracker } from "../agents/spans";
 import { syncAgentsToKernel } from "../enforce/agent-sync";
+import { KernelEnforcer } from "../enforce/kernel-enforcer";
 import { DEFAULT_REDACTION, Redactor, type RedactionOptions } from "../events/redact";
 import type { ProcessEvent } from "../events/types";
 import { OBSERVER_DROP_STAGES, Observer, type DropCounts, type ObserverOptions } from "../observer/observer";
@@ -38,6 +39,8 @@ export class Runtime {
   readonly spans: SpanTracker | undefined;
   readonly pipeline: EventPipeline;
   readonly observer: Observer;
+  /** Agent identities and policy rules in the kernel: bound to the sensor's maps while it runs. */
+  readonly enforcer = new KernelEnforcer();
 
   constructor(options: RuntimeOptions) {
     this.spans = options.spans ? new SpanTracker(this.tree) : undefined;
@@ -46,6 +49,7 @@ export class Runtime {
     const after = options.observer.onEvent;
     this.observer = new Observer({
       ...options.observer,
+      enforcer: this.enforcer,
       onEvent: after
         ? (e) => {
             this.pipeline.handle(e);
@@ -53,8 +57,8 @@ export class Runtime {
           }
         : (e) => this.pipeline.handle(e),
     });
-    // Agents registered from now on (after start) get their identity in the kernel, and owned cgroups their guard.
-    syncAgentsToKernel(this.agents, this.tree, () => this.observer.enforcer);
+    // Every agent has its identity in the kernel, and every owned cgroup its guard, whenever a sensor is bound.
+    syncAgentsToKernel(this.agents, this.tree, this.enforcer);
   }
 
   /** Seeds the process tree from /proc, then loads and attaches. Returns how many processes were seeded. */
@@ -64,10 +68,15 @@ export class Runtime {
     return seeded;
   }
 
-  /** Every place the observer or a sink lost an event, by stage (the service adds its store and streams). */
-  drops(dropped: DropCounts = this.observer.stats().dropped): Record<string, number> {
-    const out: Record<string, number> = Object.fromEntries(OBSERVER_DROP_STAGES.map((d) => [d.stage, d.count(dropped)]));
-    for (const n of this.pipeline.sinkErrors.values()) out.handler_error! += n;
+  /**
+   * Every place the observer or a sink lost an event, keyed by the metrics' stage names or by the keys of
+   * `vigil run --summary-json` (the service adds its store and streams). A sink that threw counts as a
+   * handler error.
+   */
+  drops(dropped: DropCounts = this.observer.stats().dropped, keyBy: "stage" | "summaryKey" = "stage"): Record<string, number> {
+    const out: Record<string, number> = Object.fromEntries(OBSERVER_DROP_STAGES.map((d) => [d[keyBy], d.count(dropped)]));
+    const handlerErrors = OBSERVER_DROP_STAGES.find((d) => d.stage === "handler_error")![keyBy];
+    for (const n of this.pipeline.sinkErrors.values()) out[handlerErrors]! += n;
     return out;
   }
 

@@ -9,7 +9,7 @@
 import { resolve } from "node:path";
 import { BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
 import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, FirehoseClock, LAYOUTS, SyscallMode } from "../abi/layout";
-import { KernelEnforcer } from "../enforce/kernel-enforcer";
+import type { KernelEnforcer } from "../enforce/kernel-enforcer";
 import { attachExitHook, chooseExitHook, classifiedSyscalls, exitHookSyscalls, PROGRAMS, selectExitHook, syscallClassTable, type ExitHookForm } from "./programs";
 import type { CaptureKind } from "./capture";
 import { CgroupScope } from "./cgroup-scope";
@@ -33,6 +33,8 @@ export interface SensorOptions {
   exitHook?: ExitHookForm;
   /** Observe only these cgroups; none: the whole machine. */
   cgroupIds?: readonly number[];
+  /** Bound to this object's enforcement maps once loaded (before attach), unbound at close. */
+  enforcer?: KernelEnforcer;
 }
 
 /** The kernel's own drop counters (the per-CPU `drops` array) and the programs' recursion misses. */
@@ -52,8 +54,6 @@ export class Sensor {
   private constructor(
     private readonly obj: BpfObject,
     private readonly options: SensorOptions,
-    /** Agent identities and policy rules in the kernel. */
-    readonly enforcer: KernelEnforcer,
     /** The observed cgroups (empty when the whole machine is observed). */
     readonly scope: CgroupScope,
   ) {}
@@ -79,11 +79,13 @@ export class Sensor {
       selectExitHook(obj, exitHook?.form ?? "generic");
       obj.setConstantBytes("syscall_classes", syscallClassTable(classifiedSyscalls(options.capture)));
       obj.load();
-      const sensor = new Sensor(obj, options, new KernelEnforcer(obj), new CgroupScope(obj.map("observed_cgroups"), obj.map("observed_scope")));
+      const sensor = new Sensor(obj, options, new CgroupScope(obj.map("observed_cgroups"), obj.map("observed_scope")));
       sensor.exitHookInUse = exitHook;
       for (const id of options.cgroupIds ?? []) sensor.scope.add(id);
+      options.enforcer?.bind(obj);
       return sensor;
     } catch (err) {
+      options.enforcer?.unbind();
       obj.close();
       throw err;
     }
@@ -158,6 +160,7 @@ export class Sensor {
 
   /** Unmaps the scope and closes the object. */
   close(): Error[] {
+    this.options.enforcer?.unbind();
     this.scope.close();
     this.attachedPrograms = 0;
     return this.obj.close();

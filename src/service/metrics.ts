@@ -1,5 +1,12 @@
-/** Prometheus metrics (prom-client): one registry, values pulled from the live components at scrape time. */
+/**
+ * Prometheus metrics (prom-client): one registry, values pulled from the live components at scrape time.
+ * A sink of the pipeline too: events counted by type, findings and interventions as they come.
+ */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { VigilRecord } from "../events/records";
+import type { VigilEvent } from "../events/types";
+import type { EventSink, RecordSink } from "../pipeline/event-pipeline";
+import type { CommittedEvent } from "../store/event-store";
 
 export interface MetricsSources {
   dropsByStage: () => Record<string, number>;
@@ -13,7 +20,8 @@ export interface MetricsSources {
   policy: () => { rules: number; kernelExecEntries: number; kernelConnectEntries: number; generation: number; evaluatedEvents: number };
 }
 
-export class ServiceMetrics {
+export class ServiceMetrics implements EventSink, RecordSink {
+  readonly name = "metrics";
   readonly registry = new Registry();
   readonly eventsTotal: Counter<"type">;
   readonly ingestLag: Histogram;
@@ -129,5 +137,22 @@ export class ServiceMetrics {
 
   async text(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  write(event: VigilEvent): void {
+    this.eventsTotal.inc({ type: event.type });
+  }
+
+  writeRecord(r: VigilRecord): void {
+    if (r.kind === "finding") {
+      const f = r.record;
+      this.findings.inc({ rule: f.rule, action: f.action, severity: f.severity, enforcement: f.enforcement });
+    } else this.interventions.inc({ action: r.record.action, result: r.record.ok ? "ok" : "failed" });
+  }
+
+  /** Each committed batch: how long after the kernel saw them its events were stored. */
+  committed(events: CommittedEvent[]): void {
+    const now = Date.now();
+    for (const { event } of events) this.ingestLag.observe(Math.max(0, (now - event.ts) / 1000));
   }
 }

@@ -9,8 +9,7 @@ import type { SpanTracker } from "../agents/spans";
 import { OwnedCgroup, resolveCgroup } from "../cgroup/cgroup";
 import { Containment } from "../enforce/containment";
 import { probeCapabilities } from "../sensor/capabilities";
-import { Interventions, type AuditEntry } from "../enforce/interventions";
-import type { Finding } from "../policy/finding";
+import { Interventions } from "../enforce/interventions";
 import { PolicyGuard } from "../policy/policy-guard";
 import { PolicyDirectory } from "../policy/policy-directory";
 import { formatProblem } from "../policy/loader";
@@ -24,11 +23,12 @@ import { Runtime } from "../runtime/runtime";
 import { kernelRelease } from "../kernel/release";
 import type { EventPipeline } from "../pipeline/event-pipeline";
 import type { ProcessTree } from "../proc/process-tree";
-import { EventStore, type CommittedEvent } from "../store/event-store";
+import { EventStore } from "../store/event-store";
 import { StoreSink } from "../sinks/store-sink";
+import { StreamSink } from "../sinks/stream-sink";
+import { EventStreamHub } from "../sinks/event-stream-hub";
 import type { Config } from "./config";
-import { EventStreamHub } from "./event-stream-hub";
-import { log } from "./log";
+import { actionLog, log } from "./log";
 import { ServiceMetrics } from "./metrics";
 import { IngestWindow, lossCounts } from "./readiness";
 
@@ -103,22 +103,22 @@ export class VigilService {
             rules: set.rules.length,
             kernelExecEntries: set.kernel.exec.reduce((n, r) => n + r.targets.length, 0),
             kernelConnectEntries: set.kernel.connect.length,
-            generation: this.observer.enforcer?.generation ?? 0,
+            generation: this.runtime.enforcer.generation ?? 0,
             evaluatedEvents: this.guard.evaluated.events,
           };
         },
       },
       { version: VERSION, kernel: kernelRelease(), libbpf: LIBBPF_VERSION },
     );
-    this.interventions = new Interventions(this.agents, (a) => this.audited(a));
+    this.interventions = new Interventions(this.agents, (record) => this.pipeline.record({ kind: "audit", record }));
     this.guard = new PolicyGuard({
       agents: this.agents,
       tree: this.tree,
       interventions: this.interventions,
-      enforcer: () => this.observer.enforcer,
-      onFinding: (f) => this.finding(f),
+      enforcer: this.runtime.enforcer,
+      onFinding: (record) => this.pipeline.record({ kind: "finding", record }),
     });
-    this.profiles = new ProfileBook({ sensitivePaths: config.profiles.sensitivePaths, onFinding: (f) => this.finding(f) });
+    this.profiles = new ProfileBook({ sensitivePaths: config.profiles.sensitivePaths, onFinding: (record) => this.pipeline.record({ kind: "finding", record }) });
     if (config.profiles.learnSeconds > 0) this.agents.onChange((c) => c.kind === "added" && this.profiles.baseline(c.agent.name, config.profiles.learnSeconds));
     this.agents.onChange((c) => {
       if (c.kind === "removed") this.spans.forgetAgent(c.agent.name);
@@ -137,9 +137,10 @@ export class VigilService {
           config.policies.reloadDebounceMs,
         )
       : null;
-    this.pipeline.addSink(this.guard);
-    this.pipeline.addSink(this.profiles);
-    this.pipeline.addSink(new StoreSink(this.store, (e) => this.metrics.eventsTotal.inc({ type: e.type })));
+    // Every event and record goes the same way: the guard and the profile book (which make findings),
+    // then metrics, the store, live streams (events once stored) and the operator's log.
+    this.store.onCommitted((events) => this.metrics.committed(events));
+    for (const sink of [this.guard, this.profiles, this.metrics, new StoreSink(this.store), new StreamSink(this.hub, this.store), actionLog]) this.pipeline.addSink(sink);
   }
 
   private openStore(config: Config): EventStore {
@@ -149,7 +150,6 @@ export class VigilService {
       flushIntervalMs: config.store.flushIntervalMs,
       maxAgeMs: config.retention.maxAgeHours * 3_600_000,
       maxBytes: config.retention.maxBytes,
-      onCommitted: (events) => this.committed(events),
       onRecordError: (kind, id, error) => log("error", `${kind} not stored (counted in store_record_write_error)`, { id, error }),
     });
   }
@@ -160,26 +160,6 @@ export class VigilService {
     } catch (e) {
       throw new Error(`cgroups: ${(e as Error).message}`);
     }
-  }
-
-  private committed(events: CommittedEvent[]): void {
-    const now = Date.now();
-    for (const { event } of events) this.metrics.ingestLag.observe(Math.max(0, (now - event.ts) / 1000));
-    this.hub.publish(events);
-  }
-
-  private finding(f: Finding): void {
-    this.metrics.findings.inc({ rule: f.rule, action: f.action, severity: f.severity, enforcement: f.enforcement });
-    this.store.addRecord("finding", f, f.rule);
-    this.hub.publishRecord("finding", f, JSON.stringify(f));
-    if (f.kind === "rule" && f.action !== "alert") log("warn", "policy enforced", { rule: f.rule, action: f.action, agent: f.agent, pid: f.pid, outcome: f.outcome });
-  }
-
-  private audited(a: AuditEntry): void {
-    this.metrics.interventions.inc({ action: a.action, result: a.ok ? "ok" : "failed" });
-    this.store.addRecord("audit", a, a.action);
-    this.hub.publishRecord("audit", a, JSON.stringify(a));
-    log(a.ok ? "info" : "error", "intervention", { ...a });
   }
 
   /**

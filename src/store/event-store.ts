@@ -30,8 +30,6 @@ export interface StoreOptions {
   readers?: number;
   /** Ids one event query may cover (see queries.ts). */
   maxScan?: number;
-  /** Called with each batch once it is committed (ids assigned). */
-  onCommitted?: (events: CommittedEvent[]) => void;
   /** Called when a finding or audit entry could not be written (it is also counted). */
   onRecordError?: (kind: RecordKind, id: string, error: string) => void;
 }
@@ -122,6 +120,7 @@ export class EventStore {
   /** Reader Workers for the API's queries; null when the database could not be opened. */
   private readonly readers: StoreReader | null = null;
   private queue: StorableEvent[] = [];
+  private readonly commitListeners: ((events: CommittedEvent[]) => void)[] = [];
   /** The batch the writer has and has not answered yet (at most one: the queue absorbs the rest). */
   private inflight: Batch | null = null;
   private readonly timers: ReturnType<typeof setInterval>[] = [];
@@ -242,7 +241,12 @@ export class EventStore {
       stored[i] = { event, json: withId({ id: ids[i]!, data: batch.json[i]! }) };
     }
     batch.resolve(ids.length);
-    this.options.onCommitted?.(stored);
+    for (const listener of this.commitListeners) listener(stored);
+  }
+
+  /** `listener` gets each batch once it is committed (ids assigned), in commit order. */
+  onCommitted(listener: (events: CommittedEvent[]) => void): void {
+    this.commitListeners.push(listener);
   }
 
   /** Queue an event for writing; never blocks. Returns false when it was dropped (queue full). */

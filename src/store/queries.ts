@@ -10,6 +10,7 @@
  * even none, while `nextCursor` is not null. So no filter, however rare its
  * match (`until=0` on a million rows), makes one query read the whole table.
  */
+import type { RecordKind } from "../events/records";
 import type { Database } from "bun:sqlite";
 
 export interface EventQuery {
@@ -97,7 +98,7 @@ export function withId(row: { id: number; data: string }): string {
   return `${row.data.slice(0, -1)},"id":${row.id}}`;
 }
 
-export type RecordKind = "finding" | "audit";
+export type { RecordKind };
 
 export interface RecordQuery {
   agent?: string;

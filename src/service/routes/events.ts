@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import type { StoredEvent } from "../../store/event-store";
 import { matchesFilter, withId } from "../../store/queries";
 import type { VigilService } from "../vigil-service";
-import type { Resume } from "../event-stream-hub";
+import type { Resume } from "../../sinks/event-stream-hub";
 import { BadRequest, documented, ErrorBody, jsonResponse, quoted, EventFilterQuery, PageQuery, parseTime, checkQuery, StreamFilterQuery } from "./schemas";
 
 interface Filters {

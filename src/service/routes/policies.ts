@@ -32,7 +32,7 @@ export function policyRoutes(service: VigilService) {
           rules: set.rules.map((r) => ({ policy: r.policy, name: r.name, event: r.event, action: r.action, severity: r.severity, enforcement: r.enforcement, agents: r.agents, file: r.file })),
           warnings: set.warnings,
           capabilities: probeCapabilities(),
-          kernelGeneration: service.observer.enforcer?.generation ?? null,
+          kernelGeneration: service.runtime.enforcer.generation,
         };
       },
       { ...noQuery, detail: { summary: "Policies and rules in force, where each is enforced, and what this machine can enforce", tags: ["policies"], responses: documented(200, "{ directory, policies, rules, warnings, capabilities, kernelGeneration }") } },
