@@ -152,7 +152,8 @@ describe("firehose records (userspace side)", () => {
 });
 
 import { cidrContains, parseAddress, parseCidr } from "../src/enforce/cidr";
-import { compilePolicies, globMatcher } from "../src/policy/compile";
+import { compilePolicies } from "../src/policy/compile";
+import { globMatcher } from "../src/policy/match";
 import { parsePolicySource, PolicyError, type PolicyProblem } from "../src/policy/loader";
 import { parseCaptureList } from "../src/sensor/capture";
 import { parseTraceparent } from "../src/agents/spans";

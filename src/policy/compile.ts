@@ -5,26 +5,21 @@
  * machine cannot enforce is refused here, with the reason, before anything
  * is switched.
  */
-import { statSync } from "node:fs";
 import { createHash } from "node:crypto";
 import type { ActionName } from "../abi/layout";
 import { CONNECT_RULES, ConnectRuleFlag, RULE_PORTS } from "../abi/layout";
-import type { VigilEvent } from "../events/types";
 import type { Capabilities } from "../sensor/capabilities";
 import type { KernelPlan } from "../enforce/kernel-enforcer";
 import { CAPTURE_KINDS, isCaptureKind, type CaptureKind } from "../sensor/capture";
-import { cidrContains, parseAddress, parseCidr, type Cidr } from "../enforce/cidr";
+import { parseCidr, type Cidr } from "../enforce/cidr";
 import { parsePolicySource, PolicyError, type LoadedPolicy, type PolicyProblem, type PolicySource } from "./loader";
 import type { EventKind, Match, Rule, Severity } from "./schema";
 import type { Enforcement } from "../events/records";
+import { compileMatcher, globMatcher, type MatchContext } from "./match";
+import type { VigilEvent } from "../events/types";
+import { resolveBinaries } from "./binaries";
 
-export type { Enforcement };
-
-/** What a matcher may ask about the process behind an event. */
-export interface MatchContext {
-  /** The program the process runs now (from the process tree), if known. */
-  exe(pid: number): string | undefined;
-}
+export type { Enforcement, MatchContext };
 
 export interface CompiledRule {
   /** Unique across reloads: kernel records name rules by this id. */
@@ -65,120 +60,6 @@ const FIELDS_FOR: Record<keyof Omit<Match, "event">, EventKind[] | "any"> = {
   uid: "any",
   comm: "any",
 };
-const GLOB_CHARS = /[*?[\]{}]/;
-
-/** Kernel encoding of a device number (MKDEV) from stat's st_dev (new_encode_dev). */
-export function kernelDev(stDev: number): number {
-  const major = (stDev >> 8) & 0xfff;
-  const minor = (stDev & 0xff) | ((stDev >> 12) & 0xfff00);
-  return ((major << 20) | minor) >>> 0;
-}
-
-/**
- * Exact strings by set lookup; globs through Bun.Glob, each behind a cheap
- * necessary condition (its literal prefix, or for `** /x` its literal suffix)
- * so that most non-matching strings never reach the glob engine.
- */
-export function globMatcher(patterns: readonly string[]): (s: string) => boolean {
-  const exact = new Set(patterns.filter((p) => !GLOB_CHARS.test(p)));
-  const globs = patterns
-    .filter((p) => GLOB_CHARS.test(p))
-    .map((p) => {
-      const prefix = p.slice(0, p.search(GLOB_CHARS));
-      const tail = p.startsWith("**/") && !GLOB_CHARS.test(p.slice(3)) ? p.slice(2) : "";
-      return { glob: new Bun.Glob(p), prefix, tail };
-    });
-  return (s) => {
-    if (exact.has(s)) return true;
-    for (const g of globs) if (s.startsWith(g.prefix) && (g.tail === "" || s.endsWith(g.tail) || s === g.tail.slice(1)) && g.glob.match(s)) return true;
-    return false;
-  };
-}
-
-/** Connect rules of one event share one parse of its address. */
-let lastAddress = "";
-let lastBytes: Uint8Array | null = null;
-function addressBytes(a: string): Uint8Array | null {
-  if (a !== lastAddress) {
-    lastAddress = a;
-    lastBytes = parseAddress(a);
-  }
-  return lastBytes;
-}
-
-/** Binaries named by a rule → their identities now. Single-level globs are expanded; `**` is not. */
-function resolveBinaries(patterns: readonly string[], locate: (i: number, m: string) => PolicyProblem, problems: PolicyProblem[], warnings: PolicyProblem[]) {
-  const targets = new Map<string, { dev: number; ino: bigint; path: string }>();
-  patterns.forEach((p, i) => {
-    if (!p.startsWith("/")) return problems.push(locate(i, `binary ${JSON.stringify(p)} must be an absolute path for the kernel to match it`));
-    let paths = [p];
-    if (GLOB_CHARS.test(p)) {
-      if (p.includes("**")) return problems.push(locate(i, `binary ${JSON.stringify(p)}: "**" cannot be expanded into the kernel's exact binary set; name the directory level`));
-      paths = [...new Bun.Glob(p.slice(1)).scanSync({ cwd: "/", onlyFiles: true, followSymlinks: true })].map((r) => `/${r}`).slice(0, 4096);
-    }
-    let found = 0;
-    for (const path of paths) {
-      try {
-        const st = statSync(path, { bigint: true });
-        if (!st.isFile()) continue;
-        const key = `${st.dev}:${st.ino}`;
-        if (!targets.has(key)) targets.set(key, { dev: kernelDev(Number(st.dev)), ino: st.ino, path });
-        found++;
-      } catch {
-        /* missing: warned below */
-      }
-    }
-    if (found === 0) warnings.push(locate(i, `binary ${JSON.stringify(p)} matches no file on this machine now: the kernel cannot act on it until a reload after it exists (userspace still matches the path)`));
-  });
-  return [...targets.values()];
-}
-
-function compileMatcher(m: Match): (e: VigilEvent, ctx: MatchContext) => boolean {
-  const checks: ((e: VigilEvent, ctx: MatchContext) => boolean)[] = [];
-  if (m.binary) {
-    const test = globMatcher(m.binary);
-    checks.push((e, ctx) => {
-      const bin = e.type === "exec" ? e.filename : ctx.exe(e.pid);
-      return bin !== undefined && test(bin);
-    });
-  }
-  if (m.argv) {
-    const needles = m.argv;
-    checks.push((e) => e.type === "exec" && e.argv.some((a) => needles.some((n) => a.includes(n))));
-  }
-  if (m.path) {
-    const test = globMatcher(m.path);
-    checks.push((e) => e.type === "open" && test(e.path));
-  }
-  if (m.cidr || m.notCidr) {
-    const inAny = (list: Cidr[], a: Uint8Array) => list.some((c) => cidrContains(c, a));
-    const yes = (m.cidr ?? []).map(parseCidr);
-    const no = (m.notCidr ?? []).map(parseCidr);
-    checks.push((e) => {
-      if (e.type !== "connect") return false;
-      const a = addressBytes(e.address);
-      if (!a) return false;
-      return (yes.length === 0 || inAny(yes, a)) && !inAny(no, a);
-    });
-  }
-  if (m.port) {
-    const ports = new Set(m.port);
-    checks.push((e) => e.type === "connect" && ports.has(e.port));
-  }
-  if (m.uid) {
-    const uids = new Set(m.uid);
-    checks.push((e) => "uid" in e && uids.has(e.uid));
-  }
-  if (m.comm) {
-    const test = globMatcher(m.comm);
-    checks.push((e) => "comm" in e && test(e.comm));
-  }
-  return (e, ctx) => {
-    for (const c of checks) if (!c(e, ctx)) return false;
-    return true;
-  };
-}
-
 /** How (and whether) this machine can carry out a rule; a string is the refusal. */
 function planEnforcement(rule: Rule, caps: Capabilities): { enforcement: Enforcement; kernel: "exec" | "connect" | null } | string {
   const { action } = rule;

@@ -39,12 +39,12 @@ export class PolicyGuard implements EventSink {
   private readonly ctx: MatchContext;
   private generationSwitches = 0;
 
-  constructor(private readonly o: PolicyGuardOptions) {
-    this.ctx = { exe: (pid) => o.tree.get(pid)?.exe ?? undefined };
-    o.agents.onChange(() => this.agentChanged());
+  constructor(private readonly options: PolicyGuardOptions) {
+    this.ctx = { exe: (pid) => options.tree.get(pid)?.exe ?? undefined };
+    options.agents.onChange(() => this.agentChanged());
     // A fresh sensor's maps hold no rules: the set in force goes in before its programs attach.
-    o.enforcer?.onBound(() => {
-      if (this.hasKernelRules()) o.enforcer!.install(this.set, (agents) => this.kernelAgents(agents));
+    options.enforcer?.onBound(() => {
+      if (this.hasKernelRules()) options.enforcer!.install(this.set, (agents) => this.kernelAgents(agents));
     });
   }
 
@@ -61,7 +61,7 @@ export class PolicyGuard implements EventSink {
 
   /** Put a compiled set in force: kernel first (one generation flip), then userspace. Throws with the old set still in force. */
   apply(set: PolicySet): void {
-    this.o.enforcer?.install(set, (agents) => this.kernelAgents(agents));
+    this.options.enforcer?.install(set, (agents) => this.kernelAgents(agents));
     if (this.set.rules.length) {
       this.retired.push(this.set);
       if (this.retired.length > RETIRED_SETS) for (const r of this.retired.shift()!.rules) this.ruleById.delete(r.id);
@@ -72,12 +72,12 @@ export class PolicyGuard implements EventSink {
   }
 
   private kernelAgents(agents: readonly string[] | null): number[] {
-    return agents === null ? [AGENT_ANY] : this.o.agents.kernelIdsMatching(agents);
+    return agents === null ? [AGENT_ANY] : this.options.agents.kernelIdsMatching(agents);
   }
 
   /** Rules naming agents are re-rendered into the kernel when agents come and go (identity itself: agent-sync.ts). */
   private agentChanged(): void {
-    const enforcer = this.o.enforcer;
+    const enforcer = this.options.enforcer;
     if (!enforcer?.bound) return;
     if (this.set.kernel.exec.some((r) => r.agents) || this.set.kernel.connect.some((r) => r.agents)) enforcer.install(this.set, (a) => this.kernelAgents(a));
   }
@@ -144,7 +144,7 @@ export class PolicyGuard implements EventSink {
   }
 
   private carryOut(action: CompiledRule["action"], pid: number, agent: string | null, actor: string, why: string): string {
-    const iv = this.o.interventions;
+    const iv = this.options.interventions;
     const r =
       action === "kill"
         ? iv.killProcess(pid, agent, actor, why)
@@ -162,7 +162,7 @@ export class PolicyGuard implements EventSink {
   }
 
   private emit(rule: CompiledRule, event: Exclude<VigilEvent, { type: "syscall" }>, enforcement: Finding["enforcement"], outcome: string): void {
-    this.o.onFinding({
+    this.options.onFinding({
       id: findingId(),
       ts: event.ts,
       kind: "rule",

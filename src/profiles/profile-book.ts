@@ -10,7 +10,7 @@ import type { VigilEvent } from "../events/types";
 import { findingId, type Finding } from "../events/records";
 import type { Severity } from "../policy/schema";
 import type { EventSink } from "../pipeline/event-pipeline";
-import { globMatcher } from "../policy/compile";
+import { globMatcher } from "../policy/match";
 
 const MAX_KEYS = 4096;
 const RATE_WINDOW_MS = 10_000;
@@ -84,8 +84,8 @@ export class ProfileBook implements EventSink {
   private readonly profiles = new Map<string, Profile>();
   private readonly sensitive: (path: string) => boolean;
 
-  constructor(private readonly o: ProfileBookOptions) {
-    this.sensitive = globMatcher(o.sensitivePaths);
+  constructor(private readonly options: ProfileBookOptions) {
+    this.sensitive = globMatcher(options.sensitivePaths);
   }
 
   private profile(agent: string): Profile {
@@ -154,7 +154,7 @@ export class ProfileBook implements EventSink {
     if (p.reported.has(k)) return;
     if (p.reported.size < MAX_KEYS) p.reported.add(k);
     p.deviations++;
-    this.o.onFinding({
+    this.options.onFinding({
       id: findingId(),
       ts: e.ts,
       kind: "deviation",

@@ -130,7 +130,7 @@ export class EventStore {
   private seq = 0;
   private readonly waiting = new Map<number, (m: FromWriter) => void>();
   readonly path: string;
-  private readonly s: Omit<StoreStats, "queued" | "sizeBytes" | "writable" | "queriesRefused"> = {
+  private readonly counters: Omit<StoreStats, "queued" | "sizeBytes" | "writable" | "queriesRefused"> = {
     written: 0,
     droppedQueueFull: 0,
     droppedWriteError: 0,
@@ -158,7 +158,7 @@ export class EventStore {
       // A corrupt or unreadable file is left as it is (never deleted): reported, not fatal.
       db?.close();
       db = null;
-      this.s.lastError = `cannot open ${this.path}: ${(e as Error).message}`;
+      this.counters.lastError = `cannot open ${this.path}: ${(e as Error).message}`;
       this.failing = true;
     }
     this.db = db;
@@ -167,7 +167,7 @@ export class EventStore {
       this.writer = new Worker(new URL("./store-writer.ts", import.meta.url).href);
       this.writer.onmessage = (e: MessageEvent<FromWriter>) => this.fromWriter(e.data);
       this.writer.onerror = (e) => {
-        this.s.lastError = `store writer failed: ${e.message}`;
+        this.counters.lastError = `store writer failed: ${e.message}`;
         this.failing = true;
       };
       this.post({ op: "open", options: { path: this.path, maxAgeMs: options.maxAgeMs, maxBytes: options.maxBytes, retentionIntervalMs: options.retentionIntervalMs ?? 10_000 } });
@@ -191,7 +191,7 @@ export class EventStore {
     switch (m.op) {
       case "opened":
         if (m.error) {
-          this.s.lastError = m.error;
+          this.counters.lastError = m.error;
           this.failing = true;
         }
         return;
@@ -201,14 +201,14 @@ export class EventStore {
         break;
       case "probed":
         if (m.error) {
-          this.s.lastError = m.error;
+          this.counters.lastError = m.error;
           this.failing = true;
         } else if (this.inflight === null) this.failing = false;
         break;
       case "retained":
-        this.s.deletedByAge += m.counts.byAge;
-        this.s.deletedBySize += m.counts.bySize;
-        if (m.error) this.s.lastError = m.error;
+        this.counters.deletedByAge += m.counts.byAge;
+        this.counters.deletedBySize += m.counts.bySize;
+        if (m.error) this.counters.lastError = m.error;
         break;
       case "closed":
         break;
@@ -226,13 +226,13 @@ export class EventStore {
     this.inflight = null;
     if (!ids) {
       // Disk full, read-only or corrupt: these events are lost, counted, and the store reports unhealthy.
-      this.s.droppedWriteError += batch.events.length;
-      this.s.lastError = error;
+      this.counters.droppedWriteError += batch.events.length;
+      this.counters.lastError = error;
       this.failing = true;
       batch.resolve(0);
       return;
     }
-    this.s.written += ids.length;
+    this.counters.written += ids.length;
     this.failing = false;
     const stored: CommittedEvent[] = new Array(ids.length);
     for (let i = 0; i < ids.length; i++) {
@@ -253,7 +253,7 @@ export class EventStore {
   add(event: StorableEvent): boolean {
     if (this.closed) return false;
     if (this.queue.length + (this.inflight?.events.length ?? 0) >= this.queueLimit) {
-      this.s.droppedQueueFull++;
+      this.counters.droppedQueueFull++;
       return false;
     }
     this.queue.push(event);
@@ -267,7 +267,7 @@ export class EventStore {
     const events = this.queue;
     this.queue = [];
     if (!this.writer) {
-      this.s.droppedWriteError += events.length;
+      this.counters.droppedWriteError += events.length;
       return 0;
     }
     const n = events.length;
@@ -290,12 +290,12 @@ export class EventStore {
 
   /** The reader pool; throws StoreUnavailable when the store could not be opened or is closed. */
   get reader(): StoreReader {
-    if (!this.readers || this.closed) throw new StoreUnavailable(this.s.lastError ?? "store closed");
+    if (!this.readers || this.closed) throw new StoreUnavailable(this.counters.lastError ?? "store closed");
     return this.readers;
   }
 
   private open(): Database {
-    if (!this.db || this.closed) throw new StoreUnavailable(this.s.lastError ?? "store closed");
+    if (!this.db || this.closed) throw new StoreUnavailable(this.counters.lastError ?? "store closed");
     return this.db;
   }
   /** On this thread: for tests and benches. The API reads through `reader`, off this thread. */
@@ -308,14 +308,14 @@ export class EventStore {
   addRecord(kind: RecordKind, rec: { id: string; ts: number; agent?: string | null }, label: string): void {
     if (!this.writer || this.closed) {
       this.recordWriteErrors++;
-      this.options.onRecordError?.(kind, rec.id, this.s.lastError ?? "store closed");
+      this.options.onRecordError?.(kind, rec.id, this.counters.lastError ?? "store closed");
       return;
     }
     const seq = ++this.seq;
     void this.request({ op: "record", seq, kind, id: rec.id, ts: rec.ts, agent: rec.agent ?? null, label, data: JSON.stringify(rec) }).then((m) => {
       if (m.op === "record" && m.error) {
         this.recordWriteErrors++;
-        this.s.lastError = m.error;
+        this.counters.lastError = m.error;
         this.options.onRecordError?.(kind, rec.id, m.error);
       }
     });
@@ -366,15 +366,15 @@ export class EventStore {
   /** Whether writes work (readiness): the last write and probe succeeded and no batch is held up by the disk. */
   checkWritable(now = Date.now()): { ok: boolean; reason?: string } {
     if (this.closed) return { ok: false, reason: "store closed" };
-    if (!this.db) return { ok: false, reason: `store unavailable: ${this.s.lastError}` };
+    if (!this.db) return { ok: false, reason: `store unavailable: ${this.counters.lastError}` };
     if (this.inflight && now - this.inflight.sentAt > this.stallMs)
       return { ok: false, reason: `store writes stalled: a batch of ${this.inflight.events.length} events has waited ${((now - this.inflight.sentAt) / 1000).toFixed(1)} s for the disk` };
-    if (this.failing) return { ok: false, reason: `store writes failing: ${this.s.lastError}` };
+    if (this.failing) return { ok: false, reason: `store writes failing: ${this.counters.lastError}` };
     return { ok: true };
   }
 
   stats(): StoreStats {
-    return { ...this.s, queued: this.queue.length + (this.inflight?.events.length ?? 0), sizeBytes: this.sizeBytes(), writable: !this.failing && !this.closed, queriesRefused: this.readers?.refusedBusy ?? 0 };
+    return { ...this.counters, queued: this.queue.length + (this.inflight?.events.length ?? 0), sizeBytes: this.sizeBytes(), writable: !this.failing && !this.closed, queriesRefused: this.readers?.refusedBusy ?? 0 };
   }
 
   /**
@@ -394,9 +394,9 @@ export class EventStore {
       })();
       const inTime = await Promise.race([finished, Bun.sleep(CLOSE_TIMEOUT_MS).then(() => false)]);
       if (!inTime) {
-        this.s.droppedWriteError += this.queue.length + (this.inflight?.events.length ?? 0);
+        this.counters.droppedWriteError += this.queue.length + (this.inflight?.events.length ?? 0);
         problem = `store writer did not finish within ${CLOSE_TIMEOUT_MS} ms; ${this.queue.length + (this.inflight?.events.length ?? 0)} events lost (counted)`;
-        this.s.lastError = problem;
+        this.counters.lastError = problem;
       }
       writer.terminate();
     }

@@ -1,0 +1,94 @@
+/**
+ * Rule matchers in userspace: globs over paths and binaries, CIDR sets over
+ * addresses, exact sets over ports, uids and names. One matcher per rule,
+ * all its conditions required.
+ */
+import type { VigilEvent } from "../events/types";
+import { cidrContains, parseAddress, parseCidr, type Cidr } from "../enforce/cidr";
+import type { Match } from "./schema";
+
+export const GLOB_CHARS = /[*?[\]{}]/;
+
+/** What a matcher may ask about the process behind an event. */
+export interface MatchContext {
+  /** The program the process runs now (from the process tree), if known. */
+  exe(pid: number): string | undefined;
+}
+
+/**
+ * Exact strings by set lookup; globs through Bun.Glob, each behind a cheap
+ * necessary condition (its literal prefix, or for `** /x` its literal suffix)
+ * so that most non-matching strings never reach the glob engine.
+ */
+export function globMatcher(patterns: readonly string[]): (s: string) => boolean {
+  const exact = new Set(patterns.filter((p) => !GLOB_CHARS.test(p)));
+  const globs = patterns
+    .filter((p) => GLOB_CHARS.test(p))
+    .map((p) => {
+      const prefix = p.slice(0, p.search(GLOB_CHARS));
+      const tail = p.startsWith("**/") && !GLOB_CHARS.test(p.slice(3)) ? p.slice(2) : "";
+      return { glob: new Bun.Glob(p), prefix, tail };
+    });
+  return (s) => {
+    if (exact.has(s)) return true;
+    for (const g of globs) if (s.startsWith(g.prefix) && (g.tail === "" || s.endsWith(g.tail) || s === g.tail.slice(1)) && g.glob.match(s)) return true;
+    return false;
+  };
+}
+
+/** Connect rules of one event share one parse of its address. */
+let lastAddress = "";
+let lastBytes: Uint8Array | null = null;
+function addressBytes(a: string): Uint8Array | null {
+  if (a !== lastAddress) {
+    lastAddress = a;
+    lastBytes = parseAddress(a);
+  }
+  return lastBytes;
+}
+
+export function compileMatcher(m: Match): (e: VigilEvent, ctx: MatchContext) => boolean {
+  const checks: ((e: VigilEvent, ctx: MatchContext) => boolean)[] = [];
+  if (m.binary) {
+    const test = globMatcher(m.binary);
+    checks.push((e, ctx) => {
+      const bin = e.type === "exec" ? e.filename : ctx.exe(e.pid);
+      return bin !== undefined && test(bin);
+    });
+  }
+  if (m.argv) {
+    const needles = m.argv;
+    checks.push((e) => e.type === "exec" && e.argv.some((a) => needles.some((n) => a.includes(n))));
+  }
+  if (m.path) {
+    const test = globMatcher(m.path);
+    checks.push((e) => e.type === "open" && test(e.path));
+  }
+  if (m.cidr || m.notCidr) {
+    const inAny = (list: Cidr[], a: Uint8Array) => list.some((c) => cidrContains(c, a));
+    const yes = (m.cidr ?? []).map(parseCidr);
+    const no = (m.notCidr ?? []).map(parseCidr);
+    checks.push((e) => {
+      if (e.type !== "connect") return false;
+      const a = addressBytes(e.address);
+      if (!a) return false;
+      return (yes.length === 0 || inAny(yes, a)) && !inAny(no, a);
+    });
+  }
+  if (m.port) {
+    const ports = new Set(m.port);
+    checks.push((e) => e.type === "connect" && ports.has(e.port));
+  }
+  if (m.uid) {
+    const uids = new Set(m.uid);
+    checks.push((e) => "uid" in e && uids.has(e.uid));
+  }
+  if (m.comm) {
+    const test = globMatcher(m.comm);
+    checks.push((e) => "comm" in e && test(e.comm));
+  }
+  return (e, ctx) => {
+    for (const c of checks) if (!c(e, ctx)) return false;
+    return true;
+  };
+}
