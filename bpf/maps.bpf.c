@@ -10,6 +10,7 @@ const volatile __u8 firehose_chunk_shift = 0; /* each CPU's firehose ring is 2^t
 const volatile __u32 tally_carry_at = 0; /* 0: when a count would wrap (at 2^16) */
 const volatile __u32 nr_cpus = 1; /* set to the possible CPUs before load */
 const volatile __u8 syscall_classes[VIGIL_MAX_SYSCALLS] = {}; /* set before load */
+const volatile __u32 tls_call_chunks = 64; /* chunks of a TLS call copied at most (1..VIGIL_TLS_CHUNKS_MAX) */
 __u64 pending_calls = 0;
 
 /*
@@ -46,6 +47,10 @@ struct vigil_btf_anchor {
 	struct vigil_connect_rule connect_rule;
 	struct vigil_cidr_key cidr_key;
 	struct vigil_enforce_event enforce;
+	struct vigil_tls_event tls;
+	enum vigil_tls_dir tls_dir;
+	struct vigil_tls_call tls_call;
+	struct vigil_tls_conn_key tls_conn_key;
 };
 struct vigil_btf_anchor *const volatile vigil_btf_anchor = 0;
 

@@ -38,7 +38,8 @@ enum vigil_event_type {
 	VIGIL_EV_ENFORCE = 8, /* the kernel acted on a policy rule */
 	VIGIL_EV_TALLY = 9, /* a thread's syscall counts, sent when it exits (aggregate mode) */
 	VIGIL_EV_EXEC_FAILED = 10, /* an execve/execveat that returned an error (sched_process_exec fires on success only) */
-	VIGIL_EV_MAX = 11,
+	VIGIL_EV_TLS = 11, /* plaintext an SSL_write sent or an SSL_read received (uprobes), a chunk at a time */
+	VIGIL_EV_MAX = 12,
 };
 
 /* Indexes of the per-CPU `drops` counter array (one slot per event type, then the rest). */
@@ -362,6 +363,53 @@ struct vigil_tally {
 struct vigil_tally_event {
 	struct vigil_header hdr;
 	struct vigil_tally tally;
+};
+
+/*
+ * TLS plaintext, seen by uprobes on OpenSSL's SSL_write/SSL_read (and their
+ * _ex forms) in whatever file exports them. A call's bytes leave the kernel
+ * as chunks of at most VIGIL_TLS_CHUNK in the one event ring, so they keep
+ * their order against the process events around them. `seq` counts a
+ * connection's chunks (per process and SSL pointer, both directions): a gap
+ * tells userspace that chunks were lost (each loss is counted as a ring drop).
+ * A call moving more than tls_call_chunks chunks is cut there; its last
+ * chunk carries VIGIL_F_TLS_TRUNCATED and `call_len` says how much it moved.
+ */
+#define VIGIL_TLS_CHUNK 4096
+#define VIGIL_TLS_CHUNKS_MAX 256 /* the bound of tls_call_chunks (1 MiB a call) */
+#define VIGIL_F_TLS_TRUNCATED 0x1
+
+enum vigil_tls_dir {
+	VIGIL_TLS_SENT = 0,
+	VIGIL_TLS_RECEIVED = 1,
+};
+
+struct vigil_tls_event {
+	struct vigil_header hdr;
+	__u64 ssl; /* the SSL pointer: one connection within the process */
+	__u64 seq;
+	__u32 call_len; /* bytes the call moved */
+	__u32 offset; /* of this chunk within the call */
+	__u32 len; /* bytes of data below */
+	__u8 dir; /* enum vigil_tls_dir */
+	__u8 flags;
+	__u16 _pad;
+	__u8 data[VIGIL_TLS_CHUNK];
+};
+
+/* What a uprobe at a call's entry leaves for its uretprobe, by thread. */
+struct vigil_tls_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 len_out; /* _ex forms: where the call stores the bytes it moved (0: the return value is the count) */
+	__u32 dir; /* enum vigil_tls_dir */
+	__u32 _pad;
+};
+
+struct vigil_tls_conn_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 _pad;
 };
 
 #endif /* VIGIL_H */

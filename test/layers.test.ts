@@ -20,6 +20,7 @@ export const LAYERS: Record<string, number> = {
   proc: 3,
   store: 3,
   agents: 4,
+  intent: 4,
   pipeline: 5,
   enforce: 5,
   sensor: 6,

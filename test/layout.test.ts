@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { AGENT_KINDS, AgentKind, DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SyscallRecordBits, TALLY_BUSY } from "../src/abi/layout";
+import { AGENT_KINDS, AgentKind, DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SyscallRecordBits, TALLY_BUSY, TlsDir } from "../src/abi/layout";
 import { ROOT } from "./helpers";
 
 interface BtfMember {
@@ -88,6 +88,10 @@ describe("event layouts: C (BTF) == TypeScript", () => {
 
   test("agent kinds match", () => {
     expect(enumValues("vigil_agent_kind")).toEqual({ VIGIL_AGENTS_BY_TGID: AgentKind.byTgid, VIGIL_AGENTS_BY_CGROUP: AgentKind.byCgroup, VIGIL_AGENT_KINDS: AGENT_KINDS });
+  });
+
+  test("TLS directions match", () => {
+    expect(enumValues("vigil_tls_dir")).toEqual({ VIGIL_TLS_SENT: TlsDir.sent, VIGIL_TLS_RECEIVED: TlsDir.received });
   });
 
   test("drop counter slots match", () => {

@@ -34,6 +34,8 @@ export const EventType = {
   tally: 9,
   /** An execve/execveat that returned an error. */
   exec_failed: 10,
+  /** A chunk of TLS plaintext (uprobes on OpenSSL): read by the intent layer, never passed up as an event. */
+  tls: 11,
 } as const;
 export type EventTypeName = keyof typeof EventType;
 export const EVENT_TYPE_NAMES: readonly (EventTypeName | undefined)[] = (() => {
@@ -42,12 +44,19 @@ export const EVENT_TYPE_NAMES: readonly (EventTypeName | undefined)[] = (() => {
   return names;
 })();
 
-/** The event types passed up as events (the tally is the observer's own), in the kernel's order. */
-export const REPORTED_EVENT_TYPES = EVENT_TYPE_NAMES.filter((n): n is Exclude<EventTypeName, "tally"> => n !== undefined && n !== "tally");
+/** The kernel's event types passed up as events (the tally is the observer's, TLS chunks the intent layer's), in the kernel's order. */
+export const REPORTED_EVENT_TYPES = EVENT_TYPE_NAMES.filter((n): n is Exclude<EventTypeName, "tally" | "tls"> => n !== undefined && n !== "tally" && n !== "tls");
 
 /** Slots of the per-CPU `drops` array beyond the per-type reserve failures. */
-export const DropSlot = { firehoseFull: 11, aggregateFull: 12, agentFull: 13 } as const;
-export const DROP_SLOTS = 14;
+export const DropSlot = { firehoseFull: 12, aggregateFull: 13, agentFull: 14 } as const;
+export const DROP_SLOTS = 15;
+
+/** TLS plaintext records (struct vigil_tls_event): bytes a chunk, chunks a call at most, the flag of a cut call. */
+export const TLS_CHUNK = 4096;
+export const TLS_CHUNKS_MAX = 256;
+export const TlsFlag = { truncated: 0x1 } as const;
+/** enum vigil_tls_dir. */
+export const TlsDir = { sent: 0, received: 1 } as const;
 
 /** enum vigil_action, enum vigil_enforce_op and the enforcement bounds in bpf/vigil.h. */
 export const Action = { alert: 0, deny: 1, kill: 2, freeze: 3, "kill-tree": 4 } as const;
@@ -234,5 +243,28 @@ export const LAYOUTS = {
       _pad: [HEADER + 28, 4],
       addr: [HEADER + 32, 16],
     },
+  },
+  vigil_tls_event: {
+    size: HEADER + 32 + TLS_CHUNK,
+    fields: {
+      hdr: [0, HEADER],
+      ssl: [HEADER, 8],
+      seq: [HEADER + 8, 8],
+      call_len: [HEADER + 16, 4],
+      offset: [HEADER + 20, 4],
+      len: [HEADER + 24, 4],
+      dir: [HEADER + 28, 1],
+      flags: [HEADER + 29, 1],
+      _pad: [HEADER + 30, 2],
+      data: [HEADER + 32, TLS_CHUNK],
+    },
+  },
+  vigil_tls_call: {
+    size: 32,
+    fields: { ssl: [0, 8], buf: [8, 8], len_out: [16, 8], dir: [24, 4], _pad: [28, 4] },
+  },
+  vigil_tls_conn_key: {
+    size: 16,
+    fields: { ssl: [0, 8], tgid: [8, 4], _pad: [12, 4] },
   },
 } as const satisfies Record<string, StructLayout>;

@@ -2,9 +2,9 @@
  * Turns ring-buffer records (bpf/vigil.h layouts) into plain event objects.
  * Reads straight from the consumer's view of the ring: no copy of the record.
  */
-import { ACTION_NAMES, EVENT_TYPE_NAMES, Flag, LAYOUTS, TALLY_BUSY, TALLY_SLOTS } from "../abi/layout";
+import { ACTION_NAMES, EVENT_TYPE_NAMES, Flag, LAYOUTS, TALLY_BUSY, TALLY_SLOTS, TlsDir, TlsFlag } from "../abi/layout";
 import { StringCache, text } from "./string-cache";
-import type { ConnectEvent, CredEvent, EnforceEvent, EventBase, ExecEvent, ExecFailedEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent } from "./types";
+import type { ConnectEvent, CredEvent, EnforceEvent, EventBase, ExecEvent, ExecFailedEvent, ExitEvent, ForkEvent, OpenEvent, ProcessEvent, TlsChunk } from "./types";
 
 const HEADER_FIELDS = LAYOUTS.vigil_header.fields;
 const EXEC_FIELDS = LAYOUTS.vigil_exec_event.fields;
@@ -15,6 +15,7 @@ const OPEN_FIELDS = LAYOUTS.vigil_open_event.fields;
 const CONNECT_FIELDS = LAYOUTS.vigil_connect_event.fields;
 const CRED_FIELDS = LAYOUTS.vigil_cred_event.fields;
 const ENFORCE_FIELDS = LAYOUTS.vigil_enforce_event.fields;
+const TLS_FIELDS = LAYOUTS.vigil_tls_event.fields;
 const TALLY = LAYOUTS.vigil_tally;
 const TALLY_COUNTS = LAYOUTS.vigil_syscall_tally.fields;
 
@@ -190,6 +191,30 @@ export class EventDecoder {
     x.argvTruncated = (flags & Flag.argsTruncated) !== 0;
     x.filenameTruncated = (flags & Flag.filenameTruncated) !== 0;
     return x;
+  }
+
+  /** A TLS plaintext record (EventType.tls); its bytes are copied out of the ring. Throws DecodeError when they do not fit. */
+  decodeTls(v: DataView, b: Uint8Array, off: number, len: number): TlsChunk {
+    const dataAt = TLS_FIELDS.data[0];
+    if (len < dataAt) throw new DecodeError(`tls record of ${len} bytes, expected at least ${dataAt}`);
+    const n = v.getUint32(off + TLS_FIELDS.len[0], true);
+    if (n > TLS_FIELDS.data[1] || dataAt + n > len) throw new DecodeError(`tls record of ${len} bytes cannot hold its ${n} bytes of data`);
+    const ktimeNs = u64(v, off + HEADER_FIELDS.ts_ns[0]);
+    return {
+      ktimeNs,
+      ts: this.wallMs(ktimeNs),
+      pid: v.getUint32(off + HEADER_FIELDS.pid[0], true),
+      tid: v.getUint32(off + HEADER_FIELDS.tid[0], true),
+      comm: commString(v, b, off + HEADER_FIELDS.comm[0]),
+      agentId: v.getUint32(off + HEADER_FIELDS.agent_id[0], true),
+      ssl: v.getBigUint64(off + TLS_FIELDS.ssl[0], true),
+      seq: u64(v, off + TLS_FIELDS.seq[0]),
+      dir: v.getUint8(off + TLS_FIELDS.dir[0]) === TlsDir.received ? "received" : "sent",
+      callLen: v.getUint32(off + TLS_FIELDS.call_len[0], true),
+      offset: v.getUint32(off + TLS_FIELDS.offset[0], true),
+      data: b.slice(off + dataAt, off + dataAt + n),
+      truncated: (v.getUint8(off + TLS_FIELDS.flags[0]) & TlsFlag.truncated) !== 0,
+    };
   }
 
   /** Decode one record; throws DecodeError on a record that does not fit its type. */

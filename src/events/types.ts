@@ -20,6 +20,8 @@ export interface EventBase {
   agent?: string;
   /** The open tool-call span of the agent this event happened in (see SpanTracker). */
   span?: { traceId: string; spanId: string; name: string };
+  /** The tool call (seen in the agent's LLM traffic) that caused this event (see src/intent/tool-calls.ts). */
+  toolCall?: ToolCallRef;
   /** Set on events synthesized by the /proc poller (no eBPF): timing and coverage are approximate. */
   lowFidelity?: true;
 }
@@ -133,7 +135,108 @@ export interface GapEvent {
   reason: "stopped" | "crashed";
 }
 
-export type VigilEvent = ExecEvent | ExecFailedEvent | ForkEvent | ExitEvent | OpenEvent | ConnectEvent | CredEvent | EnforceEvent | SyscallEvent;
-export type ProcessEvent = Exclude<VigilEvent, SyscallEvent>;
+/** A tool call an event is attributed to; `ambiguous` when several were open and nothing in the event told them apart. */
+export type ToolCallRef = { id: string; name: string; llmCallId: string } | { ambiguous: true; candidates: { id: string; name: string; llmCallId: string }[] };
+
+/** A chunk of TLS plaintext from the kernel (struct vigil_tls_event): input of the intent layer, never stored or sent. */
+export interface TlsChunk {
+  ktimeNs: number;
+  ts: number;
+  pid: number;
+  tid: number;
+  comm: string;
+  agentId: number;
+  /** The SSL pointer: one connection within the process. */
+  ssl: bigint;
+  seq: number;
+  dir: "sent" | "received";
+  /** Bytes the call moved, of which this chunk holds `data` from `offset`. */
+  callLen: number;
+  offset: number;
+  data: Uint8Array;
+  /** The call moved more than the per-call cap: its bytes beyond this chunk were not copied. */
+  truncated: boolean;
+}
+
+/** The event types the intent layer makes from TLS traffic (src/intent). */
+export const INTENT_EVENT_TYPES = ["llm_call", "http", "tool_call"] as const;
+
+/** Common fields of the events made from an agent's traffic. */
+export interface IntentBase {
+  ts: number;
+  ktimeNs: number;
+  pid: number;
+  tid: number;
+  comm: string;
+  agent?: string;
+  toolCall?: ToolCallRef;
+  span?: { traceId: string; spanId: string; name: string };
+}
+
+/** One request to a model API and its response (OpenAI Chat Completions or Responses, Anthropic Messages). */
+export interface LlmCallEvent extends IntentBase {
+  type: "llm_call";
+  id: string;
+  provider: "openai" | "anthropic";
+  api: "chat.completions" | "responses" | "messages";
+  model: string | null;
+  host: string;
+  path: string;
+  status: number;
+  stream: boolean;
+  durationMs: number;
+  /** The last user or tool message sent (bounded, redacted); absent unless llmBodies is full. */
+  prompt?: string;
+  /** The assistant text received (bounded, redacted); absent unless llmBodies is full. */
+  completion?: string;
+  /** Tool calls the response asks for (arguments absent unless llmBodies is full). */
+  toolCalls: { id: string; name: string; arguments?: string }[];
+  usage: { inputTokens: number; outputTokens: number } | null;
+  /** Some of the exchange was not seen whole (a call over the kernel's cap, a body over the parser's, a lost chunk). */
+  truncated: boolean;
+}
+
+/** Any other HTTP/1.1 exchange over TLS: metadata only. */
+export interface HttpEvent extends IntentBase {
+  type: "http";
+  method: string;
+  host: string;
+  path: string;
+  status: number;
+  requestBytes: number;
+  responseBytes: number;
+  durationMs: number;
+  truncated: boolean;
+}
+
+/** What a tool call caused, counted over the events attributed to it. */
+export interface ToolCallEffects {
+  processes: number;
+  execs: { filename: string; argv: string[] }[];
+  filesRead: string[];
+  filesWritten: string[];
+  connections: { address: string; port: number }[];
+  findings: number;
+}
+
+/**
+ * A tool call a model asked for: `started` when the response asking for it arrives (policies act here,
+ * before it runs), `ended` when the request carrying its result is sent, with what it caused.
+ */
+export interface ToolCallEvent extends IntentBase {
+  type: "tool_call";
+  phase: "started" | "ended";
+  id: string;
+  name: string;
+  /** As the model sent them (bounded, redacted); absent unless llmBodies is full. */
+  arguments?: string;
+  llmCallId: string;
+  durationMs?: number;
+  effects?: ToolCallEffects;
+}
+
+export type IntentEvent = LlmCallEvent | HttpEvent | ToolCallEvent;
+export type ProcessEvent = ExecEvent | ExecFailedEvent | ForkEvent | ExitEvent | OpenEvent | ConnectEvent | CredEvent | EnforceEvent;
+export type VigilEvent = ProcessEvent | SyscallEvent | IntentEvent;
 /** What the event store keeps: every event, and the service's own record of unobserved time. */
 export type StorableEvent = VigilEvent | GapEvent;

@@ -50,6 +50,9 @@ export enum MapType {
   RingBuf = 27,
 }
 
+/** sizeof(struct bpf_uprobe_opts) in libbpf 1.1. */
+const UPROBE_OPTS_SIZE = 40;
+
 export class BpfMap {
   readonly name: string;
   /** Scratch for lookups; reused so that a lookup allocates only its returned copy. */
@@ -213,6 +216,24 @@ export class BpfProgram {
       libbpf.bpf_program__attach_tracepoint(this.handle, Buffer.from(`${category}\0`), Buffer.from(`${event}\0`)),
     );
     const l = new BpfLink(link, `${this.name}@${category}:${event}`);
+    this.owner.track(l);
+    return l;
+  }
+
+  /**
+   * Attach a `SEC("uprobe")` / `SEC("uretprobe")` program at `offset` of the file `path` (the function's
+   * place in the file), for every process that maps it, now or later.
+   */
+  attachUprobe(path: string, offset: number, retprobe: boolean, label: string): BpfLink {
+    this.owner.assertLoaded(`attach ${this.name} to ${path}`);
+    // struct bpf_uprobe_opts (libbpf 1.1): sz, ref_ctr_offset, bpf_cookie, retprobe, func_name.
+    const opts = new Uint8Array(UPROBE_OPTS_SIZE);
+    const o = new DataView(opts.buffer);
+    o.setBigUint64(0, BigInt(UPROBE_OPTS_SIZE), true);
+    o.setUint8(24, retprobe ? 1 : 0);
+    const file = Buffer.from(`${path}\0`);
+    const link = checkPtr(`attach ${this.name} to ${label} in ${path}`, libbpf.bpf_program__attach_uprobe_opts(this.handle, -1, ptr(file), BigInt(offset), ptr(opts)));
+    const l = new BpfLink(link, `${this.name}@${path}:${label}`);
     this.owner.track(l);
     return l;
   }

@@ -25,6 +25,7 @@ const lib = dlopen("libbpf.so.1", {
   bpf_program__attach: { args: ["ptr"], returns: "ptr" },
   bpf_program__attach_cgroup: { args: ["ptr", "i32"], returns: "ptr" },
   bpf_program__attach_tracepoint: { args: ["ptr", "cstring", "cstring"], returns: "ptr" },
+  bpf_program__attach_uprobe_opts: { args: ["ptr", "i32", "ptr", "u64", "ptr"], returns: "ptr" },
   bpf_program__fd: { args: ["ptr"], returns: "i32" },
 
   bpf_link__destroy: { args: ["ptr"], returns: "i32" },

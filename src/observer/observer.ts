@@ -7,7 +7,7 @@ import { possibleCpus, type BpfMap } from "../kernel/bpf-object";
 import { bootToWallOffsetNs } from "../kernel/libc";
 import { DecodeError, EventDecoder, tallyPid } from "../events/decoder";
 import { FIREHOSE_CHUNK_SLOTS, EventType, LAYOUTS, type EventTypeName } from "../abi/layout";
-import type { ProcessEvent } from "../events/types";
+import type { ProcessEvent, TlsChunk } from "../events/types";
 import { RingBufferConsumer } from "../ring/ring-buffer-consumer";
 import { FirehoseConsumer, type SyscallSink } from "../ring/firehose-consumer";
 import type { ExitHookForm } from "../sensor/programs";
@@ -89,12 +89,17 @@ export interface ObserverOptions {
    */
   drainIntervalMs?: number;
   onEvent: (event: ProcessEvent) => void;
+  /** Receives TLS plaintext chunks (uprobes attached by TlsProbes). */
+  onTls?: (chunk: TlsChunk) => void;
   /** Receives firehose records (syscall mode `firehose`). */
   syscallSink?: SyscallSink;
   /** Called when a handler throws: the observer counts it and keeps going. */
   onError?: (error: Error) => void;
   /** Bound to the loaded object's enforcement maps (see KernelEnforcer). */
   enforcer?: SensorOptions["enforcer"];
+  /** Bound to the loaded object's TLS programs when `tls` is captured (see TlsProbes). */
+  tls?: SensorOptions["tls"];
+  tlsCallBytes?: number;
 }
 
 export interface DropCounts {
@@ -184,6 +189,13 @@ export class Observer {
         this.received.tally = (this.received.tally ?? 0) + 1;
         return;
       }
+      if (view.getUint32(off + TYPE_OFFSET, true) === EventType.tls) {
+        // TLS plaintext: for the intent layer only.
+        const chunk = this.decoder.decodeTls(view, bytes, off, len);
+        this.received.tls = (this.received.tls ?? 0) + 1;
+        this.deliver(this.options.onTls, chunk);
+        return;
+      }
       e = this.decoder.decode(view, bytes, off, len);
     } catch (err) {
       if (err instanceof DecodeError) {
@@ -195,13 +207,17 @@ export class Observer {
     this.received[e.type] = (this.received[e.type] ?? 0) + 1;
     if (e.type === "exit") this.tally?.processExited(e.pid);
     else if (e.type === "fork") this.tally?.processStarted(e.childPid);
+    this.deliver(this.options.onEvent, e);
+  };
+
+  private deliver<T>(handler: ((x: T) => void) | undefined, x: T): void {
     try {
-      this.options.onEvent(e);
+      handler?.(x);
     } catch (err) {
       this.handlerErrors++;
       this.options.onError?.(err as Error);
     }
-  };
+  }
   private firehoseCount = 0;
   /** When the decoder's boot-to-wall offset was last measured (performance.now()). */
   private calibratedAt: number;
@@ -246,6 +262,8 @@ export class Observer {
       exitHook: this.options.exitHook,
       cgroupIds: this.options.cgroupIds,
       enforcer: this.options.enforcer,
+      tls: this.options.tls,
+      tlsCallBytes: this.options.tlsCallBytes,
     });
     this.sensor = sensor;
     try {

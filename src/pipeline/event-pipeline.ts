@@ -6,7 +6,8 @@
  * to the sinks that keep them, the same way.
  * Sinks are isolated: one that throws is counted and does not stop the others.
  */
-import type { ProcessEvent, SyscallEvent, VigilEvent } from "../events/types";
+import type { ProcessEvent, SyscallEvent, TlsChunk, VigilEvent } from "../events/types";
+import type { IntentTracker } from "../intent/intent-tracker";
 import type { VigilRecord } from "../events/records";
 import type { ProcessTree } from "../proc/process-tree";
 import type { AgentRegistry } from "../agents/agent-registry";
@@ -38,6 +39,8 @@ export class EventPipeline {
     readonly spans?: SpanTracker,
     /** Cuts secrets from command lines before the tree or any sink sees them. */
     readonly redactor: Redactor = new Redactor(),
+    /** LLM calls and tool calls from TLS plaintext, and the attribution of events to tool calls. */
+    readonly intent?: IntentTracker,
   ) {}
 
   /**
@@ -55,6 +58,7 @@ export class EventPipeline {
 
   /** A finding or an audit entry, to every sink that keeps records. */
   record(record: VigilRecord): void {
+    if (record.kind === "finding" && "toolCall" in record.record.event) this.intent?.finding(record.record.event.toolCall);
     for (const s of this.recordSinks) {
       try {
         s.writeRecord(record);
@@ -76,7 +80,19 @@ export class EventPipeline {
       event.agent = agent;
       this.spans?.attribute(event);
     }
+    this.intent?.attribute(event);
     this.emit(event);
+  }
+
+  /** TLS plaintext: never passed on as such; the LLM calls, HTTP exchanges and tool calls it completes are. */
+  handleTls(chunk: TlsChunk): void {
+    if (!this.intent) return;
+    const node = this.tree.get(chunk.pid);
+    const agent = (node ? this.agents.resolve(node, chunk.agentId) : this.scopeAgent) ?? undefined;
+    for (const e of this.intent.handleTls(chunk, agent)) {
+      if (agent) this.spans?.attribute(e);
+      this.emit(e);
+    }
   }
 
   /** Syscall records (firehose) do not change the tree; they take the agent of their process. */

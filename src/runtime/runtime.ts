@@ -21,6 +21,10 @@ import type { ProcessEvent } from "../events/types";
 import { OBSERVER_DROP_STAGES, Observer, type DropCounts, type ObserverOptions } from "../observer/observer";
 import { EventPipeline } from "../pipeline/event-pipeline";
 import { ProcessTree } from "../proc/process-tree";
+import { IntentTracker, type LlmBodies } from "../intent/intent-tracker";
+import { TlsProbes } from "../sensor/tls-probes";
+import { CAPTURE_KINDS } from "../sensor/capture";
+import { TlsFileSink } from "../sinks/tls-file-sink";
 
 export interface RuntimeOptions {
   /** The observer's options; its events go to the pipeline (`onEvent`, when given, sees each one after it). */
@@ -31,6 +35,8 @@ export interface RuntimeOptions {
   spans?: boolean;
   /** The agent every in-scope event belongs to, when the observer's scope is one agent's cgroup (vigil run). */
   scopeAgent?: string;
+  /** What of a model exchange is kept (default full: bounded and redacted); `off` reads no TLS at all. */
+  llmBodies?: LlmBodies;
 }
 
 export class Runtime {
@@ -41,15 +47,26 @@ export class Runtime {
   readonly observer: Observer;
   /** Agent identities and policy rules in the kernel: bound to the sensor's maps while it runs. */
   readonly enforcer = new KernelEnforcer();
+  /** Where TLS plaintext is read (uprobes per file): bound to the sensor's TLS programs while it runs. */
+  readonly tls = new TlsProbes();
+  /** LLM calls and tool calls from TLS plaintext; null when TLS is not captured. */
+  readonly intent: IntentTracker | null;
 
   constructor(options: RuntimeOptions) {
     this.spans = options.spans ? new SpanTracker(this.tree) : undefined;
-    this.pipeline = new EventPipeline(this.tree, this.agents, this.spans, new Redactor(options.redaction ?? DEFAULT_REDACTION));
+    const redactor = new Redactor(options.redaction ?? DEFAULT_REDACTION);
+    const capture = options.observer.capture ?? CAPTURE_KINDS;
+    const readTls = capture.includes("tls") && options.llmBodies !== "off";
+    this.intent = readTls ? new IntentTracker({ llmBodies: options.llmBodies, redact: (t) => redactor.redactString(t).text }) : null;
+    this.pipeline = new EventPipeline(this.tree, this.agents, this.spans, redactor, this.intent ?? undefined);
     if (options.scopeAgent) this.pipeline.scopeAgent = options.scopeAgent;
     const after = options.observer.onEvent;
     this.observer = new Observer({
       ...options.observer,
+      capture: readTls ? capture : capture.filter((k) => k !== "tls"),
       enforcer: this.enforcer,
+      tls: this.tls,
+      onTls: (chunk) => this.pipeline.handleTls(chunk),
       onEvent: after
         ? (e) => {
             this.pipeline.handle(e);
@@ -59,6 +76,7 @@ export class Runtime {
     });
     // Every agent has its identity in the kernel, and every owned cgroup its guard, whenever a sensor is bound.
     syncAgentsToKernel(this.agents, this.tree, this.enforcer);
+    if (readTls) this.pipeline.addSink(new TlsFileSink(this.tls));
   }
 
   /** Seeds the process tree from /proc, then loads and attaches. Returns how many processes were seeded. */

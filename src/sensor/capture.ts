@@ -8,8 +8,10 @@
  * failed exec is read at the exit of execve and execveat (successful execs
  * are process events, always captured). An observer that leaves all four
  * out runs one hook per syscall instead of two (docs/benchmarks.md, the storm's "capture none" rows).
+ * TLS plaintext (`tls`) costs nothing per syscall: uprobes on the TLS
+ * library's read and write, which only processes using it run.
  */
-export const CAPTURE_KINDS = ["open", "connect", "cred", "exec_failed"] as const;
+export const CAPTURE_KINDS = ["open", "connect", "cred", "exec_failed", "tls"] as const;
 export type CaptureKind = (typeof CAPTURE_KINDS)[number];
 
 export function isCaptureKind(s: string): s is CaptureKind {

@@ -12,6 +12,8 @@ import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, FirehoseClock, LAYOUTS, Syscall
 import type { KernelEnforcer } from "../enforce/kernel-enforcer";
 import { attachExitHook, chooseExitHook, classifiedSyscalls, exitHookSyscalls, PROGRAMS, selectExitHook, syscallClassTable, type ExitHookForm } from "./programs";
 import type { CaptureKind } from "./capture";
+import { TLS_PROGRAMS, type TlsProbes } from "./tls-probes";
+import { TLS_CHUNK, TLS_CHUNKS_MAX } from "../abi/layout";
 import { CgroupScope } from "./cgroup-scope";
 
 export const DEFAULT_OBJECT_PATH = resolve(import.meta.dir, "../../build/vigil.bpf.o");
@@ -35,7 +37,14 @@ export interface SensorOptions {
   cgroupIds?: readonly number[];
   /** Bound to this object's enforcement maps once loaded (before attach), unbound at close. */
   enforcer?: KernelEnforcer;
+  /** Bound to this object's TLS programs once loaded when `tls` is captured; unbound at close. */
+  tls?: TlsProbes;
+  /** Bytes of one TLS read or write copied at most (rounded up to whole chunks; default 256 KiB). */
+  tlsCallBytes?: number;
 }
+
+/** The default cap on the plaintext of one TLS call. */
+export const TLS_CALL_BYTES = 256 * 1024;
 
 /** The kernel's own drop counters (the per-CPU `drops` array) and the programs' recursion misses. */
 export interface KernelDrops {
@@ -78,14 +87,19 @@ export class Sensor {
       const exitHook = exitHookSyscalls(options.capture).length ? (options.exitHook ? { form: options.exitHook } : chooseExitHook(options.capture)) : null;
       selectExitHook(obj, exitHook?.form ?? "generic");
       obj.setConstantBytes("syscall_classes", syscallClassTable(classifiedSyscalls(options.capture)));
+      const tls = options.capture.includes("tls");
+      if (tls) obj.setConstant("tls_call_chunks", tlsCallChunks(options.tlsCallBytes));
+      else for (const name of TLS_PROGRAMS) obj.program(name).setAutoload(false);
       obj.load();
       const sensor = new Sensor(obj, options, new CgroupScope(obj.map("observed_cgroups"), obj.map("observed_scope")));
       sensor.exitHookInUse = exitHook;
       for (const id of options.cgroupIds ?? []) sensor.scope.add(id);
       options.enforcer?.bind(obj);
+      if (tls) options.tls?.bind(obj);
       return sensor;
     } catch (err) {
       options.enforcer?.unbind();
+      options.tls?.unbind();
       obj.close();
       throw err;
     }
@@ -161,6 +175,7 @@ export class Sensor {
   /** Unmaps the scope and closes the object. */
   close(): Error[] {
     this.options.enforcer?.unbind();
+    this.options.tls?.unbind();
     this.scope.close();
     this.attachedPrograms = 0;
     return this.obj.close();
@@ -194,4 +209,10 @@ function tallyCarryAt(at: number | undefined): number {
   if (at === undefined) return 0;
   if (!Number.isInteger(at) || at < 1 || at > TALLY_WRAP) throw new RangeError(`tallyCarryAt must be an integer from 1 to ${TALLY_WRAP}, got ${at}`);
   return at;
+}
+
+/** Whole chunks of one TLS call copied at most: `bytes` rounded up, from one chunk to TLS_CHUNKS_MAX. */
+export function tlsCallChunks(bytes = TLS_CALL_BYTES): number {
+  if (!(Number.isInteger(bytes) && bytes >= 1 && bytes <= TLS_CHUNK * TLS_CHUNKS_MAX)) throw new RangeError(`tlsCallBytes must be from 1 to ${TLS_CHUNK * TLS_CHUNKS_MAX}, got ${bytes}`);
+  return Math.ceil(bytes / TLS_CHUNK);
 }

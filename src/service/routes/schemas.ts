@@ -1,9 +1,13 @@
 /** Request schemas shared by routes: they validate and they generate the OpenAPI document. */
 import { t } from "elysia";
 import { REPORTED_EVENT_TYPES } from "../../abi/layout";
+import { INTENT_EVENT_TYPES } from "../../events/types";
 
-/** Kernel events (from the ABI's list), and `gap`: the service's record of a time nothing was observed (a restart). */
-export const EVENT_TYPES = [...REPORTED_EVENT_TYPES, "gap"] as const;
+/**
+ * Kernel events (from the ABI's list), the events made from agents' TLS traffic (llm_call, http, tool_call),
+ * and `gap`: the service's record of a time nothing was observed (a restart).
+ */
+export const EVENT_TYPES = [...REPORTED_EVENT_TYPES, ...INTENT_EVENT_TYPES, "gap"] as const;
 /** Streams also carry these records (GET /v1/findings, /v1/audit). */
 export const STREAM_TYPES = [...EVENT_TYPES, "finding", "audit"] as const;
 const typeList = (types: readonly string[]) => `^(${types.join("|")})(,(${types.join("|")}))*$`;
