@@ -116,11 +116,12 @@ int BPF_KRETPROBE(vigil_tls_return, long ret)
 
 	if (!call)
 		return 0;
+	/* All four return an int: the upper half of the register is not part of it (-1 would read as 2^32 - 1). */
 	if (call->len_out) {
-		if (ret != 1 || bpf_probe_read_user(&moved, sizeof(moved), (void *)call->len_out) < 0)
+		if ((int)ret != 1 || bpf_probe_read_user(&moved, sizeof(moved), (void *)call->len_out) < 0)
 			moved = 0;
 	} else {
-		moved = ret > 0 ? ret : 0;
+		moved = (int)ret > 0 ? (int)ret : 0;
 	}
 	e = bpf_map_lookup_elem(&tls_scratch, &zero);
 	if (!e || moved == 0 || moved > 0xffffffffULL)

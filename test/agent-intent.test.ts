@@ -1,0 +1,224 @@
+/**
+ * Agent intent, end to end on the real kernel: agents with real TLS clients
+ * (python's http.client over libssl, the system node with its own OpenSSL,
+ * curl) talk to a mock LLM over HTTPS in the OpenAI and Anthropic formats,
+ * streamed and not, and run the tool calls it scripts. Vigil reads the
+ * plaintext with uprobes and must see each model call, tie every event a
+ * tool call caused to that call (by ring order and lineage), add the tokens
+ * up, and say when a TLS stack cannot be read.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { OwnedCgroup } from "../src/cgroup/cgroup";
+import type { LlmCallEvent, ToolCallEvent, VigilEvent } from "../src/events/types";
+import { Runtime } from "../src/runtime/runtime";
+import { makeTestCertificate, type TestCertificate } from "../lab/tls-cert";
+import { startMockLlm, type Scenario } from "../loadtests/agents/mock-llm";
+import { requireRoot, ROOT, unique } from "./helpers";
+
+requireRoot();
+let cert: TestCertificate;
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  cert = await makeTestCertificate();
+});
+afterAll(() => {
+  rmSync(cert.dir, { recursive: true, force: true });
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** An agent's cgroup, observed by a Runtime, its events collected. */
+async function observe(agent: string, run: (cg: OwnedCgroup, rt: Runtime) => Promise<void>): Promise<{ events: VigilEvent[]; rt: Runtime }> {
+  const cg = OwnedCgroup.create(unique("intent"));
+  const rt = new Runtime({ observer: { cgroupIds: [cg.id] } });
+  const events: VigilEvent[] = [];
+  rt.pipeline.addSink({ name: "collect", write: (e) => events.push(e) });
+  try {
+    rt.start();
+    rt.agents.register({ name: agent, cgroupId: cg.id, cgroupPath: cg.relPath, cgroupOwned: true });
+    await run(cg, rt);
+    rt.observer.drain(true);
+    return { events, rt };
+  } finally {
+    rt.stop();
+    cg.killAll();
+    await cg.remove();
+  }
+}
+
+async function inCgroup(cg: OwnedCgroup, argv: string[], cwd: string): Promise<string> {
+  const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+  const p = Bun.spawn(cg.shellArgv(`cd ${cwd} && exec ${quoted}`), { stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  if (code !== 0) throw new Error(`${argv[0]} exited ${code}: ${err}`);
+  return out;
+}
+
+function workdir(): string {
+  const d = mkdtempSync(join(tmpdir(), "vigil-intent-"));
+  dirs.push(d);
+  return d;
+}
+
+const of = <T extends VigilEvent["type"]>(events: VigilEvent[], type: T) => events.filter((e): e is Extract<VigilEvent, { type: T }> => e.type === type);
+const toolCallId = (e: VigilEvent) => ("toolCall" in e && e.toolCall && "id" in e.toolCall ? e.toolCall.id : undefined);
+
+/** Three turns of tools, then a final message; the third turn asks for two at once. */
+function scenario(u: string): Scenario {
+  return {
+    name: "intent",
+    description: "tool calls whose effects Vigil must attribute",
+    rogue: false,
+    steps: [
+      { toolCalls: [{ name: "run_shell", arguments: { command: `echo ${u} > first.txt` } }] },
+      { toolCalls: [{ name: "write_file", arguments: { path: "second.txt", content: u } }] },
+      { toolCalls: [{ name: "run_shell", arguments: { command: "cat first.txt" } }, { name: "run_shell", arguments: { command: `ls ${u}-missing || true` } }] },
+      { message: `Done with ${u}.` },
+    ],
+  };
+}
+
+const PYTHON = "/usr/bin/python3";
+const PY_AGENT = `${ROOT}/loadtests/agents/tls_agent.py`;
+
+describe("LLM calls and tool calls from TLS", () => {
+  test("python (libssl), Chat Completions: prompts, completions, tokens, and each tool call's effects tied to it exactly", async () => {
+    const u = unique("py");
+    const llm = startMockLlm(scenario(u), { tls: cert });
+    const dir = workdir();
+    try {
+      const { events } = await observe("py-agent", async (cg) => {
+        await inCgroup(cg, [PYTHON, PY_AGENT, "--url", llm.url, "--cafile", cert.certPath, "--workdir", dir], dir);
+      });
+      const calls = of(events, "llm_call");
+      expect(calls.length).toBe(llm.requests());
+      expect(calls.length).toBe(4);
+      expect(calls.every((c) => c.provider === "openai" && c.api === "chat.completions" && c.model === "mock-model" && c.status === 200 && !c.truncated && c.agent === "py-agent")).toBe(true);
+      expect(calls[0]!.prompt).toBe("Do the task of the scenario.");
+      expect(calls[3]!.completion).toBe(`Done with ${u}.`);
+      expect(calls[0]!.toolCalls).toEqual([{ id: "call_0_0", name: "run_shell", arguments: JSON.stringify({ command: `echo ${u} > first.txt` }) }]);
+      // Tokens add up to what the model reported.
+      const sum = calls.reduce((a, c) => ({ inputTokens: a.inputTokens + c.usage!.inputTokens, outputTokens: a.outputTokens + c.usage!.outputTokens }), { inputTokens: 0, outputTokens: 0 });
+      expect(sum).toEqual(llm.usage());
+
+      // The first tool call's shell, and only it, carries its id.
+      const shell = of(events, "exec").find((e) => e.argv[2] === `echo ${u} > first.txt`)!;
+      expect(toolCallId(shell)).toBe("call_0_0");
+      // The second tool call writes a file from the agent's own process: that open is the second's.
+      const write = of(events, "open").find((e) => e.path.endsWith("/second.txt") && (e.flags & 3) !== 0)!;
+      expect(write.pid).toBe(calls[0]!.pid);
+      expect(toolCallId(write)).toBe("call_1_0");
+      // Two calls open at once: each shell goes to the call whose command it runs.
+      expect(toolCallId(of(events, "exec").find((e) => e.argv[2] === "cat first.txt")!)).toBe("call_2_0");
+      expect(toolCallId(of(events, "exec").find((e) => e.argv[2] === `ls ${u}-missing || true`)!)).toBe("call_2_1");
+      // The `cat` the first of those ran is its own child: lineage, not content.
+      const cat = of(events, "exec").find((e) => e.filename.endsWith("/cat") && e.argv[1] === "first.txt")!;
+      expect(toolCallId(cat)).toBe("call_2_0");
+      // Nothing before the first response or after the last result belongs to a tool call.
+      expect(toolCallId(of(events, "exec").find((e) => e.filename === PYTHON)!)).toBeUndefined();
+
+      const ended = of(events, "tool_call").filter((t) => t.phase === "ended");
+      expect(ended.map((t) => t.id)).toEqual(["call_0_0", "call_1_0", "call_2_0", "call_2_1"]);
+      const first = ended[0]!;
+      expect(first.effects!.processes).toBe(1);
+      expect(first.effects!.execs.map((x) => x.argv.join(" "))).toEqual([`/bin/sh -c echo ${u} > first.txt`]);
+      expect(first.effects!.filesWritten).toContain("first.txt"); // as the shell named it
+      expect(ended[1]!.effects!.filesWritten).toEqual([join(dir, "second.txt")]);
+      expect(ended[1]!.effects!.processes).toBe(0);
+      const started = of(events, "tool_call").filter((t) => t.phase === "started");
+      expect(started.map((t) => t.id)).toEqual(ended.map((t) => t.id));
+      // Every tool call started before what it caused and ended after it.
+      const at = (e: VigilEvent) => events.indexOf(e);
+      expect(at(started[0]!)).toBeLessThan(at(shell));
+      expect(at(ended[0]!)).toBeGreaterThan(at(shell));
+      // The API key in the request headers is nowhere.
+      expect(JSON.stringify(events)).not.toContain("sk-test-not-a-real-key");
+    } finally {
+      llm.stop();
+    }
+  }, 60_000);
+
+  for (const [api, stream] of [["chat", true], ["responses", false], ["responses", true], ["messages", false], ["messages", true]] as const) {
+    test(`python, ${api}${stream ? ", streamed" : ""}: every call read whole, tool calls named, tokens added up`, async () => {
+      const u = unique(api);
+      const llm = startMockLlm(scenario(u), { tls: cert });
+      const dir = workdir();
+      try {
+        const { events } = await observe("py-formats", async (cg) => {
+          await inCgroup(cg, [PYTHON, PY_AGENT, "--url", llm.url, "--cafile", cert.certPath, "--workdir", dir, "--api", api, ...(stream ? ["--stream"] : [])], dir);
+        });
+        const calls = of(events, "llm_call");
+        expect(calls.length).toBe(4);
+        expect(calls.every((c) => c.stream === stream && !c.truncated && c.provider === (api === "messages" ? "anthropic" : "openai"))).toBe(true);
+        expect(calls.map((c) => c.toolCalls.map((t) => t.name).join(","))).toEqual(["run_shell", "write_file", "run_shell,run_shell", ""]);
+        expect(calls[3]!.completion).toBe(`Done with ${u}.`);
+        const sum = calls.reduce((a, c) => a + c.usage!.inputTokens + c.usage!.outputTokens, 0);
+        expect(sum).toBe(llm.usage().inputTokens + llm.usage().outputTokens);
+        expect(toolCallId(of(events, "exec").find((e) => e.argv[2] === `echo ${u} > first.txt`)!)).toBe("call_0_0");
+        expect(of(events, "tool_call").filter((t) => t.phase === "ended").length).toBe(4);
+      } finally {
+        llm.stop();
+      }
+    }, 60_000);
+  }
+
+  test("node (its own OpenSSL, hooked when it runs), streamed: calls read, the tool's shell tied to its call", async () => {
+    const u = unique("node");
+    const llm = startMockLlm(scenario(u), { tls: cert });
+    const dir = workdir();
+    try {
+      const { events, rt } = await observe("node-agent", async (cg, runtime) => {
+        await inCgroup(cg, ["/usr/bin/node", `${ROOT}/loadtests/agents/tls-agent.mjs`, "--url", llm.url, "--cafile", cert.certPath, "--workdir", dir, "--stream"], dir);
+        expect(runtime.tls.agentSupport("node-agent").hooked).toContain("/usr/bin/node");
+      });
+      const calls = of(events, "llm_call");
+      expect(calls.length).toBe(llm.requests());
+      expect(calls.every((c) => c.stream && c.comm === "node")).toBe(true);
+      expect(toolCallId(of(events, "exec").find((e) => e.argv[2] === `echo ${u} > first.txt`)!)).toBe("call_0_0");
+      expect(rt.intent!.counters.tlsGaps).toBe(0);
+    } finally {
+      llm.stop();
+    }
+  }, 60_000);
+
+  test("curl: an Anthropic call's prompt and completion", async () => {
+    const u = unique("curl");
+    const llm = startMockLlm({ name: "one", description: "", rogue: false, steps: [{ message: `hello ${u}` }] }, { tls: cert });
+    const dir = workdir();
+    try {
+      const body = JSON.stringify({ model: "claude-mock", max_tokens: 64, messages: [{ role: "user", content: `tell me ${u}` }] });
+      const { events } = await observe("curl-agent", async (cg) => {
+        await inCgroup(cg, ["/usr/bin/curl", "-sS", "--cacert", cert.certPath, "-H", "content-type: application/json", "-H", "x-api-key: sk-ant-not-a-real-key-0123456789", "-d", body, `${llm.url}/v1/messages`], dir);
+      });
+      const [call] = of(events, "llm_call") as LlmCallEvent[];
+      expect(call).toMatchObject({ provider: "anthropic", api: "messages", model: "claude-mock", prompt: `tell me ${u}`, completion: `hello ${u}`, stream: false, comm: "curl" });
+      expect(JSON.stringify(events)).not.toContain("sk-ant-not-a-real-key");
+    } finally {
+      llm.stop();
+    }
+  }, 60_000);
+
+  test("a TLS stack that cannot be read is said so, per agent (Bun's stripped BoringSSL)", async () => {
+    const llm = startMockLlm({ name: "one", description: "", rogue: false, steps: [{ message: "hi" }] }, { tls: cert });
+    const dir = workdir();
+    const bun = `${ROOT}/node_modules/.bin/bun`;
+    try {
+      let support: ReturnType<Runtime["tls"]["agentSupport"]> | undefined;
+      const { events } = await observe("bun-agent", async (cg, rt) => {
+        const script = `await fetch("${llm.url}/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "x" }] }), tls: { ca: await Bun.file("${cert.certPath}").text() } }).then((r) => r.text())`;
+        await inCgroup(cg, [bun, "-e", script], dir);
+        support = rt.tls.agentSupport("bun-agent");
+      });
+      expect(llm.requests()).toBe(1);
+      expect(of(events, "llm_call")).toEqual([]); // not read, and said:
+      expect(support!.unsupported).toEqual([expect.objectContaining({ why: expect.stringContaining("BoringSSL") })]);
+    } finally {
+      llm.stop();
+    }
+  }, 60_000);
+});
+
+export type { ToolCallEvent };
