@@ -8,7 +8,7 @@
  * up, and say when a TLS stack cannot be read.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OwnedCgroup } from "../src/cgroup/cgroup";
@@ -215,6 +215,81 @@ describe("LLM calls and tool calls from TLS", () => {
       expect(llm.requests()).toBe(1);
       expect(of(events, "llm_call")).toEqual([]); // not read, and said:
       expect(support!.unsupported).toEqual([expect.objectContaining({ why: expect.stringContaining("BoringSSL") })]);
+    } finally {
+      llm.stop();
+    }
+  }, 60_000);
+});
+
+/** `bin/vigil run` without blocking this process (the mock LLM is served from it). */
+async function vigilRun(args: string[], cwd: string): Promise<{ code: number; stderr: string }> {
+  const p = Bun.spawn([`${ROOT}/bin/vigil`, "run", ...args], { cwd, stdout: "pipe", stderr: "pipe" });
+  const [stderr, code] = await Promise.all([new Response(p.stderr).text(), p.exited, new Response(p.stdout).text()]);
+  return { code, stderr };
+}
+
+describe("vigil run with agent intent", () => {
+  test("the summary counts the calls and tokens and says what each tool call did", async () => {
+    const u = unique("run");
+    const llm = startMockLlm(scenario(u), { tls: cert });
+    const dir = workdir();
+    try {
+      const summaryPath = join(dir, "summary.json");
+      const r = await vigilRun(["--name", "coder", "--summary-json", summaryPath, "--", PYTHON, PY_AGENT, "--url", llm.url, "--cafile", cert.certPath, "--workdir", dir, "--stream"], dir);
+      expect(r.code).toBe(0);
+      const s = JSON.parse(readFileSync(summaryPath, "utf8"));
+      expect(s.llm).toEqual({ calls: 4, inputTokens: llm.usage().inputTokens, outputTokens: llm.usage().outputTokens, byModel: [{ model: "mock-model", calls: 4 }], otherHttp: 0 });
+      expect(s.toolCalls.map((t: { id: string }) => t.id)).toEqual(["call_0_0", "call_1_0", "call_2_0", "call_2_1"]);
+      expect(s.toolCalls[0].effects.execs[0].argv).toEqual(["/bin/sh", "-c", `echo ${u} > first.txt`]);
+      expect(s.toolCallsOpen).toBe(0);
+      expect(s.tls.hooked).toContain("/usr/lib/x86_64-linux-gnu/libssl.so.3");
+      expect(r.stderr).toContain(`llm calls   4 (mock-model ×4); tokens in ${llm.usage().inputTokens}, out ${llm.usage().outputTokens}`);
+      expect(r.stderr).toContain("run_shell call_0_0");
+    } finally {
+      llm.stop();
+    }
+  }, 60_000);
+
+  test("a tool-call policy kills the agent when the model asks for the tool: the session goes no further", async () => {
+    const u = unique("rogue");
+    // Vigil acts when it reads the response (within a drain of the ring), so a quick tool may already
+    // have started; the agent is gone before the slow second one ends, and never gets the final answer.
+    const rogue: Scenario = {
+      ...scenario(u),
+      steps: [{ toolCalls: [{ name: "run_shell", arguments: { command: `rm -rf ${u}-nothing` } }] }, { toolCalls: [{ name: "run_shell", arguments: { command: "sleep 2" } }] }, { message: "never reached" }],
+    };
+    const llm = startMockLlm(rogue, { tls: cert });
+    const dir = workdir();
+    try {
+      const policy = join(dir, "no-rm.yaml");
+      writeFileSync(policy, `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: tools }\nspec:\n  rules:\n    - name: no-rm-rf\n      match: { event: tool_call, tool: [run_shell], argumentsContain: ["rm -rf"] }\n      action: kill\n`);
+      const summaryPath = join(dir, "summary.json");
+      const r = await vigilRun(["--name", "rogue", "--policy", policy, "--summary-json", summaryPath, "--", PYTHON, PY_AGENT, "--url", llm.url, "--cafile", cert.certPath, "--workdir", dir], dir);
+      expect(r.code).toBe(137); // SIGKILL
+      expect(llm.requests()).toBeLessThanOrEqual(2);
+      const s = JSON.parse(readFileSync(summaryPath, "utf8"));
+      expect(s.findings).toEqual([expect.objectContaining({ rule: "tools/no-rm-rf", action: "kill", enforcement: "userspace", event: expect.objectContaining({ type: "tool_call" }) })]);
+      expect(s.interventions).toEqual([expect.objectContaining({ action: "kill", ok: true, actor: "policy:tools/no-rm-rf" })]);
+    } finally {
+      llm.stop();
+    }
+  }, 60_000);
+
+  test("a token budget acts once the agent has spent it", async () => {
+    const u = unique("budget");
+    const llm = startMockLlm(scenario(u), { tls: cert });
+    const dir = workdir();
+    try {
+      const policy = join(dir, "budget.yaml");
+      // The first answer alone spends more than 10 tokens: the second request is never answered.
+      writeFileSync(policy, `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: spend }\nspec:\n  budget: { tokens: 10, action: kill-tree }\n`);
+      const summaryPath = join(dir, "summary.json");
+      const r = await vigilRun(["--name", "spender", "--policy", policy, "--summary-json", summaryPath, "--", PYTHON, PY_AGENT, "--url", llm.url, "--cafile", cert.certPath, "--workdir", dir], dir);
+      expect(r.code).toBe(137);
+      const s = JSON.parse(readFileSync(summaryPath, "utf8"));
+      expect(s.findings).toEqual([expect.objectContaining({ rule: "spend/budget", action: "kill-tree", severity: "critical" })]);
+      expect(s.findings[0].outcome).toContain("over the budget of 10");
+      expect(llm.requests()).toBeLessThanOrEqual(2);
     } finally {
       llm.stop();
     }

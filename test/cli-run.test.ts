@@ -155,7 +155,7 @@ describe("vigil run", () => {
     expect(r.stderr.trim()).toBe('vigil run: --syscalls must be one of off, aggregate, firehose (got "bogus")');
     const c = vigil(["run", "--capture", "open,files", "--", "true"]);
     expect(c.code).toBe(2);
-    expect(c.stderr.trim()).toBe('vigil run: --capture: unknown event kind "files" (known: open, connect, cred, exec_failed, or none alone)');
+    expect(c.stderr.trim()).toBe('vigil run: --capture: unknown event kind "files" (known: open, connect, cred, exec_failed, tls, or none alone)');
   });
 
   test("the command's record starts at its own exec: no PATH probing, nothing of the launcher's", () => {

@@ -1,5 +1,5 @@
 /** Accumulates what a `vigil run` observed, for the printed summary and --summary-json. */
-import type { VigilEvent } from "../events/types";
+import type { ToolCallEffects, VigilEvent } from "../events/types";
 import type { AuditEntry, Finding, VigilRecord } from "../events/records";
 import type { EventSink, RecordSink } from "../pipeline/event-pipeline";
 import { syscallName } from "../events/syscall-names";
@@ -29,6 +29,13 @@ export interface RunSummary {
   findings: FindingSummary[];
   /** Every intervention Vigil carried out (audited). */
   interventions: AuditEntry[];
+  /** The model calls read from the run's TLS traffic, and the tokens they reported. */
+  llm: { calls: number; inputTokens: number; outputTokens: number; byModel: { model: string; calls: number }[]; otherHttp: number };
+  /** Each tool call that ended, with what it caused; still open at the end, counted apart. */
+  toolCalls: { id: string; name: string; llmCallId: string; durationMs: number; effects: ToolCallEffects }[];
+  toolCallsOpen: number;
+  /** TLS the run's programs used: the files read with uprobes, and stacks that cannot be read (with why). */
+  tls: { hooked: string[]; unsupported: { file: string; why: string }[] };
 }
 
 export interface FindingSummary {
@@ -68,6 +75,9 @@ function top<K>(m: Map<K, number>, n = TOP): [K, number][] {
 export class RunSummaryBuilder implements EventSink, RecordSink {
   readonly name = "summary";
   private readonly findings: FindingSummary[] = [];
+  private readonly llm = { calls: 0, inputTokens: 0, outputTokens: 0, models: new Map<string, number>(), otherHttp: 0 };
+  private readonly toolCalls: RunSummary["toolCalls"] = [];
+  private readonly toolCallsStarted = new Set<string>();
   private readonly interventions: AuditEntry[] = [];
   private readonly pids = new Set<number>();
   private readonly execs = new Map<string, number>();
@@ -116,6 +126,24 @@ export class RunSummaryBuilder implements EventSink, RecordSink {
       case "syscall":
         this.addSyscalls(e.nr, 1);
         break;
+      case "llm_call": {
+        this.llm.calls++;
+        this.llm.inputTokens += e.usage?.inputTokens ?? 0;
+        this.llm.outputTokens += e.usage?.outputTokens ?? 0;
+        const model = e.model ?? "unknown";
+        this.llm.models.set(model, (this.llm.models.get(model) ?? 0) + 1);
+        break;
+      }
+      case "http":
+        this.llm.otherHttp++;
+        break;
+      case "tool_call":
+        if (e.phase === "started") this.toolCallsStarted.add(e.id);
+        else {
+          this.toolCallsStarted.delete(e.id);
+          if (this.toolCalls.length < 200) this.toolCalls.push({ id: e.id, name: e.name, llmCallId: e.llmCallId, durationMs: e.durationMs ?? 0, effects: e.effects! });
+        }
+        break;
     }
   }
 
@@ -128,7 +156,7 @@ export class RunSummaryBuilder implements EventSink, RecordSink {
     this.syscalls.set(nr, (this.syscalls.get(nr) ?? 0) + count);
   }
 
-  build(base: Omit<RunSummary, "processes" | "execs" | "failedExecs" | "files" | "connections" | "syscalls" | "credentialChanges" | "findings" | "interventions"> & { leftoversKilled: number }): RunSummary {
+  build(base: Omit<RunSummary, "processes" | "execs" | "failedExecs" | "files" | "connections" | "syscalls" | "credentialChanges" | "findings" | "interventions" | "llm" | "toolCalls" | "toolCallsOpen"> & { leftoversKilled: number }): RunSummary {
     const { leftoversKilled, ...rest } = base;
     let total = 0;
     for (const c of this.syscalls.values()) total += c;
@@ -148,6 +176,9 @@ export class RunSummaryBuilder implements EventSink, RecordSink {
       credentialChanges: this.creds,
       findings: this.findings,
       interventions: this.interventions,
+      llm: { calls: this.llm.calls, inputTokens: this.llm.inputTokens, outputTokens: this.llm.outputTokens, byModel: top(this.llm.models).map(([model, calls]) => ({ model, calls })), otherHttp: this.llm.otherHttp },
+      toolCalls: this.toolCalls,
+      toolCallsOpen: this.toolCallsStarted.size,
     };
   }
 }
@@ -173,6 +204,27 @@ export function formatSummary(s: RunSummary): string {
   else lines.push("   connections none");
   if (s.syscalls.total) lines.push(`   syscalls    ${s.syscalls.total} total; top ${s.syscalls.top.slice(0, 5).map((t) => `${t.name} ${t.count}`).join(", ")}`);
   if (s.credentialChanges) lines.push(`   credentials ${s.credentialChanges} changes`);
+  if (!s.captured.includes("tls")) lines.push("   llm calls   not captured (tls)");
+  else if (s.llm.calls || s.tls.hooked.length) {
+    const models = s.llm.byModel.map((m) => `${m.model}${m.calls > 1 ? ` ×${m.calls}` : ""}`).join(", ");
+    lines.push(`   llm calls   ${s.llm.calls}${models ? ` (${models})` : ""}; tokens in ${s.llm.inputTokens}, out ${s.llm.outputTokens}${s.llm.otherHttp ? `; ${s.llm.otherHttp} other HTTPS exchanges` : ""}`);
+  }
+  for (const u of s.tls.unsupported) lines.push(`   tls         unsupported (${u.file}: ${u.why})`);
+  if (s.toolCalls.length || s.toolCallsOpen) {
+    lines.push(`   tool calls  ${s.toolCalls.length}${s.toolCallsOpen ? ` (+${s.toolCallsOpen} never ended)` : ""}`);
+    for (const t of s.toolCalls.slice(0, 10)) {
+      const fx = t.effects;
+      const did = [
+        fx.execs.length ? `ran ${fx.execs.slice(0, 3).map((x) => x.filename.split("/").pop()).join(", ")}` : "",
+        fx.filesWritten.length ? `wrote ${fx.filesWritten.length}` : "",
+        fx.filesRead.length ? `read ${fx.filesRead.length}` : "",
+        fx.connections.length ? `connected ${fx.connections.length}` : "",
+        fx.findings ? `${fx.findings} findings` : "",
+      ].filter(Boolean);
+      lines.push(`     ${t.name} ${t.id} ${t.durationMs.toFixed(0)}ms: ${did.join("; ") || "nothing observed"}`);
+    }
+    if (s.toolCalls.length > 10) lines.push(`     … ${s.toolCalls.length - 10} more in --summary-json`);
+  }
   if (s.findings.length) {
     lines.push(`   findings    ${s.findings.length}`);
     for (const f of s.findings.slice(0, 10)) lines.push(`     ${f.severity.padEnd(8)} ${f.rule} (${f.action}) pid ${f.pid} ${f.comm}: ${f.outcome}`);

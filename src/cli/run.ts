@@ -16,6 +16,7 @@ import { ProcPoller, subtreePids } from "../proc/proc-poller";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { Redactor } from "../events/redact";
 import { Runtime } from "../runtime/runtime";
+import type { LlmBodies } from "../intent/intent-tracker";
 import { parseArgs, parseSize, UsageError } from "./args";
 import { formatSummary, RunSummaryBuilder, type RunSummary } from "./run-summary";
 import { compilePolicies, type PolicySet } from "../policy/compile";
@@ -26,8 +27,8 @@ import { PolicyGuard } from "../policy/policy-guard";
 
 export const RUN_USAGE = `usage: vigil run [--name N] [--events FILE] [--summary-json FILE]
                  [--syscalls off|aggregate|firehose] [--firehose-clock tick|exact]
-                 [--firehose-ring SIZE] [--capture open,connect,cred|none]
-                 [--backend auto|ebpf|proc]
+                 [--firehose-ring SIZE] [--capture open,connect,cred,exec_failed,tls|none]
+                 [--backend auto|ebpf|proc] [--llm-bodies full|metadata|off]
                  [--ring-size SIZE] [--policy FILE]... [--no-redact] [--redact-pattern RE]...
                  [--quiet] -- CMD [ARGS...]`;
 
@@ -43,6 +44,7 @@ const SPEC = {
   "ring-size": { value: true },
   policy: { value: true, repeat: true },
   "no-redact": {},
+  "llm-bodies": { value: true, choices: ["full", "metadata", "off"] },
   "redact-pattern": { value: true, repeat: true },
   quiet: {},
   help: {},
@@ -106,6 +108,7 @@ interface RunPlan {
   firehoseRingBytes: number | undefined;
   capture: CaptureKind[] | undefined;
   redaction: { enabled: boolean; patterns: string[] };
+  llmBodies: LlmBodies;
   policySet: PolicySet | null;
   eventsPath: string | undefined;
   summaryPath: string | undefined;
@@ -177,6 +180,7 @@ function planRun(argv: readonly string[]): RunPlan | null {
     firehoseRingBytes,
     capture,
     redaction: { enabled: options["no-redact"] !== true, patterns: redactPatterns },
+    llmBodies: (options["llm-bodies"] as LlmBodies | undefined) ?? "full",
     policySet,
     eventsPath: options.events as string | undefined,
     summaryPath: options["summary-json"] as string | undefined,
@@ -260,6 +264,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       dropped,
       droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0),
       leftoversKilled,
+      tls: rt.tls.agentSupport(plan.name),
     });
     await eventsFile?.close();
     if (!plan.quiet) process.stderr.write(`${formatSummary(result)}\n`);
@@ -296,6 +301,7 @@ function buildRuntime(plan: RunPlan, cgroup: OwnedCgroup | null, summary: RunSum
       },
     },
     redaction: plan.redaction,
+    llmBodies: plan.llmBodies,
     scopeAgent: cgroup ? plan.name : undefined, // the observer's scope is this agent's cgroup
   });
   const { tree, agents, pipeline } = rt;

@@ -39,6 +39,7 @@ export interface CompiledRule {
 export interface PolicySet {
   rules: CompiledRule[];
   byEvent: Map<string, CompiledRule[]>;
+  budgets: CompiledBudget[];
   kernel: KernelPlan;
   policies: { name: string; file: string; rules: number }[];
   /** Not errors: e.g. a binary that does not exist (yet) on this machine. */
@@ -50,6 +51,7 @@ export interface PolicySet {
 let nextRuleId = 1;
 
 const DEFAULT_SEVERITY: Record<ActionName, Severity> = { alert: "medium", deny: "high", kill: "high", freeze: "high", "kill-tree": "critical" };
+const PROCESS_EVENTS: EventKind[] = ["exec", "open", "connect", "fork", "exit", "cred"];
 const FIELDS_FOR: Record<keyof Omit<Match, "event">, EventKind[] | "any"> = {
   binary: "any",
   argv: ["exec"],
@@ -57,9 +59,24 @@ const FIELDS_FOR: Record<keyof Omit<Match, "event">, EventKind[] | "any"> = {
   cidr: ["connect"],
   notCidr: ["connect"],
   port: ["connect"],
-  uid: "any",
+  uid: PROCESS_EVENTS,
   comm: "any",
+  tool: ["tool_call"],
+  argumentsContain: ["tool_call"],
+  host: ["llm_call"],
+  model: ["llm_call"],
 };
+/** Events made from TLS traffic: they need `tls` captured. */
+const TLS_EVENTS: EventKind[] = ["tool_call", "llm_call"];
+
+/** A token budget of a policy's agents (spec.budget). */
+export interface CompiledBudget {
+  policy: string;
+  tokens: number;
+  action: ActionName;
+  severity: Severity;
+  matchesAgent(agent: string | undefined): boolean;
+}
 /** How (and whether) this machine can carry out a rule; a string is the refusal. */
 function planEnforcement(rule: Rule, caps: Capabilities): { enforcement: Enforcement; kernel: "exec" | "connect" | null } | string {
   const { action } = rule;
@@ -118,6 +135,8 @@ function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabili
   // A rule Vigil matches in userspace needs its events; one the kernel enforces (connect) does not.
   if (isCaptureKind(ev) && !capture.includes(ev) && (typeof plan === "string" || plan.kernel === null))
     problems.push(at(["match", "event"], `${ev} events are not captured here (capture: ${capture.length ? capture.join(", ") : "none"}): add ${ev} to the capture list, or drop the rule`));
+  if (TLS_EVENTS.includes(ev) && !capture.includes("tls"))
+    problems.push(at(["match", "event"], `${ev} events come from TLS traffic, which is not captured here (capture: ${capture.length ? capture.join(", ") : "none"}): add tls to the capture list, or drop the rule`));
   if (problems.length > before || typeof plan === "string") return null;
 
   const agents = lp.policy.spec.agents && !lp.policy.spec.agents.includes("*") ? lp.policy.spec.agents : null;
@@ -168,20 +187,28 @@ export function compilePolicies(sources: PolicySource[], caps: Capabilities, cap
     problems.push(...r.problems);
     loaded.push(...r.policies);
   }
-  const set: PolicySet = { rules: [], byEvent: new Map(), kernel: { exec: [], connect: [] }, policies: [], warnings, digest: "" };
+  const set: PolicySet = { rules: [], byEvent: new Map(), budgets: [], kernel: { exec: [], connect: [] }, policies: [], warnings, digest: "" };
   const policyNames = new Map<string, string>();
   for (const lp of loaded) {
     const name = lp.policy.metadata.name;
     if (policyNames.has(name)) problems.push(lp.locate(["metadata", "name"], `policy ${name} is also defined in ${policyNames.get(name)}`));
     policyNames.set(name, lp.file);
     const ruleNames = new Set<string>();
-    lp.policy.spec.rules.forEach((rule, i) => {
+    const budget = lp.policy.spec.budget;
+    if (budget) {
+      if (!capture.includes("tls")) problems.push(lp.locate(["spec", "budget"], "a token budget counts the usage in LLM calls, read from TLS traffic, which is not captured here: add tls to the capture list"));
+      if (budget.action === "freeze" && !caps.cgroupFreeze.ok) problems.push(lp.locate(["spec", "budget", "action"], `action freeze needs cgroup.freeze: ${caps.cgroupFreeze.detail}`));
+      const agents = lp.policy.spec.agents && !lp.policy.spec.agents.includes("*") ? globMatcher(lp.policy.spec.agents) : null;
+      set.budgets.push({ policy: name, tokens: budget.tokens, action: budget.action, severity: budget.severity ?? DEFAULT_SEVERITY[budget.action], matchesAgent: (a) => a !== undefined && (agents === null || agents(a)) });
+    }
+    if (!lp.policy.spec.rules && !budget) problems.push(lp.locate(["spec"], "a policy needs rules, a budget, or both"));
+    (lp.policy.spec.rules ?? []).forEach((rule, i) => {
       if (ruleNames.has(rule.name)) problems.push(lp.locate(["spec", "rules", i, "name"], `rule ${rule.name} appears twice in policy ${name}`));
       ruleNames.add(rule.name);
       const c = compileRule(lp, rule, i, caps, capture, problems, warnings, set.kernel);
       if (c) set.rules.push(c);
     });
-    set.policies.push({ name, file: lp.file, rules: lp.policy.spec.rules.length });
+    set.policies.push({ name, file: lp.file, rules: lp.policy.spec.rules?.length ?? 0 });
   }
   if (set.kernel.connect.length > CONNECT_RULES)
     problems.push({ file: sources.map((s) => s.file).join(", "), path: "", message: `${set.kernel.connect.length} kernel connect rule entries; the kernel holds ${CONNECT_RULES} (each ${RULE_PORTS} ports take one entry)` });
@@ -202,5 +229,5 @@ export function sourcesDigest(sources: readonly PolicySource[]): string {
 }
 
 export function emptyPolicySet(): PolicySet {
-  return { rules: [], byEvent: new Map(), kernel: { exec: [], connect: [] }, policies: [], warnings: [], digest: "" };
+  return { rules: [], byEvent: new Map(), budgets: [], kernel: { exec: [], connect: [] }, policies: [], warnings: [], digest: "" };
 }

@@ -87,6 +87,24 @@ export function compileMatcher(m: Match): (e: VigilEvent, ctx: MatchContext) => 
     const test = globMatcher(m.comm);
     checks.push((e) => "comm" in e && test(e.comm));
   }
+  // A tool call is judged when the model asks for it (before it runs), never again when it ends.
+  if (m.event === "tool_call") checks.push((e) => e.type === "tool_call" && e.phase === "started");
+  if (m.tool) {
+    const test = globMatcher(m.tool);
+    checks.push((e) => e.type === "tool_call" && test(e.name));
+  }
+  if (m.argumentsContain) {
+    const needles = m.argumentsContain;
+    checks.push((e) => e.type === "tool_call" && e.arguments !== undefined && needles.some((n) => e.arguments!.includes(n)));
+  }
+  if (m.host) {
+    const test = globMatcher(m.host);
+    checks.push((e) => e.type === "llm_call" && test(e.host));
+  }
+  if (m.model) {
+    const test = globMatcher(m.model);
+    checks.push((e) => e.type === "llm_call" && e.model !== null && test(e.model));
+  }
   return (e, ctx) => {
     for (const c of checks) if (!c(e, ctx)) return false;
     return true;

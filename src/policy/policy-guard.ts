@@ -38,6 +38,9 @@ export class PolicyGuard implements EventSink {
   readonly evaluated = { events: 0, hits: 0 };
   private readonly ctx: MatchContext;
   private generationSwitches = 0;
+  private readonly spent = new Map<string, number>();
+  /** Budgets already acted on, by agent and policy (a new policy set judges afresh). */
+  private readonly budgetsCrossed = new Set<string>();
 
   constructor(private readonly options: PolicyGuardOptions) {
     this.ctx = { exe: (pid) => options.tree.get(pid)?.exe ?? undefined };
@@ -67,6 +70,7 @@ export class PolicyGuard implements EventSink {
       if (this.retired.length > RETIRED_SETS) for (const r of this.retired.shift()!.rules) this.ruleById.delete(r.id);
     }
     for (const r of set.rules) this.ruleById.set(r.id, r);
+    if (set.digest !== this.set.digest) this.budgetsCrossed.clear();
     this.set = set;
     this.generationSwitches++;
   }
@@ -85,6 +89,7 @@ export class PolicyGuard implements EventSink {
   write(event: VigilEvent): void {
     if (event.type === "enforce") return this.kernelDecision(event);
     if (event.type === "syscall" || !event.agent) return;
+    if (event.type === "llm_call" && event.usage) this.spend(event, event.usage.inputTokens + event.usage.outputTokens);
     const rules = this.set.byEvent.get(event.type);
     if (!rules) return;
     this.evaluated.events++;
@@ -94,6 +99,28 @@ export class PolicyGuard implements EventSink {
       const key = `${event.pid}:${rule.policy}/${rule.name}`;
       if (rule.enforcement === "kernel" && this.decided.delete(key)) continue; // reported with the kernel's record
       this.hit(rule, event);
+    }
+  }
+
+  /** Tokens an agent has spent (from the usage its LLM calls report), since Vigil started. */
+  tokensSpent(agent: string): number {
+    return this.spent.get(agent) ?? 0;
+  }
+
+  /** An LLM call's tokens, against every budget of the agent's policies: each acts once, when crossed. */
+  private spend(call: Extract<VigilEvent, { type: "llm_call" }>, tokens: number): void {
+    const agent = call.agent!;
+    const total = (this.spent.get(agent) ?? 0) + tokens;
+    this.spent.set(agent, total);
+    for (const b of this.set.budgets) {
+      const key = `${agent}\0${b.policy}`;
+      if (total < b.tokens || !b.matchesAgent(agent) || this.budgetsCrossed.has(key)) continue;
+      this.budgetsCrossed.add(key);
+      const actor = `policy:${b.policy}/budget`;
+      const why = `agent ${agent} spent ${total} tokens, over the budget of ${b.tokens} of policy ${b.policy}`;
+      const outcome = b.action === "alert" ? why : `${why}; ${this.carryOut(b.action, call.pid, agent, actor, why)}`;
+      const rule = { policy: b.policy, name: "budget", action: b.action, severity: b.severity };
+      this.emit(rule, call, b.action === "alert" ? "none" : "userspace", outcome);
     }
   }
 
@@ -161,7 +188,7 @@ export class PolicyGuard implements EventSink {
     return r.ok ? r.detail : `${action} failed: ${r.detail}`;
   }
 
-  private emit(rule: CompiledRule, event: Exclude<VigilEvent, { type: "syscall" }>, enforcement: Finding["enforcement"], outcome: string): void {
+  private emit(rule: Pick<CompiledRule, "policy" | "name" | "action" | "severity">, event: Exclude<VigilEvent, { type: "syscall" }>, enforcement: Finding["enforcement"], outcome: string): void {
     this.options.onFinding({
       id: findingId(),
       ts: event.ts,

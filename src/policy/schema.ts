@@ -12,7 +12,7 @@ export { SEVERITIES, type Severity };
 const Name = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description: "letters, digits, . _ -; 64 at most" });
 const NonEmptyList = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(item: T) => Type.Array(item, { minItems: 1, maxItems: 4096 });
 
-export const EVENT_KINDS = ["exec", "open", "connect", "fork", "exit", "cred"] as const;
+export const EVENT_KINDS = ["exec", "open", "connect", "fork", "exit", "cred", "tool_call", "llm_call"] as const;
 /** The actions a rule may take: the kernel's list (enum vigil_action), so the two cannot differ. */
 export const ACTIONS = ACTION_NAMES;
 
@@ -35,6 +35,14 @@ export const MatchSchema = Type.Object(
     uid: Type.Optional(NonEmptyList(Type.Integer({ minimum: 0, maximum: 0xffffffff }))),
     /** the process's command name (comm, 15 characters) matches one of these globs. */
     comm: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 64 }))),
+    /** tool_call: the tool's name matches one of these globs. */
+    tool: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 128 }))),
+    /** tool_call: the arguments the model gave contain any of these strings. */
+    argumentsContain: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
+    /** llm_call: the API host (the Host header, with its port if any) matches one of these globs. */
+    host: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 256 }))),
+    /** llm_call: the model matches one of these globs. */
+    model: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 256 }))),
   },
   { additionalProperties: false },
 );
@@ -59,7 +67,21 @@ export const PolicySchema = Type.Object(
       {
         /** Agent names or globs; default every agent. Events of no agent are never matched. */
         agents: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 64 }))),
-        rules: Type.Array(RuleSchema, { minItems: 1, maxItems: 1024 }),
+        rules: Type.Optional(Type.Array(RuleSchema, { minItems: 1, maxItems: 1024 })),
+        /**
+         * Tokens (in and out, from the usage the model reports) each of the policy's agents may spend; once
+         * an agent has spent them, the action is taken (once; alert, kill, freeze or kill-tree).
+         */
+        budget: Type.Optional(
+          Type.Object(
+            {
+              tokens: Type.Integer({ minimum: 1, maximum: 1e12 }),
+              action: Type.Union((["alert", "kill", "freeze", "kill-tree"] as const).map((a) => Type.Literal(a))),
+              severity: Type.Optional(Type.Union(SEVERITIES.map((s) => Type.Literal(s)))),
+            },
+            { additionalProperties: false },
+          ),
+        ),
       },
       { additionalProperties: false },
     ),
