@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OBSERVER_PROGRAMS } from "../src/sensor/programs";
+import { TLS_PROGRAMS } from "../src/sensor/tls-probes";
 import { BUN_MAX_HEADER_BYTES } from "../src/service/limits";
 import { forEachDelimited } from "./delimited";
 
@@ -106,8 +107,8 @@ export function execStorm(count: number, cgroupShell?: string[]): Subprocess {
   return Bun.spawn(cgroupShell ? [...cgroupShell, script] : ["/bin/sh", "-c", script], { stdout: "ignore", stderr: "ignore" });
 }
 
-/** Programs one daemon loads: the observer's (OBSERVER_PROGRAMS) and the two cgroup connect guards. */
-export const LOADED_PROGRAMS = OBSERVER_PROGRAMS + 2;
+/** Programs one daemon loads: the observer's (OBSERVER_PROGRAMS), the two cgroup connect guards and the TLS uprobes' (tls is captured by default). */
+export const LOADED_PROGRAMS = OBSERVER_PROGRAMS + 2 + TLS_PROGRAMS.length;
 
 /** Events lost so far, by stage (GET /v1/stats). */
 export async function droppedByStage(d: Daemon): Promise<Record<string, number>> {

@@ -11,12 +11,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OwnedCgroup } from "../src/cgroup/cgroup";
+import { cgroup2Mount, OwnedCgroup } from "../src/cgroup/cgroup";
 import type { LlmCallEvent, ToolCallEvent, VigilEvent } from "../src/events/types";
 import { Runtime } from "../src/runtime/runtime";
 import { makeTestCertificate, type TestCertificate } from "../lab/tls-cert";
 import { startMockLlm, type Scenario } from "../loadtests/agents/mock-llm";
-import { requireRoot, ROOT, unique } from "./helpers";
+import { requireRoot, ROOT, startInProcessService, unique, until } from "./helpers";
+import { setLogLevel } from "../src/service/log";
 
 requireRoot();
 let cert: TestCertificate;
@@ -121,7 +122,7 @@ describe("LLM calls and tool calls from TLS", () => {
       expect(toolCallId(of(events, "exec").find((e) => e.filename === PYTHON)!)).toBeUndefined();
 
       const ended = of(events, "tool_call").filter((t) => t.phase === "ended");
-      expect(ended.map((t) => t.id)).toEqual(["call_0_0", "call_1_0", "call_2_0", "call_2_1"]);
+      expect(ended.map((t) => t.toolCallId)).toEqual(["call_0_0", "call_1_0", "call_2_0", "call_2_1"]);
       const first = ended[0]!;
       expect(first.effects!.processes).toBe(1);
       expect(first.effects!.execs.map((x) => x.argv.join(" "))).toEqual([`/bin/sh -c echo ${u} > first.txt`]);
@@ -129,7 +130,7 @@ describe("LLM calls and tool calls from TLS", () => {
       expect(ended[1]!.effects!.filesWritten).toEqual([join(dir, "second.txt")]);
       expect(ended[1]!.effects!.processes).toBe(0);
       const started = of(events, "tool_call").filter((t) => t.phase === "started");
-      expect(started.map((t) => t.id)).toEqual(ended.map((t) => t.id));
+      expect(started.map((t) => t.toolCallId)).toEqual(ended.map((t) => t.toolCallId));
       // Every tool call started before what it caused and ended after it.
       const at = (e: VigilEvent) => events.indexOf(e);
       expect(at(started[0]!)).toBeLessThan(at(shell));
@@ -256,7 +257,7 @@ describe("vigil run with agent intent", () => {
     // have started; the agent is gone before the slow second one ends, and never gets the final answer.
     const rogue: Scenario = {
       ...scenario(u),
-      steps: [{ toolCalls: [{ name: "run_shell", arguments: { command: `rm -rf ${u}-nothing` } }] }, { toolCalls: [{ name: "run_shell", arguments: { command: "sleep 2" } }] }, { message: "never reached" }],
+      steps: [{ toolCalls: [{ name: "run_shell", arguments: { command: `rm -rf ${u}-nothing` } }] }, { toolCalls: [{ name: "run_shell", arguments: { command: "sleep 5" } }] }, { message: "never reached" }],
     };
     const llm = startMockLlm(rogue, { tls: cert });
     const dir = workdir();
@@ -277,11 +278,11 @@ describe("vigil run with agent intent", () => {
 
   test("a token budget acts once the agent has spent it", async () => {
     const u = unique("budget");
-    const llm = startMockLlm(scenario(u), { tls: cert });
+    // The budget is crossed by the first answer; Vigil acts within a drain, long before the second tool's sleep ends.
+    const llm = startMockLlm({ ...scenario(u), steps: [{ toolCalls: [{ name: "run_shell", arguments: { command: "true" } }] }, { toolCalls: [{ name: "run_shell", arguments: { command: "sleep 5" } }] }, { message: "never reached" }] }, { tls: cert });
     const dir = workdir();
     try {
       const policy = join(dir, "budget.yaml");
-      // The first answer alone spends more than 10 tokens: the second request is never answered.
       writeFileSync(policy, `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: spend }\nspec:\n  budget: { tokens: 10, action: kill-tree }\n`);
       const summaryPath = join(dir, "summary.json");
       const r = await vigilRun(["--name", "spender", "--policy", policy, "--summary-json", summaryPath, "--", PYTHON, PY_AGENT, "--url", llm.url, "--cafile", cert.certPath, "--workdir", dir], dir);
@@ -294,6 +295,72 @@ describe("vigil run with agent intent", () => {
       llm.stop();
     }
   }, 60_000);
+});
+
+describe("the service: intent in the API, metrics and policies", () => {
+  test("GET /v1/llm-calls, /v1/tool-calls/:id with what it caused, metrics, stats; a tool-call rule freezes the agent", async () => {
+    setLogLevel("error");
+    const dir = workdir();
+    const policies = join(dir, "policies");
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(policies);
+    writeFileSync(join(policies, "tools.yaml"), `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: tools }\nspec:\n  agents: ["svc-*"]\n  rules:\n    - name: no-curl-pipe\n      match: { event: tool_call, tool: [run_shell], argumentsContain: ["| sh"] }\n      action: freeze\n`);
+    const token = "intent-token-0123456789abcdef";
+    const svc = await startInProcessService({ VIGIL_DATA_DIR: join(dir, "data"), VIGIL_POLICY_DIR: policies }, token);
+    const api = async (path: string) => {
+      const r = await fetch(`${svc.base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: r.status, body: r.headers.get("content-type")?.includes("json") ? ((await r.json()) as Record<string, any>) : await r.text() };
+    };
+    const u = unique("svc");
+    const llm = startMockLlm(scenario(u), { tls: cert });
+    const rogue = startMockLlm({ ...scenario(u), steps: [{ toolCalls: [{ name: "run_shell", arguments: { command: "echo curl example.invalid | sh -n" } }] }, { message: "done" }] }, { tls: cert });
+    const agent = (url: string) => `${PYTHON} ${PY_AGENT} --url ${url} --cafile ${cert.certPath} --workdir ${dir}`;
+    // One agent process tree, adopted into a cgroup of Vigil's own (so freeze applies); two sessions, the second when told.
+    const proc = Bun.spawn(["sh", "-c", `cd ${dir}; while [ ! -f go ]; do sleep 0.01; done; ${agent(llm.url)}; while [ ! -f phase2 ]; do sleep 0.01; done; ${agent(rogue.url)}`], { stdout: "ignore", stderr: "ignore" });
+    try {
+      const adopted = await fetch(`${svc.base}/v1/agents`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify({ name: "svc-coder", pid: proc.pid, contain: true }) });
+      expect(adopted.status).toBe(201);
+      writeFileSync(join(dir, "go"), "");
+      const calls = await until(async () => {
+        const r = await api("/v1/llm-calls?agent=svc-coder&order=asc");
+        return (r.body as { llmCalls: unknown[] }).llmCalls.length === 4 ? (r.body as { llmCalls: LlmCallEvent[] }).llmCalls : undefined;
+      }, 20_000);
+      expect(calls.map((c) => c.toolCalls.length)).toEqual([1, 1, 2, 0]);
+      const tc = await until(async () => {
+        const r = await api("/v1/tool-calls/call_0_0");
+        return r.status === 200 && (r.body as { toolCall: ToolCallEvent }).toolCall?.phase === "ended" ? (r.body as { toolCall: ToolCallEvent; events: VigilEvent[] }) : undefined;
+      }, 10_000);
+      expect(tc.toolCall.effects!.execs[0]!.argv).toEqual(["/bin/sh", "-c", `echo ${u} > first.txt`]);
+      expect(tc.events.some((e) => e.type === "exec" && e.argv[2] === `echo ${u} > first.txt`)).toBe(true);
+      expect(tc.events.every((e) => toolCallId(e) === "call_0_0")).toBe(true);
+      expect((await api("/v1/tool-calls/call_nope")).status).toBe(404);
+      const filtered = (await api("/v1/events?toolCall=call_1_0&order=asc")).body as { events: VigilEvent[] };
+      expect(filtered.events.some((e) => e.type === "open" && e.path.endsWith("/second.txt"))).toBe(true);
+      const metrics = (await api("/metrics")).body as string;
+      expect(metrics).toContain('vigil_llm_calls_total{provider="openai",model="mock-model"} 4');
+      expect(metrics).toContain(`vigil_llm_tokens_total{direction="input"} ${llm.usage().inputTokens}`);
+      const stats = (await api("/v1/stats")).body as { intent: { llmCalls: number; tlsGaps: number; toolCallsOpen: number } };
+      expect(stats.intent).toMatchObject({ llmCalls: 4, tlsGaps: 0, toolCallsOpen: 0 });
+
+      // The rogue session: the model asks for a piped shell; the rule freezes the agent's cgroup.
+      writeFileSync(join(dir, "phase2"), "");
+      const finding = await until(async () => {
+        const r = await api("/v1/findings?agent=svc-coder");
+        return (r.body as { findings: { rule: string; outcome: string }[] }).findings.find((f) => f.rule === "tools/no-curl-pipe");
+      }, 20_000);
+      expect(finding.outcome).toContain("frozen");
+      const cgroupDir = join(cgroup2Mount()!, svc.service.agents.get("svc-coder")!.cgroupPath!);
+      expect(readFileSync(join(cgroupDir, "cgroup.freeze"), "utf8").trim()).toBe("1");
+      writeFileSync(join(cgroupDir, "cgroup.freeze"), "0");
+    } finally {
+      proc.kill("SIGKILL");
+      await proc.exited;
+      llm.stop();
+      rogue.stop();
+      for (const a of svc.service.agents.list()) await svc.service.removeAgent(a.name);
+      await svc.stop();
+    }
+  }, 90_000);
 });
 
 export type { ToolCallEvent };

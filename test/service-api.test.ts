@@ -262,7 +262,7 @@ describe("processes, agents, stats", () => {
     expect(Object.keys(s.dropped)).toEqual(expect.arrayContaining(["kernel_ring_full", "store_queue_full", "stream_subscriber"]));
     expect(s.store.written).toBeGreaterThan(0);
     expect(s.ring.attachedPrograms).toBe(5);
-    expect(s.ring.capture).toEqual(["open", "connect", "cred", "exec_failed"]);
+    expect(s.ring.capture).toEqual(["open", "connect", "cred", "exec_failed", "tls"]);
     expect(s.syscallCounts.exitedForgotten).toBe(0); // far fewer than 4096 processes have exited
   });
 });

@@ -340,7 +340,7 @@ describe("configuration", () => {
     const g = run(["--check-config"], { VIGIL_CAPTURE: "open,sockets" });
     expect(g.code).toBe(2);
     const problems = (JSON.parse(g.err.trim().split("\n").at(-1)!) as { problems: { path: string; message: string }[] }).problems;
-    expect(problems).toEqual([{ path: "VIGIL_CAPTURE (capture)", message: 'unknown event kind "sockets" (known: open, connect, cred, exec_failed, or none alone)' }]);
+    expect(problems).toEqual([{ path: "VIGIL_CAPTURE (capture)", message: 'unknown event kind "sockets" (known: open, connect, cred, exec_failed, tls, or none alone)' }]);
     const h = run(["--check-config"], { VIGIL_CAPTURE: "none" });
     expect(h.code).toBe(0);
   });

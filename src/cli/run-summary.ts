@@ -138,10 +138,10 @@ export class RunSummaryBuilder implements EventSink, RecordSink {
         this.llm.otherHttp++;
         break;
       case "tool_call":
-        if (e.phase === "started") this.toolCallsStarted.add(e.id);
+        if (e.phase === "started") this.toolCallsStarted.add(e.toolCallId);
         else {
-          this.toolCallsStarted.delete(e.id);
-          if (this.toolCalls.length < 200) this.toolCalls.push({ id: e.id, name: e.name, llmCallId: e.llmCallId, durationMs: e.durationMs ?? 0, effects: e.effects! });
+          this.toolCallsStarted.delete(e.toolCallId);
+          if (this.toolCalls.length < 200) this.toolCalls.push({ id: e.toolCallId, name: e.name, llmCallId: e.llmCallId, durationMs: e.durationMs ?? 0, effects: e.effects! });
         }
         break;
     }

@@ -176,7 +176,8 @@ export interface IntentBase {
 /** One request to a model API and its response (OpenAI Chat Completions or Responses, Anthropic Messages). */
 export interface LlmCallEvent extends IntentBase {
   type: "llm_call";
-  id: string;
+  /** This call's id (tool calls it asks for name it); `id` is the store's. */
+  llmCallId: string;
   provider: "openai" | "anthropic";
   api: "chat.completions" | "responses" | "messages";
   model: string | null;
@@ -226,7 +227,8 @@ export interface ToolCallEffects {
 export interface ToolCallEvent extends IntentBase {
   type: "tool_call";
   phase: "started" | "ended";
-  id: string;
+  /** The id the model gave the call; `id` is the store's. */
+  toolCallId: string;
   name: string;
   /** As the model sent them (bounded, redacted); absent unless llmBodies is full. */
   arguments?: string;

@@ -41,10 +41,12 @@ export interface IntentCounters {
   notHttp: number;
   /** Connections that negotiated HTTP/2 (not parsed). */
   http2NotParsed: number;
-  /** Connections let go to keep the bound, with a message under way. */
+  /** Connections let go to keep the bound (the least recently used). */
   connectionsEvicted: number;
-  /** Exchanges cut by a bound (kernel cap, body bound, a gap): reported with truncated: true. */
+  /** Exchanges cut by a bound (the kernel's per-call cap, the body bound): reported with truncated: true. */
   exchangesTruncated: number;
+  /** Exchanges under way when their bytes were lost (a gap) or their connection let go: never reported. */
+  exchangesLost: number;
   llmCalls: number;
   httpExchanges: number;
 }
@@ -75,7 +77,7 @@ const boot = Date.now().toString(36);
 
 export class IntentTracker {
   readonly toolCalls = new ToolCallTracker();
-  readonly counters: IntentCounters = { tlsChunks: 0, tlsBytes: 0, tlsGaps: 0, tlsTruncatedCalls: 0, notHttp: 0, http2NotParsed: 0, connectionsEvicted: 0, exchangesTruncated: 0, llmCalls: 0, httpExchanges: 0 };
+  readonly counters: IntentCounters = { tlsChunks: 0, tlsBytes: 0, tlsGaps: 0, tlsTruncatedCalls: 0, notHttp: 0, http2NotParsed: 0, connectionsEvicted: 0, exchangesTruncated: 0, exchangesLost: 0, llmCalls: 0, httpExchanges: 0 };
   private readonly connections = new Map<string, Connection>();
   private readonly llmBodies: LlmBodies;
   private readonly maxText: number;
@@ -161,7 +163,8 @@ export class IntentTracker {
     }
     if (this.connections.size >= this.maxConnections) {
       const [oldKey, old] = this.connections.entries().next().value as [string, Connection];
-      if (old.request.inMessage || old.response.inMessage || old.pending.length) this.counters.connectionsEvicted++;
+      this.counters.connectionsEvicted++;
+      if (old.request.inMessage || old.response.inMessage || old.pending.length) this.counters.exchangesLost++;
       this.connections.delete(oldKey);
     }
     c = { key, pid: chunk.pid, nextSeq: chunk.seq, request: new Http1Parser("request", this.maxBody), response: new Http1Parser("response", this.maxBody), pending: [], ignored: false, damaged: false };
@@ -170,7 +173,7 @@ export class IntentTracker {
   }
 
   private reset(conn: Connection): void {
-    if (conn.request.inMessage || conn.response.inMessage || conn.pending.length) this.counters.exchangesTruncated++;
+    if (conn.request.inMessage || conn.response.inMessage || conn.pending.length) this.counters.exchangesLost++;
     conn.request = new Http1Parser("request", this.maxBody);
     conn.response = new Http1Parser("response", this.maxBody);
     conn.pending = [];
@@ -217,7 +220,7 @@ export class IntentTracker {
     const call: LlmCallEvent = {
       ...common,
       type: "llm_call",
-      id: `llm-${boot}-${(++llmCallSeq).toString(36)}`,
+      llmCallId: `llm-${boot}-${(++llmCallSeq).toString(36)}`,
       provider: req.provider,
       api: req.api,
       model: res?.model ?? req.model,

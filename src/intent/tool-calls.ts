@@ -62,12 +62,12 @@ export class ToolCallTracker {
     if (!open) this.sessions.set(session, (open = new Map()));
     const out: ToolCallEvent[] = [];
     for (const t of call.toolCalls) {
-      if (!t.id || this.byId.has(t.id)) continue;
+      if (!t.id || open.has(t.id)) continue; // asked again while open (a retried response): one call
       const args = fullArguments.get(t.id) ?? "";
       const state: ToolCallState = {
         id: t.id,
         name: t.name,
-        llmCallId: call.id,
+        llmCallId: call.llmCallId,
         arguments: args,
         values: stringValues(args),
         session,
@@ -78,7 +78,7 @@ export class ToolCallTracker {
       open.set(t.id, state);
       this.byId.set(t.id, state);
       this.counters.opened++;
-      out.push({ ...base(call), type: "tool_call", phase: "started", id: t.id, name: t.name, ...(t.arguments !== undefined ? { arguments: t.arguments } : {}), llmCallId: call.id });
+      out.push({ ...base(call), type: "tool_call", phase: "started", toolCallId: t.id, name: t.name, ...(t.arguments !== undefined ? { arguments: t.arguments } : {}), llmCallId: call.llmCallId });
     }
     return out;
   }
@@ -88,11 +88,11 @@ export class ToolCallTracker {
     const out: ToolCallEvent[] = [];
     for (const id of ids) {
       const s = this.byId.get(id);
-      if (!s?.open) continue;
+      if (!s?.open || s.session !== ToolCallTracker.session(at.agent, at.pid)) continue;
       s.open = false;
       this.sessions.get(s.session)?.delete(id);
       this.counters.closed++;
-      out.push({ ...at, type: "tool_call", phase: "ended", id, name: s.name, llmCallId: s.llmCallId, durationMs: (at.ktimeNs - s.startedKtimeNs) / 1e6, effects: s.effects });
+      out.push({ ...at, type: "tool_call", phase: "ended", toolCallId: id, name: s.name, llmCallId: s.llmCallId, durationMs: (at.ktimeNs - s.startedKtimeNs) / 1e6, effects: s.effects });
     }
     return out;
   }

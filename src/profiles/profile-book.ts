@@ -1,9 +1,11 @@
 /**
  * Behavior profiles per agent: syscall mix, binaries executed, file areas
- * touched, network destinations, process tree shape and event rates. A
- * learning window ends in a baseline; from then on a new binary, a new
- * destination, a new file area, a sensitive path or a rate spike is a
- * deviation finding with a severity. Bounded: every set has a ceiling.
+ * touched, network destinations, process tree shape and event rates, and
+ * from its LLM traffic the tools it calls and the model hosts it talks to.
+ * A learning window ends in a baseline; from then on a new binary, a new
+ * destination, a new file area, a sensitive path, a rate spike, a new tool
+ * or a new model host is a deviation finding with a severity. Bounded:
+ * every set has a ceiling.
  */
 import { dirname } from "node:path";
 import type { VigilEvent } from "../events/types";
@@ -21,6 +23,8 @@ export interface Baseline {
   binaries: string[];
   fileAreas: string[];
   destinations: string[];
+  tools: string[];
+  modelHosts: string[];
   /** Highest count per RATE_WINDOW_MS window seen while learning, per event type. */
   peakRates: Record<string, number>;
 }
@@ -33,6 +37,8 @@ export interface AgentProfile {
   binaries: Record<string, number>;
   fileAreas: Record<string, number>;
   destinations: Record<string, number>;
+  tools: Record<string, number>;
+  modelHosts: Record<string, number>;
   tree: { processes: number; maxDepth: number };
   rates: { windowSeconds: number; current: Record<string, number>; peak: Record<string, number> };
   state: "learning" | "baselined" | "profiling";
@@ -48,6 +54,8 @@ class Profile {
   readonly binaries = new Map<string, number>();
   readonly fileAreas = new Map<string, number>();
   readonly destinations = new Map<string, number>();
+  readonly tools = new Map<string, number>();
+  readonly modelHosts = new Map<string, number>();
   readonly pids = new Set<number>();
   readonly depth = new Map<number, number>();
   maxDepth = 0;
@@ -127,6 +135,15 @@ export class ProfileBook implements EventSink {
         if (p.baseline && !p.baseline.destinations.includes(dest)) this.deviate(p, e, "new-destination", dest, "medium", `connected to ${dest}, not in the baseline`);
         break;
       }
+      case "tool_call":
+        if (e.phase !== "started") break;
+        bump(p.tools, e.name);
+        if (p.baseline && !p.baseline.tools.includes(e.name)) this.deviate(p, e, "new-tool", e.name, "medium", `called tool ${e.name}, not in the baseline`);
+        break;
+      case "llm_call":
+        bump(p.modelHosts, e.host);
+        if (p.baseline && !p.baseline.modelHosts.includes(e.host)) this.deviate(p, e, "new-model-host", e.host, "high", `called a model at ${e.host}, not in the baseline`);
+        break;
     }
     if (p.learnUntil !== null && Date.now() >= p.learnUntil) this.snapshot(p);
   }
@@ -177,6 +194,8 @@ export class ProfileBook implements EventSink {
       binaries: [...p.binaries.keys()],
       fileAreas: [...p.fileAreas.keys()],
       destinations: [...p.destinations.keys()],
+      tools: [...p.tools.keys()],
+      modelHosts: [...p.modelHosts.keys()],
       peakRates: Object.fromEntries(p.peak),
     };
     p.learnUntil = null;
@@ -224,6 +243,8 @@ export class ProfileBook implements EventSink {
       binaries: Object.fromEntries(p.binaries),
       fileAreas: Object.fromEntries(p.fileAreas),
       destinations: Object.fromEntries(p.destinations),
+      tools: Object.fromEntries(p.tools),
+      modelHosts: Object.fromEntries(p.modelHosts),
       tree: { processes: p.pids.size, maxDepth: p.maxDepth },
       rates: { windowSeconds: RATE_WINDOW_MS / 1000, current: Object.fromEntries(p.window), peak: Object.fromEntries(p.peak) },
       state: p.learnUntil !== null ? "learning" : p.baseline ? "baselined" : "profiling",

@@ -95,6 +95,8 @@ export class Runtime {
     const out: Record<string, number> = Object.fromEntries(OBSERVER_DROP_STAGES.map((d) => [d[keyBy], d.count(dropped)]));
     const handlerErrors = OBSERVER_DROP_STAGES.find((d) => d.stage === "handler_error")![keyBy];
     for (const n of this.pipeline.sinkErrors.values()) out[handlerErrors]! += n;
+    // Model exchanges whose bytes were lost (the chunks themselves are counted in the kernel's ring drops).
+    if (this.intent) out[keyBy === "stage" ? "tls_exchange_lost" : "tlsExchangesLost"] = this.intent.counters.exchangesLost;
     return out;
   }
 

@@ -11,6 +11,9 @@ import { schemaProblems } from "../util/schema-problems";
 import { parse as parseYaml } from "yaml";
 import { FIREHOSE_RING_DEFAULT, FIREHOSE_RING_MAX } from "../sensor/sensor";
 import { CAPTURE_KINDS, parseCaptureList } from "../sensor/capture";
+import { LLM_BODIES } from "../intent/intent-tracker";
+import { TLS_CHUNK, TLS_CHUNKS_MAX } from "../abi/layout";
+import { TLS_CALL_BYTES } from "../sensor/sensor";
 import { Redactor } from "../events/redact";
 
 export const ConfigSchema = Type.Object(
@@ -102,6 +105,13 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /**
+     * Agent intent from TLS traffic (capture kind `tls`): `full` keeps prompts, completions and tool
+     * arguments (bounded, redacted), `metadata` only models, tokens and tool names, `off` reads no TLS.
+     */
+    llmBodies: Type.Union(LLM_BODIES.map((b) => Type.Literal(b)), { default: "full" }),
+    /** Plaintext bytes of one TLS read or write copied at most (whole 4 KiB chunks; a call beyond is flagged truncated). */
+    tlsCallBytes: Type.Integer({ minimum: TLS_CHUNK, maximum: TLS_CHUNK * TLS_CHUNKS_MAX, default: TLS_CALL_BYTES }),
     logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")], { default: "info" }),
   },
   { additionalProperties: false },
@@ -137,6 +147,8 @@ export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "num
   VIGIL_STREAM_HEARTBEAT_MS: { path: ["streams", "heartbeatMs"], kind: "int" },
   VIGIL_LOG_LEVEL: { path: ["logLevel"], kind: "string" },
   VIGIL_REDACT: { path: ["redaction", "enabled"], kind: "boolean" },
+  VIGIL_LLM_BODIES: { path: ["llmBodies"], kind: "string" },
+  VIGIL_TLS_CALL_BYTES: { path: ["tlsCallBytes"], kind: "int" },
   VIGIL_POLICY_DIR: { path: ["policies", "dir"], kind: "string" },
   VIGIL_READINESS_MAX_DROP_RATIO: { path: ["readiness", "maxDropRatio"], kind: "number" },
   VIGIL_READINESS_DROP_WINDOW_SECONDS: { path: ["readiness", "dropWindowSeconds"], kind: "int" },

@@ -18,7 +18,11 @@ export interface MetricsSources {
   streamSubscribers: () => number;
   processTree: () => { live: number; exited: number };
   policy: () => { rules: number; kernelExecEntries: number; kernelConnectEntries: number; generation: number; evaluatedEvents: number };
+  /** Cumulative intent counters (null: TLS not read). */
+  intent: () => Record<string, number> | null;
 }
+
+const MAX_MODEL_LABELS = 50;
 
 export class ServiceMetrics implements EventSink, RecordSink {
   readonly name = "metrics";
@@ -33,6 +37,10 @@ export class ServiceMetrics implements EventSink, RecordSink {
   readonly findings: Counter<"rule" | "action" | "severity" | "enforcement">;
   readonly interventions: Counter<"action" | "result">;
   readonly policyReloads: Counter<"result">;
+  readonly llmCalls: Counter<"provider" | "model">;
+  readonly llmTokens: Counter<"direction">;
+  /** Model names seen as label values; beyond MAX_MODEL_LABELS, "other" (a model name comes from the wire). */
+  private readonly modelLabels = new Set<string>();
   private readonly dropsSeen = new Map<string, number>();
 
   constructor(sources: MetricsSources, build: { version: string; kernel: string; libbpf: string }) {
@@ -107,6 +115,24 @@ export class ServiceMetrics implements EventSink, RecordSink {
     this.httpRejected = new Counter({ name: "vigil_http_rejected_total", help: "Requests refused before any route ran, by reason (body_too_large, headers_too_large).", labelNames: ["reason"], registers: [r] });
     this.findings = new Counter({ name: "vigil_findings_total", help: "Policy rule hits and baseline deviations, by rule, action, severity and where the action was enforced.", labelNames: ["rule", "action", "severity", "enforcement"], registers: [r] });
     this.interventions = new Counter({ name: "vigil_interventions_total", help: "Interventions carried out (freeze, thaw, kill, kill-tree), by result.", labelNames: ["action", "result"], registers: [r] });
+    this.llmCalls = new Counter({ name: "vigil_llm_calls_total", help: "LLM calls read from agents' TLS traffic, by provider and model.", labelNames: ["provider", "model"], registers: [r] });
+    this.llmTokens = new Counter({ name: "vigil_llm_tokens_total", help: "Tokens the LLM calls reported, by direction (input, output).", labelNames: ["direction"], registers: [r] });
+    let intentSeen: Record<string, number> = {};
+    new Counter({
+      name: "vigil_tls_total",
+      help: "Agent intent from TLS plaintext, by what: chunks and bytes read, gaps (chunks lost), truncated calls, connections not HTTP/1.1 or HTTP/2 (not parsed), connections let go, exchanges truncated or lost.",
+      labelNames: ["what"],
+      registers: [r],
+      collect() {
+        const c = sources.intent();
+        if (!c) return;
+        for (const [what, n] of Object.entries(c)) {
+          const delta = n - (intentSeen[what] ?? 0);
+          if (delta > 0 || !(what in intentSeen)) this.inc({ what }, Math.max(0, delta));
+        }
+        intentSeen = { ...c };
+      },
+    });
     this.policyReloads = new Counter({ name: "vigil_policy_reloads_total", help: "Policy directory loads, by result (applied, rejected).", labelNames: ["result"], registers: [r] });
     new Gauge({
       name: "vigil_policy_rules",
@@ -141,6 +167,17 @@ export class ServiceMetrics implements EventSink, RecordSink {
 
   write(event: VigilEvent): void {
     this.eventsTotal.inc({ type: event.type });
+    if (event.type !== "llm_call") return;
+    let model = event.model ?? "unknown";
+    if (!this.modelLabels.has(model)) {
+      if (this.modelLabels.size >= MAX_MODEL_LABELS) model = "other";
+      else this.modelLabels.add(model);
+    }
+    this.llmCalls.inc({ provider: event.provider, model });
+    if (event.usage) {
+      this.llmTokens.inc({ direction: "input" }, event.usage.inputTokens);
+      this.llmTokens.inc({ direction: "output" }, event.usage.outputTokens);
+    }
   }
 
   writeRecord(r: VigilRecord): void {

@@ -78,11 +78,13 @@ export class VigilService {
         ringBytes: config.ringBytes,
         firehoseRingBytes: config.firehoseRingBytes,
         capture: config.capture,
+        tlsCallBytes: config.tlsCallBytes,
         drainIntervalMs: config.drainIntervalMs,
         cgroupIds: config.cgroups.length ? config.cgroups.map((p) => this.resolveCgroup(p)) : undefined,
         onError: (e) => log("warn", "event handler failed", { error: e.message }),
       },
       redaction: config.redaction,
+      llmBodies: config.llmBodies,
       spans: true,
     });
     ({ tree: this.tree, agents: this.agents, pipeline: this.pipeline, observer: this.observer } = this.runtime);
@@ -93,6 +95,7 @@ export class VigilService {
         dropsByStage: () => this.dropsByStage(),
         ringFill: () => this.observer.fill().ring,
         storeSizeBytes: () => this.store.sizeBytes(),
+        intent: () => (this.runtime.intent ? { ...this.runtime.intent.counters } : null),
         storeQueued: () => this.store.stats().queued,
         storeQueriesRefused: () => this.store.stats().queriesRefused,
         streamSubscribers: () => this.hub.size,

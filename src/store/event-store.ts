@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS events (
   type TEXT NOT NULL,
   pid INTEGER NOT NULL,
   agent TEXT,
-  data TEXT NOT NULL
+  data TEXT NOT NULL,
+  tool_call TEXT
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 CREATE INDEX IF NOT EXISTS events_type ON events(type, id);
@@ -154,6 +155,9 @@ export class EventStore {
       db = new Database(this.path, { create: true, strict: true });
       db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 1000;");
       db.exec(SCHEMA);
+      // Stores made before tool calls were attributed: the column is added (existing rows have none).
+      if (!(db.query("PRAGMA table_info(events)").all() as { name: string }[]).some((c) => c.name === "tool_call")) db.exec("ALTER TABLE events ADD COLUMN tool_call TEXT");
+      db.exec("CREATE INDEX IF NOT EXISTS events_tool_call ON events(tool_call, id) WHERE tool_call IS NOT NULL");
     } catch (e) {
       // A corrupt or unreadable file is left as it is (never deleted): reported, not fatal.
       db?.close();
@@ -271,13 +275,14 @@ export class EventStore {
       return 0;
     }
     const n = events.length;
-    const rows: EventColumns = { ts: new Float64Array(n), pid: new Float64Array(n), type: new Array(n), agent: new Array(n), data: new Array(n) };
+    const rows: EventColumns = { ts: new Float64Array(n), pid: new Float64Array(n), type: new Array(n), agent: new Array(n), toolCall: new Array(n), data: new Array(n) };
     for (let i = 0; i < n; i++) {
       const e = events[i]!;
       rows.ts[i] = e.ts;
       rows.pid[i] = e.pid;
       rows.type[i] = e.type;
       rows.agent[i] = e.agent ?? null;
+      rows.toolCall[i] = toolCallOf(e);
       rows.data[i] = JSON.stringify(e);
     }
     let resolve!: (n: number) => void;
@@ -405,4 +410,10 @@ export class EventStore {
     this.db?.close();
     return problem;
   }
+}
+
+/** The tool call an event belongs to (a tool_call event: its own), for GET /v1/tool-calls/:id. */
+function toolCallOf(e: StorableEvent): string | null {
+  if (e.type === "tool_call") return e.toolCallId;
+  return "toolCall" in e && e.toolCall && "id" in e.toolCall ? e.toolCall.id : null;
 }

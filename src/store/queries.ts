@@ -21,6 +21,8 @@ export interface EventQuery {
   since?: number;
   /** Wall-clock ms, exclusive. */
   until?: number;
+  /** Events a tool call caused, and its own tool_call events. */
+  toolCall?: string;
   limit: number;
   /** The last id of the previous page (or its window's edge). */
   cursor?: number;
@@ -28,11 +30,12 @@ export interface EventQuery {
 }
 
 /** What an event query filters on, beside its page. */
-export type EventFilter = Pick<EventQuery, "types" | "pid" | "agent" | "since" | "until">;
+export type EventFilter = Pick<EventQuery, "types" | "pid" | "agent" | "since" | "until" | "toolCall">;
 
 /** The same filter as eventPage's SQL, for events that are not in the store yet (the live stream). */
-export function matchesFilter(f: EventFilter, e: { type: string; pid: number; agent?: string | null; ts: number }): boolean {
+export function matchesFilter(f: EventFilter, e: { type: string; pid: number; agent?: string | null; ts: number; toolCallId?: unknown; toolCall?: unknown }): boolean {
   return (
+    (f.toolCall === undefined || (e.type === "tool_call" ? e.toolCallId === f.toolCall : typeof e.toolCall === "object" && e.toolCall !== null && (e.toolCall as { id?: string }).id === f.toolCall)) &&
     (!f.types?.length || f.types.includes(e.type)) &&
     (f.pid === undefined || e.pid === f.pid) &&
     (f.agent === undefined || e.agent === f.agent) &&
@@ -71,6 +74,11 @@ export function eventPage(db: Database, q: EventQuery, maxScan = DEFAULT_MAX_SCA
     lo = Math.max(q.cursor !== undefined ? q.cursor + 1 : range.min, range.min);
     hi = Math.min(lo + maxScan, range.max + 1);
   }
+  // A tool call's events are found through their own index, whatever their number: no window needed.
+  if (q.toolCall !== undefined) {
+    if (desc) lo = range.min;
+    else hi = range.max + 1;
+  }
   if (hi <= lo) return { rows: [], nextCursor: null, scanned: 0 };
   const where = ["id >= ?", "id < ?"];
   const args: (string | number)[] = [lo, hi];
@@ -80,6 +88,7 @@ export function eventPage(db: Database, q: EventQuery, maxScan = DEFAULT_MAX_SCA
   }
   if (q.pid !== undefined) where.push("pid = ?"), args.push(q.pid);
   if (q.agent !== undefined) where.push("agent = ?"), args.push(q.agent);
+  if (q.toolCall !== undefined) where.push("tool_call = ?"), args.push(q.toolCall);
   // Unary + keeps the planner off the ts index: a time range would otherwise be walked whole, outside the window.
   if (q.since !== undefined) where.push("+ts >= ?"), args.push(q.since);
   if (q.until !== undefined) where.push("+ts < ?"), args.push(q.until);

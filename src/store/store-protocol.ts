@@ -14,6 +14,8 @@ export interface EventColumns {
   pid: Float64Array;
   type: string[];
   agent: (string | null)[];
+  /** The id of the tool call that caused each event (null: none). */
+  toolCall: (string | null)[];
   /** Each event's JSON, made once on the service thread (streams send the same text). */
   data: string[];
 }

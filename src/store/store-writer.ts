@@ -23,7 +23,7 @@ function open(o: WriterOptions): string | null {
   try {
     db = new Database(o.path, { strict: true });
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 1000;");
-    insert = db.prepare("INSERT INTO events (ts, type, pid, agent, data) VALUES (?, ?, ?, ?, ?)");
+    insert = db.prepare("INSERT INTO events (ts, type, pid, agent, data, tool_call) VALUES (?, ?, ?, ?, ?, ?)");
   } catch (e) {
     db?.close();
     db = null;
@@ -75,7 +75,7 @@ function handle(m: ToWriter): void {
       const stmt = insert;
       try {
         db.transaction(() => {
-          for (let i = 0; i < ids.length; i++) ids[i] = Number(stmt.run(r.ts[i]!, r.type[i]!, r.pid[i]!, r.agent[i]!, r.data[i]!).lastInsertRowid);
+          for (let i = 0; i < ids.length; i++) ids[i] = Number(stmt.run(r.ts[i]!, r.type[i]!, r.pid[i]!, r.agent[i]!, r.data[i]!, r.toolCall[i]!).lastInsertRowid);
         })();
       } catch (e) {
         return reply({ op: "written", seq: m.seq, ids: null, error: message(e) });

@@ -3,7 +3,10 @@ import type { StoredEvent } from "../../store/event-store";
 import { matchesFilter, withId } from "../../store/queries";
 import type { VigilService } from "../vigil-service";
 import type { Resume } from "../../sinks/event-stream-hub";
-import { BadRequest, documented, ErrorBody, jsonResponse, quoted, EventFilterQuery, PageQuery, parseTime, checkQuery, StreamFilterQuery } from "./schemas";
+import { BadRequest, documented, ErrorBody, jsonResponse, quoted, EventFilterQuery, PageQuery, parseTime, checkQuery, StreamFilterQuery, notFound } from "./schemas";
+
+/** GET /v1/llm-calls filters: those of /v1/events but the type. */
+const { type: _type, ...LlmCallQuery } = EventFilterQuery;
 
 interface Filters {
   type?: string;
@@ -11,6 +14,7 @@ interface Filters {
   agent?: string;
   since?: string;
   until?: string;
+  toolCall?: string;
 }
 
 function compile(q: Filters) {
@@ -18,7 +22,7 @@ function compile(q: Filters) {
   const since = parseTime("since", q.since);
   const until = parseTime("until", q.until);
   if (since !== undefined && until !== undefined && since >= until) throw new BadRequest("invalid_query", "since must be earlier than until");
-  return { types, pid: q.pid, agent: q.agent, since, until };
+  return { types, pid: q.pid, agent: q.agent, since, until, toolCall: q.toolCall };
 }
 
 /** The most stored events one reconnect replays (Last-Event-ID); beyond, a gap says where to read on. */
@@ -44,6 +48,39 @@ export function eventRoutes(service: VigilService) {
             "Newest first by default (order=desc). Pass nextCursor as cursor for the next page; null means no more. One query looks at a bounded window of ids (store.maxScan), so a page may hold fewer events than limit, even none, while nextCursor is not null: go on until it is null.",
           tags: ["events"],
         },
+      },
+    )
+    .get(
+      "/llm-calls",
+      async ({ query }) => {
+        const f = compile(query);
+        const page = await service.store.reader.events({ ...f, types: ["llm_call"], limit: query.limit ?? 100, cursor: query.cursor, order: query.order ?? "desc" });
+        return jsonResponse(`{"llmCalls":[${page.rows.map(withId).join(",")}],"nextCursor":${page.nextCursor}}`);
+      },
+      {
+        query: t.Object({ ...LlmCallQuery, ...PageQuery }, { additionalProperties: false }),
+        beforeHandle: checkQuery({ ...LlmCallQuery, ...PageQuery }),
+        response: { 200: t.Object({ llmCalls: t.Array(t.Unknown({ description: "An llm_call event (README: agent intent) with its store id" })), nextCursor: t.Union([t.Number(), t.Null()]) }), 400: ErrorBody, 401: ErrorBody },
+        detail: { summary: "LLM calls read from agents' TLS traffic, newest first, paginated like /v1/events", tags: ["intent"] },
+      },
+    )
+    .get(
+      "/tool-calls/:id",
+      async ({ params, query }) => {
+        const page = await service.store.reader.events({ toolCall: params.id, limit: query.limit ?? 1000, cursor: query.cursor, order: "asc" });
+        const own = page.rows.filter((r) => r.type === "tool_call");
+        if (own.length === 0 && query.cursor === undefined) throw notFound(`no tool call ${quoted(params.id)} is stored`);
+        const caused = page.rows.filter((r) => r.type !== "tool_call");
+        // The call itself: its ended record (with its effects) when it has ended, else its start.
+        const call = own.find((r) => r.data.includes('"phase":"ended"')) ?? own[0];
+        return jsonResponse(`{"toolCall":${call ? withId(call) : "null"},"events":[${caused.map(withId).join(",")}],"nextCursor":${page.nextCursor}}`);
+      },
+      {
+        params: t.Object({ id: t.String({ minLength: 1, maxLength: 256, description: "The id the model gave the tool call" }) }),
+        query: t.Object(PageQuery, { additionalProperties: false }),
+        beforeHandle: checkQuery(PageQuery),
+        response: { 200: t.Object({ toolCall: t.Unknown({ description: "The tool_call event: ended (with effects) or, while open, started" }), events: t.Array(t.Unknown()), nextCursor: t.Union([t.Number(), t.Null()]) }), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+        detail: { summary: "A tool call and the events it caused, oldest first", tags: ["intent"] },
       },
     )
     .get(

@@ -34,6 +34,7 @@ export const EventFilterQuery = {
   agent: t.Optional(t.String({ minLength: 1, maxLength: 64, description: "Agent name" })),
   since: t.Optional(TimeQuery("Inclusive lower bound")),
   until: t.Optional(TimeQuery("Exclusive upper bound")),
+  toolCall: t.Optional(t.String({ minLength: 1, maxLength: 256, description: "Only what this tool call caused, and its own tool_call events" })),
 };
 
 export const StreamFilterQuery = {

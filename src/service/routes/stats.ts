@@ -36,8 +36,12 @@ export function statsRoutes(service: VigilService) {
         streams: { subscribers: service.hub.size, dropped: service.hub.dropped },
         /** Restarts of this daemon that left a time unobserved (each stored as a `gap` event). */
         gaps: service.gaps,
+        /** Agent intent from TLS: what was read and parsed, what could not be, tool calls open, files hooked. */
+        intent: service.runtime.intent
+          ? { ...service.runtime.intent.counters, toolCallsOpen: service.runtime.intent.toolCalls.openCalls(), toolCalls: service.runtime.intent.toolCalls.counters, tlsFiles: service.runtime.tls.files(), tlsAttachFailures: service.runtime.tls.attachFailures }
+          : null,
       };
     },
-    { ...noQuery, detail: { summary: "Ingest rates, drops by stage, ring fill, store size", tags: ["stats"], responses: documented(200, "{ uptimeSeconds, ingest, loss, dropped, droppedTotal, ring, store, processTree, syscallCounts, streams, gaps }") } },
+    { ...noQuery, detail: { summary: "Ingest rates, drops by stage, ring fill, store size", tags: ["stats"], responses: documented(200, "{ uptimeSeconds, ingest, loss, dropped, droppedTotal, ring, store, processTree, syscallCounts, streams, gaps, intent }") } },
   );
 }
