@@ -1,5 +1,5 @@
 /**
- * `bun run bench [storm|workload|decode|service|queries|policy|agents ...] [--quick]`: prints figures and
+ * `bun run bench [storm|workload|decode|service|queries|policy|agents|tls ...] [--quick]`: prints figures and
  * ratios against a baseline measured in the same run, writes
  * reports/bench-*.json. No verdicts: the numbers are the result.
  */
@@ -10,8 +10,9 @@ import { benchService } from "./service";
 import { benchQueries } from "./queries";
 import { benchPolicy } from "./policy";
 import { benchAgents } from "./agents";
+import { benchTls } from "./tls";
 
-const all = { storm: benchStorm, workload: benchWorkload, decode: benchDecode, service: benchService, queries: benchQueries, policy: benchPolicy, agents: benchAgents } as const;
+const all = { storm: benchStorm, workload: benchWorkload, decode: benchDecode, service: benchService, queries: benchQueries, policy: benchPolicy, agents: benchAgents, tls: benchTls } as const;
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const names = args.filter((a) => !a.startsWith("--"));

@@ -8,7 +8,14 @@ import { envWithoutVigil, freePort, LOADED_PROGRAMS, programsSettleAt, startDaem
 
 requireRoot();
 const dirs: string[] = [];
-afterAll(() => {
+/** Every daemon a test started: one a failed assertion left running is stopped here, not left on the machine. */
+const daemons: Daemon[] = [];
+afterAll(async () => {
+  for (const d of daemons) {
+    if (d.proc.exitCode !== null || d.proc.signalCode !== null) continue;
+    d.proc.kill("SIGKILL");
+    await d.proc.exited;
+  }
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -21,7 +28,9 @@ function vigilLinkCount(): number {
 }
 
 async function startService(dataDir: string, extraEnv: Record<string, string> = {}): Promise<Daemon> {
-  return startDaemon(dataDir, extraEnv, 10_000);
+  const d = await startDaemon(dataDir, extraEnv, 10_000);
+  daemons.push(d);
+  return d;
 }
 
 function newDir(): string {

@@ -50,6 +50,11 @@ export class Http1Parser {
     return this.head !== null;
   }
 
+  /** Whether any bytes of a message are held (its head not complete yet, or its body). */
+  get busy(): boolean {
+    return this.head !== null || this.pending.length > 0;
+  }
+
   /** Feed bytes; returns the messages they complete. Throws HttpProtocolError on bytes that are not HTTP/1.1. */
   push(data: Uint8Array, ktimeNs: number, truncatedInput = false): HttpMessage[] {
     const out: HttpMessage[] = [];
@@ -193,14 +198,13 @@ export class Http1Parser {
   }
 }
 
-const METHOD = /^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|CONNECT|TRACE) /;
+const REQUEST_STARTS = ["GET ", "POST ", "PUT ", "PATCH ", "DELETE ", "HEAD ", "OPTIONS ", "CONNECT ", "TRACE "];
+const RESPONSE_STARTS = ["HTTP/1."];
 
-/** Whether bytes can be the start of an HTTP/1.x message of this role (checked on what has arrived). */
-function looksLikeStart(bytes: Buffer, role: "request" | "response"): boolean {
-  const start = bytes.subarray(0, 16).toString("latin1");
-  if (role === "response") return "HTTP/1.".startsWith(start.slice(0, 7)) || start.startsWith("HTTP/1.");
-  if (start.length < 8) return "POST ".startsWith(start.slice(0, 5)) || /^[A-Z]*$/.test(start);
-  return METHOD.test(start);
+/** Whether bytes can be the start of an HTTP/1.x message of this role (judged on as much as has arrived). */
+export function looksLikeStart(bytes: Uint8Array, role: "request" | "response"): boolean {
+  const start = Buffer.from(bytes.subarray(0, 8)).toString("latin1");
+  return (role === "request" ? REQUEST_STARTS : RESPONSE_STARTS).some((m) => m.startsWith(start.slice(0, m.length)) && (start.length >= m.length || m.startsWith(start)));
 }
 
 /** The HTTP/2 connection preface a client sends first. */

@@ -10,7 +10,7 @@
  * counted (`counters`).
  */
 import type { HttpEvent, LlmCallEvent, ProcessEvent, TlsChunk, ToolCallEvent, ToolCallRef, IntentEvent } from "../events/types";
-import { Http1Parser, HttpProtocolError, isHttp2Preface, type HttpMessage } from "./http1";
+import { Http1Parser, HttpProtocolError, isHttp2Preface, looksLikeStart, type HttpMessage } from "./http1";
 import { apiOfPath, parseLlmRequest, parseLlmResponse } from "./llm-apis";
 import { ToolCallTracker } from "./tool-calls";
 
@@ -70,6 +70,8 @@ interface Connection {
   ignored: boolean;
   /** Some of its bytes were lost or cut since the last exchange. */
   damaged: boolean;
+  /** After a gap: bytes are dropped until a call begins with the start of a message. */
+  resync: boolean;
 }
 
 let llmCallSeq = 0;
@@ -103,8 +105,13 @@ export class IntentTracker {
       // Chunks were lost in between (ring full): whatever was under way cannot be rebuilt.
       this.counters.tlsGaps += Math.max(1, chunk.seq - conn.nextSeq);
       this.reset(conn);
+      conn.resync = true;
     }
     conn.nextSeq = chunk.seq + 1;
+    if (conn.resync) {
+      if (chunk.offset !== 0 || !looksLikeStart(chunk.data, chunk.dir === "sent" ? "request" : "response")) return [];
+      conn.resync = false;
+    }
     if (chunk.truncated) {
       this.counters.tlsTruncatedCalls++;
       conn.damaged = true;
@@ -164,16 +171,16 @@ export class IntentTracker {
     if (this.connections.size >= this.maxConnections) {
       const [oldKey, old] = this.connections.entries().next().value as [string, Connection];
       this.counters.connectionsEvicted++;
-      if (old.request.inMessage || old.response.inMessage || old.pending.length) this.counters.exchangesLost++;
+      if (old.request.busy || old.response.busy || old.pending.length) this.counters.exchangesLost++;
       this.connections.delete(oldKey);
     }
-    c = { key, pid: chunk.pid, nextSeq: chunk.seq, request: new Http1Parser("request", this.maxBody), response: new Http1Parser("response", this.maxBody), pending: [], ignored: false, damaged: false };
+    c = { key, pid: chunk.pid, nextSeq: chunk.seq, request: new Http1Parser("request", this.maxBody), response: new Http1Parser("response", this.maxBody), pending: [], ignored: false, damaged: false, resync: false };
     this.connections.set(key, c);
     return c;
   }
 
   private reset(conn: Connection): void {
-    if (conn.request.inMessage || conn.response.inMessage || conn.pending.length) this.counters.exchangesLost++;
+    if (conn.request.busy || conn.response.busy || conn.pending.length) this.counters.exchangesLost++;
     conn.request = new Http1Parser("request", this.maxBody);
     conn.response = new Http1Parser("response", this.maxBody);
     conn.pending = [];

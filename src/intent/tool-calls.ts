@@ -166,8 +166,11 @@ export class ToolCallTracker {
       const command = argv.length >= 3 && SHELLS.has(argv[0]!.split("/").pop()!) && argv[1] === "-c" ? argv[2]! : argv.join(" ");
       needle = (v) => v.includes(command);
     } else if (event.type === "open") {
+      // The path as given, a relative form of it, or its file name as a word of a command.
       const path = event.path;
-      needle = (v) => v.length > 0 && (v === path || path.endsWith(`/${v}`));
+      const name = path.split("/").pop() ?? "";
+      const word = name.length >= 3 ? new RegExp(`(^|[\\s/'"=])${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}($|[\\s'";|&>)])`) : null;
+      needle = (v) => v.length > 0 && (v === path || path.endsWith(`/${v}`) || v.includes(path) || (word !== null && word.test(v)));
     } else if (event.type === "connect") {
       const address = event.address;
       const port = `:${event.port}`;
