@@ -5,7 +5,11 @@
  * node with its own OpenSSL), unobserved and observed with TLS captured
  * (uprobes, reassembly, llm_call events), alternating run by run. The
  * client's own CPU (rusage, kernel time included: where uprobe traps are
- * paid) is compared; what Vigil read is counted against what was sent.
+ * paid) is compared, with a third setup that observes without TLS (what the
+ * client's syscalls cost apart from the uprobes); what Vigil read is counted
+ * against what was sent. A per-call figure is the added client CPU over the
+ * calls: on this host each hooked TLS call costs its traps (entry, the
+ * out-of-line step of the first instruction, return) beside the program.
  *
  * Two loads: the issue's target rate (50 calls/s, ~6 KB answers), and a
  * bulk run as fast as the client goes with ~1 MB answers, for the cost per
@@ -13,6 +17,7 @@
  */
 import { OwnedCgroup } from "../src/cgroup/cgroup";
 import { Runtime } from "../src/runtime/runtime";
+import { CAPTURE_KINDS } from "../src/sensor/capture";
 import { makeTestCertificate } from "../lab/tls-cert";
 import { median, ROOT, runIn, table, writeReport } from "./lib";
 
@@ -62,6 +67,7 @@ export async function benchTls(quick: boolean): Promise<Record<string, unknown>>
       answerBytes = load.answerBytes;
       for (const client of clients) {
         const base: { cpuMs: number; ms: number }[] = [];
+        const withoutTls: { cpuMs: number; ms: number }[] = [];
         const seen: { cpuMs: number; ms: number }[] = [];
         let sent = 0;
         let read = 0;
@@ -70,6 +76,14 @@ export async function benchTls(quick: boolean): Promise<Record<string, unknown>>
         let truncated = 0;
         for (let r = 0; r < reps; r++) {
           base.push(await runIn(cg, client.argv(load)));
+          // The observer without TLS: what the client's syscalls cost it, apart from the uprobes.
+          const plain = new Runtime({ observer: { cgroupIds: [cg.id], capture: CAPTURE_KINDS.filter((k) => k !== "tls") } });
+          plain.start();
+          try {
+            withoutTls.push(await runIn(cg, client.argv(load)));
+          } finally {
+            plain.stop();
+          }
           const rt = new Runtime({ observer: { cgroupIds: [cg.id] } });
           let calls = 0;
           rt.pipeline.addSink({ name: "bench-count", write: (e) => void (e.type === "llm_call" && (calls++, e.truncated && truncated++)) });
@@ -89,16 +103,17 @@ export async function benchTls(quick: boolean): Promise<Record<string, unknown>>
           }
         }
         const cpuBase = median(base.map((b) => b.cpuMs));
+        const cpuPlain = median(withoutTls.map((b) => b.cpuMs));
         const cpuSeen = median(seen.map((s) => s.cpuMs));
         const perCallUs = ((cpuSeen - cpuBase) * 1000) / load.calls;
         const perMbMs = (cpuSeen - cpuBase) / (mb / reps);
         const addedPct = ((cpuSeen - cpuBase) / cpuBase) * 100;
-        rows.push([load.name, client.name, cpuBase.toFixed(1), cpuSeen.toFixed(1), `${addedPct.toFixed(1)}%`, perCallUs.toFixed(0), perMbMs.toFixed(1), median(base.map((b) => b.ms)).toFixed(0), median(seen.map((s) => s.ms)).toFixed(0), `${read}/${sent}`, truncated, dropped]);
-        results.push({ load: load.name, client: client.name, reps, calls: load.calls, clientCpuMsBaseline: base.map((b) => b.cpuMs), clientCpuMsObserved: seen.map((s) => s.cpuMs), addedCpuPct: addedPct, addedCpuUsPerCall: perCallUs, addedCpuMsPerMB: perMbMs, llmCallsRead: read, llmCallsSent: sent, truncated, dropped });
+        rows.push([load.name, client.name, cpuBase.toFixed(1), cpuPlain.toFixed(1), cpuSeen.toFixed(1), `${addedPct.toFixed(1)}%`, perCallUs.toFixed(0), perMbMs.toFixed(1), median(base.map((b) => b.ms)).toFixed(0), median(seen.map((s) => s.ms)).toFixed(0), `${read}/${sent}`, truncated, dropped]);
+        results.push({ load: load.name, client: client.name, reps, calls: load.calls, clientCpuMsBaseline: base.map((b) => b.cpuMs), clientCpuMsObservedWithoutTls: withoutTls.map((b) => b.cpuMs), clientCpuMsObserved: seen.map((s) => s.cpuMs), addedCpuPct: addedPct, addedCpuUsPerCall: perCallUs, addedCpuMsPerMB: perMbMs, llmCallsRead: read, llmCallsSent: sent, truncated, dropped });
       }
     }
     console.log(`\n## TLS capture: loopback LLM calls, streamed answers, one keep-alive connection; ${reps} runs each (median), unobserved and observed alternating\n`);
-    console.log(table(["load", "client", "client CPU ms", "observed", "added CPU", "µs/call", "ms/MB", "wall ms", "observed wall", "llm_call read/sent", "truncated", "lost"], rows));
+    console.log(table(["load", "client", "client CPU ms", "observed, no tls", "observed", "added CPU", "µs/call", "ms/MB", "wall ms", "observed wall", "llm_call read/sent", "truncated", "lost"], rows));
     const out = { reps, results };
     writeReport("tls", out);
     return out;

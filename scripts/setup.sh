@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what Vigil needs and is missing, then builds the BPF objects.
 #   npm dependencies (Bun is a pinned devDependency) when node_modules is absent;
-#   Debian packages clang, llvm, libbpf-dev, bpftool when running as root and absent.
+#   Debian packages clang, llvm, libbpf-dev, bpftool when running as root and absent, and the real TLS
+#   clients the agent-intent tests drive (python3, nodejs, curl) with openssl for their certificates.
 # Idempotent and quiet when everything is already there.
 #   --build-only  skip installs, just build
 set -eu
@@ -19,6 +20,10 @@ if [ "${1:-}" != "--build-only" ]; then
   command -v llvm-strip >/dev/null 2>&1 || missing="$missing llvm"
   [ -f /usr/include/bpf/bpf_helpers.h ] || missing="$missing libbpf-dev"
   command -v bpftool >/dev/null 2>&1 || missing="$missing bpftool"
+  [ -x /usr/bin/python3 ] || missing="$missing python3"
+  [ -x /usr/bin/node ] || missing="$missing nodejs"
+  [ -x /usr/bin/curl ] || missing="$missing curl"
+  command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
   if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then
       log "installing Debian packages:$missing"

@@ -339,6 +339,9 @@ describe("the service: intent in the API, metrics and policies", () => {
       const metrics = (await api("/metrics")).body as string;
       expect(metrics).toContain('vigil_llm_calls_total{provider="openai",model="mock-model"} 4');
       expect(metrics).toContain(`vigil_llm_tokens_total{direction="input"} ${llm.usage().inputTokens}`);
+      const agentView = (await api("/v1/agents/svc-coder")).body as { tls: { hooked: string[] }; tokensSpent: number };
+      expect(agentView.tls.hooked).toContain("/usr/lib/x86_64-linux-gnu/libssl.so.3");
+      expect(agentView.tokensSpent).toBe(llm.usage().inputTokens + llm.usage().outputTokens);
       const stats = (await api("/v1/stats")).body as { intent: { llmCalls: number; tlsGaps: number; toolCallsOpen: number } };
       expect(stats.intent).toMatchObject({ llmCalls: 4, tlsGaps: 0, toolCallsOpen: 0 });
 

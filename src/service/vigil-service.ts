@@ -202,6 +202,8 @@ export class VigilService {
   async removeAgent(name: string): Promise<boolean> {
     if (!this.agents.remove(name)) return false;
     this.profiles.forget(name);
+    this.runtime.tls.forgetAgent(name);
+    this.runtime.intent?.toolCalls.forgetSession(name);
     await this.containment.release(name).catch((e: Error) => log("warn", "agent cgroup not removed", { agent: name, error: e.message }));
     return true;
   }

@@ -51,13 +51,14 @@ export function agentRoutes(service: VigilService) {
       "/agents/:id",
       async ({ params }) => {
         const a = agentOr404(params.id);
-        return { agent: a, activity: await summary(a.name), spans: service.spans.list(a.name) };
+        // tls: the TLS its processes used, read (hooked files) or not (unsupported stacks, with why).
+        return { agent: a, activity: await summary(a.name), spans: service.spans.list(a.name), tls: service.runtime.tls.agentSupport(a.name), tokensSpent: service.guard.tokensSpent(a.name) };
       },
       {
         ...noQuery,
         params: IdParams,
-        response: { 200: t.Object({ agent: t.Unknown(), activity: t.Unknown(), spans: t.Unknown() }), 404: ErrorBody },
-        detail: { summary: "One agent, a summary of its activity and its recent spans", tags: ["agents"] },
+        response: { 200: t.Object({ agent: t.Unknown(), activity: t.Unknown(), spans: t.Unknown(), tls: t.Unknown(), tokensSpent: t.Number() }), 404: ErrorBody },
+        detail: { summary: "One agent, a summary of its activity, its recent spans, the TLS it used (read or not, and why) and the tokens it spent", tags: ["agents"] },
       },
     )
     .delete(
