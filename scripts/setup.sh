@@ -2,7 +2,8 @@
 # Installs what Vigil needs and is missing, then builds the BPF objects.
 #   npm dependencies (Bun is a pinned devDependency) when node_modules is absent;
 #   Debian packages clang, llvm, libbpf-dev, bpftool when running as root and absent, and the real TLS
-#   clients the agent-intent tests drive (python3, nodejs, curl) with openssl for their certificates.
+#   clients the agent-intent tests drive (python3, nodejs, curl) with openssl for their certificates, and
+#   chromium, the browser the dashboard tests drive (puppeteer-core; no browser download).
 # Idempotent and quiet when everything is already there.
 #   --build-only  skip installs, just build
 set -eu
@@ -24,6 +25,7 @@ if [ "${1:-}" != "--build-only" ]; then
   [ -x /usr/bin/node ] || missing="$missing nodejs"
   [ -x /usr/bin/curl ] || missing="$missing curl"
   command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"
   if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then
       log "installing Debian packages:$missing"
@@ -38,4 +40,6 @@ if [ "${1:-}" != "--build-only" ]; then
   fi
 fi
 
+# The dashboard bundle (Preact, by Bun's bundler), then the BPF objects.
+node_modules/.bin/bun scripts/build-ui.ts
 exec sh scripts/build-bpf.sh

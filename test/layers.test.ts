@@ -29,6 +29,7 @@ export const LAYERS: Record<string, number> = {
   policy: 8,
   profiles: 9,
   runtime: 9,
+  report: 9,
   cli: 10,
   service: 10,
 };

@@ -222,16 +222,17 @@ describe("one instance, one truth", () => {
     await a.proc.exited;
     const killedAt = Date.now();
     await Bun.sleep(200);
-    const gaps = async (d: Daemon) => {
-      for (let i = 0; i < 40; i++) {
-        const r = (await (await d.api("/v1/events?type=gap&order=asc")).json()) as { events: { from: number; to: number; durationMs: number; reason: string }[] };
-        if (r.events.length) return r.events;
-        await Bun.sleep(50);
+    // The gap events stored so far, once there are `count` (a daemon's own is committed with its store's first flush).
+    const gaps = async (d: Daemon, count: number) => {
+      let events: { from: number; to: number; durationMs: number; reason: string }[] = [];
+      for (let i = 0; i < 100 && events.length < count; i++) {
+        if (i) await Bun.sleep(50);
+        events = ((await (await d.api("/v1/events?type=gap&order=asc")).json()) as { events: typeof events }).events;
       }
-      return [];
+      return events;
     };
     const b = await startService(dir);
-    const g1 = await gaps(b);
+    const g1 = await gaps(b, 1);
     expect(g1).toHaveLength(1);
     expect(g1[0]!.reason).toBe("crashed");
     expect(g1[0]!.from).toBeGreaterThanOrEqual(last.events[0]!.ts);
@@ -243,7 +244,7 @@ describe("one instance, one truth", () => {
     const stoppedAt = Date.now();
     const c = await startService(dir);
     try {
-      const g2 = await gaps(c);
+      const g2 = await gaps(c, 2);
       expect(g2.map((g) => g.reason)).toEqual(["crashed", "stopped"]);
       expect(g2[1]!.from).toBeLessThanOrEqual(stoppedAt);
       expect(g2[1]!.from).toBeGreaterThan(g1[0]!.to);

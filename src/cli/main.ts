@@ -2,6 +2,7 @@
 import { UsageError } from "./args";
 import { RUN_USAGE, RunError, runCommand } from "./run";
 import { POLICY_USAGE, policyCommand } from "./policy";
+import { REPORT_USAGE, reportCommand } from "./report";
 
 const USAGE = `usage: vigil <command> [options]
 
@@ -10,6 +11,8 @@ commands:
            ${RUN_USAGE.replace(/\n/g, "\n           ")}
   policy   validate policies, or replay an event log against them
            ${POLICY_USAGE.replace(/\n/g, "\n           ")}
+  report   one self-contained HTML file telling an agent's session, from a service's store
+           ${REPORT_USAGE.replace(/\n/g, "\n           ")}
   doctor   check what eBPF observation needs on this machine`;
 
 async function main(argv: string[]): Promise<number> {
@@ -19,6 +22,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     case "policy":
       return policyCommand(rest);
+    case "report":
+      return reportCommand(rest);
     case "doctor": {
       const { doctor } = await import("./doctor");
       return doctor();

@@ -16,6 +16,7 @@ import { ProcPoller, subtreePids } from "../proc/proc-poller";
 import { JsonlFileSink } from "../sinks/jsonl-file-sink";
 import { Redactor } from "../events/redact";
 import { Runtime } from "../runtime/runtime";
+import { renderReport, ReportCollector } from "../report/report";
 import type { LlmBodies } from "../intent/intent-tracker";
 import { parseArgs, parseSize, UsageError } from "./args";
 import { formatSummary, RunSummaryBuilder, type RunSummary } from "./run-summary";
@@ -30,6 +31,7 @@ export const RUN_USAGE = `usage: vigil run [--name N] [--events FILE] [--summary
                  [--firehose-ring SIZE] [--capture open,connect,cred,exec_failed,tls|none]
                  [--backend auto|ebpf|proc] [--llm-bodies full|metadata|off]
                  [--ring-size SIZE] [--policy FILE]... [--no-redact] [--redact-pattern RE]...
+                 [--report FILE.html]
                  [--quiet] -- CMD [ARGS...]`;
 
 const SPEC = {
@@ -45,6 +47,7 @@ const SPEC = {
   policy: { value: true, repeat: true },
   "no-redact": {},
   "llm-bodies": { value: true, choices: ["full", "metadata", "off"] },
+  report: { value: true },
   "redact-pattern": { value: true, repeat: true },
   quiet: {},
   help: {},
@@ -112,6 +115,7 @@ interface RunPlan {
   policySet: PolicySet | null;
   eventsPath: string | undefined;
   summaryPath: string | undefined;
+  reportPath: string | undefined;
   quiet: boolean;
 }
 
@@ -123,7 +127,7 @@ function planRun(argv: readonly string[]): RunPlan | null {
   const resolved = resolveExecutable(rest[0]!);
   if ("error" in resolved) throw new RunError(`vigil run: ${resolved.error}`, resolved.exitCode);
   const executable = resolved.path;
-  for (const option of ["events", "summary-json"] as const) if (typeof options[option] === "string") checkWritable(option, options[option] as string);
+  for (const option of ["events", "summary-json", "report"] as const) if (typeof options[option] === "string") checkWritable(option, options[option] as string);
   const name = (options.name as string | undefined) ?? basename(rest[0]!).replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64);
   const syscallMode = (options.syscalls as SyscallModeName | undefined) ?? "aggregate";
   const ringBytes = options["ring-size"] ? parseSize("vigil run", "ring-size", options["ring-size"] as string) : undefined;
@@ -184,6 +188,7 @@ function planRun(argv: readonly string[]): RunPlan | null {
     policySet,
     eventsPath: options.events as string | undefined,
     summaryPath: options["summary-json"] as string | undefined,
+    reportPath: options.report as string | undefined,
     quiet,
   };
 }
@@ -197,6 +202,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const started = Date.now();
   const summary = new RunSummaryBuilder();
   const eventsFile = plan.eventsPath ? new JsonlFileSink(plan.eventsPath) : null;
+  const report = plan.reportPath ? new ReportCollector() : null;
   let cgroup: OwnedCgroup | null = null;
   let rt: Runtime | null = null;
   let poller: ProcPoller | null = null;
@@ -209,6 +215,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       }
     }
     rt = buildRuntime(plan, cgroup, summary, eventsFile);
+    if (report) rt.pipeline.addSink(report);
     if (cgroup) {
       try {
         rt.start(); // the agent's identity, its cgroup's connect guard and the rules go in before any program attaches
@@ -269,6 +276,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     await eventsFile?.close();
     if (!plan.quiet) process.stderr.write(`${formatSummary(result)}\n`);
     if (plan.summaryPath) writeFileSync(plan.summaryPath, `${JSON.stringify(result, null, 2)}\n`);
+    if (report && plan.reportPath) writeFileSync(plan.reportPath, renderReport(report.session(plan.name, rt.tree.allProcesses(), result)));
     return exitCode;
   } finally {
     if (cgroup) rt?.stop(); // idempotent: after a normal end it has stopped already

@@ -43,6 +43,15 @@ export class Interventions {
     return { agent, dir: join(mount, agent.cgroupPath) };
   }
 
+  /** Whether the agent's cgroup (one Vigil owns) is frozen now. */
+  isFrozen(name: string): boolean {
+    try {
+      return readFileSync(join(this.ownedDir(name).dir, "cgroup.events"), "utf8").includes("frozen 1");
+    } catch {
+      return false;
+    }
+  }
+
   freeze(name: string, actor: string, reason: string): AuditEntry {
     return this.audit("freeze", name, actor, reason, () => setFrozen(this.ownedDir(name).dir, true));
   }

@@ -11,6 +11,7 @@ import { processRoutes } from "./routes/processes";
 import { statsRoutes } from "./routes/stats";
 import { ApiError, documented } from "./routes/schemas";
 import { DOCS_PATH, SPEC_PATH, swaggerUi, withCommonResponses } from "./api-docs";
+import { dashboard } from "./dashboard";
 import { AgentError } from "../agents/agent-registry";
 import { SpanError } from "../agents/spans";
 import { policyRoutes } from "./routes/policies";
@@ -104,7 +105,12 @@ export function createApp(service: VigilService, tokens: ApiTokens) {
     refusals.note(reason, { method: request.method, path: path.slice(0, 200), status });
     return { error: reason, message };
   };
+  /** The scope each /v1 request's token has (set by the auth check before any route runs). */
+  const scopes = new WeakMap<Request, "admin" | "read">();
   const v1 = new Elysia({ prefix: "/v1", name: "vigil-v1" })
+    .get("/whoami", ({ request }) => ({ scope: scopes.get(request) ?? "read" }), {
+      detail: { summary: "The scope of the token this request carries: admin, or read (GET only)", tags: ["auth"], responses: documented(200, "{ scope: admin | read }") },
+    })
     .use(eventRoutes(service))
     .use(processRoutes(service))
     .use(agentRoutes(service))
@@ -131,6 +137,7 @@ export function createApp(service: VigilService, tokens: ApiTokens) {
           set.headers["www-authenticate"] = 'Bearer realm="vigil"';
           return refuse(set, 401, "unauthorized", "missing or wrong bearer token (Authorization: Bearer <token>)", request, path);
         }
+        scopes.set(request, scope);
         if (scope === "read" && request.method !== "GET" && request.method !== "HEAD")
           return refuse(set, 403, "forbidden", `the read-only token cannot ${request.method} ${path.split("?")[0]!.slice(0, 200)}: that needs the admin token`, request, path);
       }
@@ -229,6 +236,7 @@ export function createApp(service: VigilService, tokens: ApiTokens) {
       }),
     )
     .use(swaggerUi("Vigil API"))
+    .use(dashboard())
     .get("/healthz", () => ({ status: "ok", version: VERSION, uptimeSeconds: (Date.now() - service.startedAt) / 1000 }), {
       detail: { summary: "Liveness: the process and its event loop answer", tags: ["health"], security: [], responses: documented(200, "{ status: ok, version, uptimeSeconds }") },
     })

@@ -52,12 +52,14 @@ export function agentRoutes(service: VigilService) {
       async ({ params }) => {
         const a = agentOr404(params.id);
         // tls: the TLS its processes used, read (hooked files) or not (unsupported stacks, with why).
-        return { agent: a, activity: await summary(a.name), spans: service.spans.list(a.name), tls: service.runtime.tls.agentSupport(a.name), tokensSpent: service.guard.tokensSpent(a.name) };
+        const activity = await summary(a.name);
+        const state = activity.liveProcesses === 0 ? "gone" : service.interventions.isFrozen(a.name) ? "frozen" : "running";
+        return { agent: a, state, activity, spans: service.spans.list(a.name), tls: service.runtime.tls.agentSupport(a.name), tokensSpent: service.guard.tokensSpent(a.name) };
       },
       {
         ...noQuery,
         params: IdParams,
-        response: { 200: t.Object({ agent: t.Unknown(), activity: t.Unknown(), spans: t.Unknown(), tls: t.Unknown(), tokensSpent: t.Number() }), 404: ErrorBody },
+        response: { 200: t.Object({ agent: t.Unknown(), state: t.Union([t.Literal("running"), t.Literal("frozen"), t.Literal("gone")]), activity: t.Unknown(), spans: t.Unknown(), tls: t.Unknown(), tokensSpent: t.Number() }), 404: ErrorBody },
         detail: { summary: "One agent, a summary of its activity, its recent spans, the TLS it used (read or not, and why) and the tokens it spent", tags: ["agents"] },
       },
     )
