@@ -1,5 +1,5 @@
 /**
- * `bun run bench [storm|workload|decode|service|queries|policy|agents|tls ...] [--quick]`: prints figures and
+ * `bun run bench [storm|workload|decode|service|queries|policy|agents|tls|dashboard ...] [--quick]`: prints figures and
  * ratios against a baseline measured in the same run, writes
  * reports/bench-*.json. No verdicts: the numbers are the result.
  */
@@ -11,8 +11,9 @@ import { benchQueries } from "./queries";
 import { benchPolicy } from "./policy";
 import { benchAgents } from "./agents";
 import { benchTls } from "./tls";
+import { benchDashboard } from "./dashboard";
 
-const all = { storm: benchStorm, workload: benchWorkload, decode: benchDecode, service: benchService, queries: benchQueries, policy: benchPolicy, agents: benchAgents, tls: benchTls } as const;
+const all = { storm: benchStorm, workload: benchWorkload, decode: benchDecode, service: benchService, queries: benchQueries, policy: benchPolicy, agents: benchAgents, tls: benchTls, dashboard: benchDashboard } as const;
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const names = args.filter((a) => !a.startsWith("--"));

@@ -153,6 +153,10 @@ describe("dashboard in a real browser", () => {
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.every((l) => l.includes(live) && l.includes("dash-coder"))).toBe(true);
     await page.screenshot({ path: join(SHOTS, "live.png"), fullPage: true });
+    await page.goto(`${base}/#/policies`);
+    await page.waitForSelector("[data-policy-directory]");
+    expect((await texts(page, "table td")).join(" ")).toContain("marker-seen");
+    await page.screenshot({ path: join(SHOTS, "policies.png"), fullPage: true });
     await page.goto(`${base}/#/health`);
     await page.waitForFunction(() => document.body.textContent?.includes("kernel_ring_full"), { timeout: 10_000 });
     await page.screenshot({ path: join(SHOTS, "health.png"), fullPage: true });

@@ -84,8 +84,10 @@ interface AgentRow {
 }
 
 function Agents({ api }: { api: Api }) {
+  /** Each agent's stored-event count at the previous poll, for its rate. */
+  const previous = useRef(new Map<string, { at: number; events: number }>());
   const { data, error } = usePoll(async () => {
-    const [{ agents }, stats] = await Promise.all([api.get<{ agents: AgentRow[] }>("/v1/agents"), api.get<{ ingest: { eventsPerSecond: number } }>("/v1/stats")]);
+    const [{ agents }, stats] = await Promise.all([api.get<{ agents: AgentRow[] }>("/v1/agents"), api.get<{ ingest: { eventsPerSecond: number }; droppedTotal: number; dropped: Record<string, number> }>("/v1/stats")]);
     const rows = await Promise.all(
       agents.map(async (a) => {
         const [detail, findings] = await Promise.all([
@@ -94,16 +96,30 @@ function Agents({ api }: { api: Api }) {
         ]);
         const bySeverity: Record<string, number> = {};
         for (const f of findings.findings) bySeverity[f.severity] = (bySeverity[f.severity] ?? 0) + 1;
-        return { ...a, detail, bySeverity };
+        const events = Object.values(detail.activity.storedEvents).reduce((x, y) => x + y, 0);
+        const before = previous.current.get(a.name);
+        const now = Date.now();
+        previous.current.set(a.name, { at: now, events });
+        const rate = before && now > before.at ? ((events - before.events) * 1000) / (now - before.at) : null;
+        return { ...a, detail, bySeverity, events, rate };
       }),
     );
-    return { rows, eventsPerSecond: stats.ingest.eventsPerSecond };
+    return { rows, eventsPerSecond: stats.ingest.eventsPerSecond, droppedTotal: stats.droppedTotal, dropped: stats.dropped };
   }, []);
   if (!data) return <p>{error ?? "Loading…"}</p>;
   return (
     <div>
       <h2>Agents</h2>
-      <p class="summary">{data.eventsPerSecond.toFixed(0)} events/s ingested</p>
+      <p class="summary">
+        {data.eventsPerSecond.toFixed(0)} events/s ingested ·{" "}
+        {data.droppedTotal === 0 ? (
+          "nothing dropped"
+        ) : (
+          <a class="error" href="#/health">
+            {data.droppedTotal} events dropped ({Object.entries(data.dropped).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ")}): every agent may miss some
+          </a>
+        )}
+      </p>
       <table class="agents">
         <thead>
           <tr>
@@ -111,6 +127,7 @@ function Agents({ api }: { api: Api }) {
             <th>state</th>
             <th>processes</th>
             <th>events</th>
+            <th>events/s</th>
             <th>findings</th>
             <th>LLM calls</th>
             <th>tokens</th>
@@ -125,7 +142,8 @@ function Agents({ api }: { api: Api }) {
               </td>
               <td class={`state-${r.detail.state}`}>{r.detail.state}</td>
               <td>{r.detail.activity.liveProcesses}</td>
-              <td>{Object.values(r.detail.activity.storedEvents).reduce((a, b) => a + b, 0)}</td>
+              <td>{r.events}</td>
+              <td>{r.rate === null ? "…" : r.rate.toFixed(1)}</td>
               <td>
                 {Object.entries(r.bySeverity)
                   .map(([s, n]) => `${s} ${n}`)
@@ -250,6 +268,7 @@ function Live({ api }: { api: Api }) {
   const [, redraw] = useState(0);
   const rows = useRef<{ key: number; line: string; kind: string }[]>([]);
   const held = useRef<typeof rows.current>([]);
+  const received = useRef(0);
   const pausedRef = useRef(false);
   pausedRef.current = paused;
   useEffect(() => {
@@ -263,6 +282,7 @@ function Live({ api }: { api: Api }) {
     if (filters.agent) params.set("agent", filters.agent);
     rows.current = [];
     const push = (line: string, kind: string) => {
+      received.current++;
       const target = pausedRef.current ? held.current : rows.current;
       target.push({ key: seq++, line, kind });
       if (target.length > LIVE_KEEP) target.splice(0, target.length - LIVE_KEEP);
@@ -307,13 +327,23 @@ function Live({ api }: { api: Api }) {
           </li>
         ))}
       </ol>
-      <p class="hint">Showing the latest {shown.length} of {rows.current.length} kept (at most {LIVE_KEEP}).</p>
+      <p class="hint" data-received={received.current}>
+        Showing the latest {shown.length} of {rows.current.length} kept (at most {LIVE_KEEP}); {received.current} received.
+      </p>
     </div>
   );
 }
 
 function Policies({ api, scope }: { api: Api; scope: Scope }) {
-  const { data, error } = usePoll(() => api.get<{ policies: { name: string; file: string; rules: number }[]; rules: { policy: string; name: string; event: string; action: string; enforcement: string }[]; directory: unknown }>("/v1/policies"), []);
+  const { data, error } = usePoll(
+    () =>
+      api.get<{
+        policies: { name: string; file: string; rules: number }[];
+        rules: { policy: string; name: string; event: string; action: string; enforcement: string }[];
+        directory: { dir: string; loadedAt: number | null; reloads: number; rejected: number; lastRejection: { problems?: { file: string; path: string; message: string }[] } | null } | null;
+      }>("/v1/policies"),
+    [],
+  );
   const [yaml, setYaml] = useState("apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: draft }\nspec:\n  rules:\n    - name: example\n      match: { event: exec, binary: [\"/usr/bin/curl\"] }\n      action: alert\n");
   const [result, setResult] = useState<string>("");
   const check = async (what: "validate" | "dry-run") => {
@@ -327,6 +357,12 @@ function Policies({ api, scope }: { api: Api; scope: Scope }) {
   return (
     <div>
       <h2>Policies</h2>
+      {data?.directory ? (
+        <p class="summary" data-policy-directory>
+          {data.directory.dir}: loaded {data.directory.loadedAt ? new Date(data.directory.loadedAt).toISOString() : "never"} · {data.directory.reloads} reloads · {data.directory.rejected} rejected
+          {data.directory.lastRejection?.problems?.length ? <span class="error"> · last rejection: {data.directory.lastRejection.problems.map((p) => `${p.file} ${p.path}: ${p.message}`).join("; ")}</span> : null}
+        </p>
+      ) : null}
       {data ? (
         <table>
           <thead>
