@@ -9,7 +9,7 @@ import { agentRoutes } from "./routes/agents";
 import { eventRoutes } from "./routes/events";
 import { processRoutes } from "./routes/processes";
 import { statsRoutes } from "./routes/stats";
-import { ApiError, documented } from "./routes/schemas";
+import { ApiError, documented, noQuery } from "./routes/schemas";
 import { DOCS_PATH, SPEC_PATH, swaggerUi, withCommonResponses } from "./api-docs";
 import { dashboard } from "./dashboard";
 import { AgentError } from "../agents/agent-registry";
@@ -109,6 +109,7 @@ export function createApp(service: VigilService, tokens: ApiTokens) {
   const scopes = new WeakMap<Request, "admin" | "read">();
   const v1 = new Elysia({ prefix: "/v1", name: "vigil-v1" })
     .get("/whoami", ({ request }) => ({ scope: scopes.get(request) ?? "read" }), {
+      ...noQuery,
       detail: { summary: "The scope of the token this request carries: admin, or read (GET only)", tags: ["auth"], responses: documented(200, "{ scope: admin | read }") },
     })
     .use(eventRoutes(service))
