@@ -22,7 +22,9 @@ extern const volatile __u8 syscall_mode; /* enum vigil_syscall_mode */
 extern const volatile __u8 firehose_clock; /* enum vigil_firehose_clock */
 extern const volatile __u8 firehose_chunk_shift; /* each CPU's firehose ring is 2^this elements of `firehose` */
 extern const volatile __u32 tally_carry_at; /* a tally is sent when one of its counts reaches this (0, or above 2^16: at 2^16) */
-extern const volatile __u32 nr_cpus; /* possible CPUs: where a thread's tally ways may be */
+extern const volatile __u32 nr_cpus;
+/* DNS answers' addresses are kept at least this long: resolvers and runtimes cache past short TTLs. */
+extern const volatile __u32 dns_min_ttl_s; /* possible CPUs: where a thread's tally ways may be */
 /*
  * enum vigil_syscall_class of each syscall number. A .rodata array rather
  * than an array map: every syscall reads it, and a global is addressed
@@ -120,6 +122,27 @@ struct vigil_tally_cache {
 	__type(value, struct vigil_tally);
 };
 
+/*
+ * Names learned from DNS answers (dns.bpf.c), read by the connect hooks
+ * (enforce.bpf.c). A plain hash, so that a full map is counted
+ * (VIGIL_DROP_DNS_FULL), never an entry silently evicted; userspace removes
+ * expired entries.
+ */
+struct vigil_dns_learned_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vigil_dns_key);
+	__type(value, struct vigil_dns_entry);
+};
+
+/* The domains of the connect rules, per generation and set: name hash -> VIGIL_DOMAIN_* */
+struct vigil_domain_sets_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct vigil_domain_key);
+	__type(value, __u8);
+};
+
 struct vigil_events_map events SEC(".maps");
 struct vigil_agent_by_tgid agent_by_tgid SEC(".maps");
 struct vigil_agent_by_cgroup agent_by_cgroup SEC(".maps");
@@ -128,6 +151,8 @@ struct vigil_cgroup_set observed_cgroups SEC(".maps");
 struct vigil_scope_map observed_scope SEC(".maps");
 struct vigil_drop_counters drops SEC(".maps");
 struct vigil_tally_cache tally_cache SEC(".maps");
+struct vigil_dns_learned_map dns_learned SEC(".maps");
+struct vigil_domain_sets_map domain_sets SEC(".maps");
 
 /*
  * Credentials kept from a setuid-family syscall's entry, keyed by thread id,

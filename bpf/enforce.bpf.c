@@ -6,7 +6,9 @@
  *    is delivered before the new image runs a single user instruction;
  *  - connect: cgroup/connect4 and cgroup/connect6 programs, attached to the
  *    cgroups Vigil owns, refuse the connection (the caller gets EPERM) for
- *    every blocking action; userspace then carries out kill or freeze.
+ *    every blocking action; userspace then carries out kill or freeze. A
+ *    rule may name domains: the destination is then judged by the names the
+ *    agent's DNS answers gave it (dns.bpf.c).
  * Rules come in two generations; `policy_gen` names the one in force and is
  * flipped by userspace with a single map write once the other is complete.
  * Each decision is reported as a VIGIL_EV_ENFORCE record.
@@ -104,8 +106,32 @@ struct match_ctx {
 	__u32 count;
 	__u16 port;
 	struct vigil_cidr_key addr;
+	struct vigil_dns_entry *learned; /* the names the destination was learned from (NULL: none) */
 	struct vigil_connect_rule *hit;
 };
+
+/* Whether name `h` is in domain set `set`: itself, or below a `*.parent` of the set. */
+static __always_inline bool name_in_set(const struct vigil_dns_name_hashes *h, __u32 set)
+{
+	struct vigil_domain_key key = { .set = set };
+	__u8 *kind;
+
+	if (!h->full)
+		return false;
+	key.hash = h->full;
+	kind = bpf_map_lookup_elem(&domain_sets, &key);
+	if (kind && (*kind & VIGIL_DOMAIN_EXACT))
+		return true;
+	for (int i = 0; i < VIGIL_DNS_PARENTS; i++) {
+		if (i >= h->nparents)
+			break;
+		key.hash = h->parents[i];
+		kind = bpf_map_lookup_elem(&domain_sets, &key);
+		if (kind && (*kind & VIGIL_DOMAIN_SUBDOMAINS))
+			return true;
+	}
+	return false;
+}
 
 static long match_rule(__u32 i, struct match_ctx *m)
 {
@@ -138,6 +164,16 @@ static long match_rule(__u32 i, struct match_ctx *m)
 		if ((r->flags & VIGIL_CR_NOT_CIDR) && in_set)
 			return 0;
 	}
+	if (r->flags & (VIGIL_CR_DOMAIN | VIGIL_CR_NOT_DOMAIN)) {
+		__u32 set = (m->gen << 16) | r->domain_set;
+		struct vigil_dns_entry *l = m->learned;
+
+		in_set = l && (name_in_set(&l->names[0], set) || ((l->flags & VIGIL_DNS_F_AMBIGUOUS) && name_in_set(&l->names[1], set)));
+		if ((r->flags & VIGIL_CR_DOMAIN) && !in_set)
+			return 0;
+		if ((r->flags & VIGIL_CR_NOT_DOMAIN) && in_set)
+			return 0;
+	}
 	m->hit = r;
 	return 1;
 }
@@ -159,6 +195,15 @@ static __always_inline int check_connect(__u16 family, __u16 port, const __u32 *
 	m.port = port;
 	m.addr.prefixlen = 32 + 128;
 	__builtin_memcpy(m.addr.addr, addr6, 16);
+	{
+		/* The names the agent learned this destination from, for rules that name domains (and the record). */
+		struct vigil_dns_key dk = { .agent_id = m.agent };
+
+		__builtin_memcpy(dk.addr, addr6, 16);
+		m.learned = bpf_map_lookup_elem(&dns_learned, &dk);
+		if (m.learned && m.learned->expires_ns < bpf_ktime_get_boot_ns())
+			m.learned = NULL;
+	}
 	bpf_loop(VIGIL_CONNECT_RULES, match_rule, &m, 0);
 	if (!m.hit || m.hit->action == VIGIL_ACT_ALERT)
 		return 1;

@@ -11,6 +11,7 @@ const volatile __u32 tally_carry_at = 0; /* 0: when a count would wrap (at 2^16)
 const volatile __u32 nr_cpus = 1; /* set to the possible CPUs before load */
 const volatile __u8 syscall_classes[VIGIL_MAX_SYSCALLS] = {}; /* set before load */
 const volatile __u32 tls_call_chunks = 64; /* chunks of a TLS call copied at most (1..VIGIL_TLS_CHUNKS_MAX) */
+const volatile __u32 dns_min_ttl_s = 300; /* an answer's addresses are kept at least this long */
 __u64 pending_calls = 0;
 
 /*
@@ -51,6 +52,11 @@ struct vigil_btf_anchor {
 	enum vigil_tls_dir tls_dir;
 	struct vigil_tls_call tls_call;
 	struct vigil_tls_conn_key tls_conn_key;
+	enum vigil_dns_stat dns_stat;
+	struct vigil_dns_entry dns_entry;
+	struct vigil_dns_query_key dns_query_key;
+	struct vigil_dns_query dns_query;
+	struct vigil_domain_key domain_key;
 };
 struct vigil_btf_anchor *const volatile vigil_btf_anchor = 0;
 

@@ -48,7 +48,8 @@ enum vigil_drop_reason {
 	VIGIL_DROP_FIREHOSE_FULL = VIGIL_EV_MAX, /* firehose per-CPU ring full */
 	VIGIL_DROP_AGGREGATE_FULL = VIGIL_EV_MAX + 1, /* a syscall not counted: every way of its CPU's tally cache was being sent */
 	VIGIL_DROP_AGENT_FULL = VIGIL_EV_MAX + 2, /* agent identity map full: a child lost its agent */
-	VIGIL_DROP_MAX = VIGIL_EV_MAX + 3,
+	VIGIL_DROP_DNS_FULL = VIGIL_EV_MAX + 3, /* dns_learned full: an answered address was not learned */
+	VIGIL_DROP_MAX = VIGIL_EV_MAX + 4,
 };
 
 /*
@@ -297,6 +298,8 @@ struct vigil_rule_verdict {
 #define VIGIL_CR_CIDR 0x1 /* destination must be in cidr_set */
 #define VIGIL_CR_NOT_CIDR 0x2 /* destination must not be in cidr_set */
 #define VIGIL_CR_PORTS 0x4 /* destination port must be one of ports */
+#define VIGIL_CR_DOMAIN 0x8 /* destination must have been learned from a name in domain_set */
+#define VIGIL_CR_NOT_DOMAIN 0x10 /* destination must not have been learned from a name in domain_set */
 
 struct vigil_connect_rule {
 	__u32 rule_id;
@@ -304,6 +307,7 @@ struct vigil_connect_rule {
 	__u32 agent_id; /* or VIGIL_AGENT_ANY */
 	__u32 flags; /* VIGIL_CR_* */
 	__u32 cidr_set; /* index into the cidr_sets trie, per generation */
+	__u32 domain_set; /* index into domain_sets, per generation */
 	__u32 nports;
 	__u16 ports[VIGIL_RULE_PORTS];
 };
@@ -410,6 +414,76 @@ struct vigil_tls_conn_key {
 	__u64 ssl;
 	__u32 tgid;
 	__u32 _pad;
+};
+
+/*
+ * Names learned from DNS (dns.bpf.c). A cgroup_skb program on the cgroups
+ * Vigil guards reads the DNS answers an agent receives (UDP from port 53,
+ * answering a query the agent sent to that server, with that id and port)
+ * and records, per agent and address, the name the agent asked for (the
+ * question, so a CNAME chain is credited to the name asked), until the
+ * answer's TTL (at least dns_min_ttl_s) runs out. The connect hooks check a
+ * destination against a rule's domains through hashes of the name and of
+ * each of its parent domains: FNV-1a 64 over the name's bytes, lowercase,
+ * from the last byte to the first, so that every parent domain's hash is a
+ * step of the name's (src/enforce/domains.ts computes the same).
+ */
+#define VIGIL_DNS_NAME 128 /* the name asked, lowercase, without the final dot */
+#define VIGIL_DNS_PARENTS 8 /* parent domains kept per name (com, github.com, ...) */
+#define VIGIL_DNS_PAYLOAD 512 /* bytes of a DNS message parsed at most */
+
+enum vigil_dns_stat {
+	VIGIL_DNS_ANSWERS = 0, /* answers parsed */
+	VIGIL_DNS_LEARNED = 1, /* addresses learned (or refreshed) */
+	VIGIL_DNS_AMBIGUOUS = 2, /* an address learned from a second name while the first was still valid */
+	VIGIL_DNS_UNPARSED = 3, /* answers not parsed (truncated, malformed, a name too long) */
+	VIGIL_DNS_UNSOLICITED = 4, /* answers to no query the agent sent: ignored */
+	VIGIL_DNS_QUERIES_FULL = 5, /* queries not remembered: dns_queries full (their answers count as unsolicited) */
+	VIGIL_DNS_STATS = 6,
+};
+
+struct vigil_dns_key {
+	__u32 agent_id;
+	__u32 _pad;
+	__u8 addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+};
+
+struct vigil_dns_name_hashes {
+	__u64 full;
+	__u64 parents[VIGIL_DNS_PARENTS]; /* parents[0]: the top-level domain */
+	__u32 nparents;
+	__u32 _pad;
+};
+
+#define VIGIL_DNS_F_AMBIGUOUS 0x1 /* names[1] holds another name this address was learned from */
+
+struct vigil_dns_entry {
+	__u64 expires_ns; /* CLOCK_BOOTTIME */
+	__u32 flags;
+	__u32 name_len;
+	struct vigil_dns_name_hashes names[2]; /* the latest name, and the one before when another */
+	char name[VIGIL_DNS_NAME];
+};
+
+/* A query the agent sent, by (agent, DNS id, its source port): the server it went to. */
+struct vigil_dns_query_key {
+	__u32 agent_id;
+	__u16 id;
+	__u16 port;
+};
+
+struct vigil_dns_query {
+	__u64 sent_ns;
+	__u8 server[16];
+};
+
+#define VIGIL_DOMAIN_EXACT 0x1 /* the name itself */
+#define VIGIL_DOMAIN_SUBDOMAINS 0x2 /* any name below it (`*.name`) */
+
+struct vigil_domain_key {
+	__u32 set; /* gen << 16 | set index */
+	__u32 _pad;
+	__u64 hash;
 };
 
 #endif /* VIGIL_H */

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { AGENT_KINDS, AgentKind, DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SyscallRecordBits, TALLY_BUSY, TlsDir } from "../src/abi/layout";
+import { AGENT_KINDS, AgentKind, DNS_STATS, DROP_SLOTS, DropSlot, EventType, FirehoseClock, LAYOUTS, SyscallRecordBits, TALLY_BUSY, TlsDir } from "../src/abi/layout";
 import { ROOT } from "./helpers";
 
 interface BtfMember {
@@ -99,7 +99,15 @@ describe("event layouts: C (BTF) == TypeScript", () => {
       VIGIL_DROP_FIREHOSE_FULL: DropSlot.firehoseFull,
       VIGIL_DROP_AGGREGATE_FULL: DropSlot.aggregateFull,
       VIGIL_DROP_AGENT_FULL: DropSlot.agentFull,
+      VIGIL_DROP_DNS_FULL: DropSlot.dnsFull,
       VIGIL_DROP_MAX: DROP_SLOTS,
     });
+  });
+
+  test("DNS statistics match", () => {
+    const upper = (n: string) => `VIGIL_DNS_${n.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+    const expected: Record<string, number> = Object.fromEntries(DNS_STATS.map((n, i) => [upper(n), i]));
+    expected.VIGIL_DNS_STATS = DNS_STATS.length;
+    expect(enumValues("vigil_dns_stat")).toEqual(expected);
   });
 });

@@ -384,3 +384,26 @@ describe("IngestWindow: rates and losses from samples, judged by readiness", () 
     expect(lossCounts({ kernel_ring_full: 5, kernel_firehose_full: 2, store_queue_full: 3, stream_subscriber: 100 }, { exec: 10, open: 20 })).toEqual({ caused: 37, lost: 10 });
   });
 });
+
+import { domainHash, domainMatcher, parseDomainPattern } from "../src/enforce/domains";
+
+describe("domain patterns (the kernel's names)", () => {
+  test("a name, or *.name for any depth below it (not the name itself); case and a final dot do not count", () => {
+    const m = domainMatcher(["API.openai.com.", "*.github.com"].map(parseDomainPattern));
+    expect(["api.openai.com", "x.github.com", "a.b.github.com"].map(m)).toEqual([true, true, true]);
+    expect(["openai.com", "github.com", "evilgithub.com", "api.openai.com.evil.net"].map(m)).toEqual([false, false, false, false]);
+  });
+
+  test("a parent's hash is a step of its child's: the hash runs from the last byte back", () => {
+    // FNV-1a 64 of the empty string is the offset basis; of "a", a published value.
+    expect(domainHash("")).toBe(0xcbf29ce484222325n);
+    expect(domainHash("a")).toBe(0xaf63dc4c8601ec8cn);
+    expect(domainHash("ab")).not.toBe(domainHash("ba"));
+  });
+
+  test("patterns the kernel cannot judge are refused with the reason", () => {
+    expect(() => parseDomainPattern("api.*.com")).toThrow("a wildcard is allowed only as the first label");
+    expect(() => parseDomainPattern("bad domain")).toThrow("not a domain name");
+    expect(() => parseDomainPattern("*.a.b.c.d.e.f.g.h.i")).toThrow("at most 8 labels deep");
+  });
+});

@@ -48,8 +48,8 @@ export const EVENT_TYPE_NAMES: readonly (EventTypeName | undefined)[] = (() => {
 export const REPORTED_EVENT_TYPES = EVENT_TYPE_NAMES.filter((n): n is Exclude<EventTypeName, "tally" | "tls"> => n !== undefined && n !== "tally" && n !== "tls");
 
 /** Slots of the per-CPU `drops` array beyond the per-type reserve failures. */
-export const DropSlot = { firehoseFull: 12, aggregateFull: 13, agentFull: 14 } as const;
-export const DROP_SLOTS = 15;
+export const DropSlot = { firehoseFull: 12, aggregateFull: 13, agentFull: 14, dnsFull: 15 } as const;
+export const DROP_SLOTS = 16;
 
 /** TLS plaintext records (struct vigil_tls_event): bytes a chunk, chunks a call at most, the flag of a cut call. */
 export const TLS_CHUNK = 4096;
@@ -66,7 +66,17 @@ export const EnforceOp = { exec: 1, connect: 2 } as const;
 export const AGENT_ANY = 0xffffffff;
 export const CONNECT_RULES = 64;
 export const RULE_PORTS = 8;
-export const ConnectRuleFlag = { cidr: 0x1, notCidr: 0x2, ports: 0x4 } as const;
+export const ConnectRuleFlag = { cidr: 0x1, notCidr: 0x2, ports: 0x4, domain: 0x8, notDomain: 0x10 } as const;
+
+/** Names learned from DNS (bpf/vigil.h, struct vigil_dns_entry and around). */
+export const DNS_NAME = 128;
+export const DNS_PARENTS = 8;
+export const DomainKind = { exact: 0x1, subdomains: 0x2 } as const;
+export const DnsEntryFlag = { ambiguous: 0x1 } as const;
+/** enum vigil_dns_stat, in order. */
+export const DNS_STATS = ["answers", "learned", "ambiguous", "unparsed", "unsolicited", "queriesFull"] as const;
+export type DnsStatName = (typeof DNS_STATS)[number];
+const DNS_HASHES = 8 + 8 * DNS_PARENTS + 8;
 
 /** enum vigil_agent_kind: the keys of the `agent_kinds` map. */
 export const AgentKind = { byTgid: 0, byCgroup: 1 } as const;
@@ -222,8 +232,32 @@ export const LAYOUTS = {
     fields: { rule_id: [0, 4], action: [4, 4] },
   },
   vigil_connect_rule: {
-    size: 24 + 2 * RULE_PORTS,
-    fields: { rule_id: [0, 4], action: [4, 4], agent_id: [8, 4], flags: [12, 4], cidr_set: [16, 4], nports: [20, 4], ports: [24, 2 * RULE_PORTS] },
+    size: 28 + 2 * RULE_PORTS,
+    fields: { rule_id: [0, 4], action: [4, 4], agent_id: [8, 4], flags: [12, 4], cidr_set: [16, 4], domain_set: [20, 4], nports: [24, 4], ports: [28, 2 * RULE_PORTS] },
+  },
+  vigil_dns_key: {
+    size: 24,
+    fields: { agent_id: [0, 4], _pad: [4, 4], addr: [8, 16] },
+  },
+  vigil_dns_name_hashes: {
+    size: DNS_HASHES,
+    fields: { full: [0, 8], parents: [8, 8 * DNS_PARENTS], nparents: [8 + 8 * DNS_PARENTS, 4], _pad: [12 + 8 * DNS_PARENTS, 4] },
+  },
+  vigil_dns_entry: {
+    size: 16 + 2 * DNS_HASHES + DNS_NAME,
+    fields: { expires_ns: [0, 8], flags: [8, 4], name_len: [12, 4], names: [16, 2 * DNS_HASHES], name: [16 + 2 * DNS_HASHES, DNS_NAME] },
+  },
+  vigil_dns_query_key: {
+    size: 8,
+    fields: { agent_id: [0, 4], id: [4, 2], port: [6, 2] },
+  },
+  vigil_dns_query: {
+    size: 24,
+    fields: { sent_ns: [0, 8], server: [8, 16] },
+  },
+  vigil_domain_key: {
+    size: 16,
+    fields: { set: [0, 4], _pad: [4, 4], hash: [8, 8] },
   },
   vigil_cidr_key: {
     size: 24,

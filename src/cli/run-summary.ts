@@ -1,4 +1,5 @@
 /** Accumulates what a `vigil run` observed, for the printed summary and --summary-json. */
+import type { DnsStatName } from "../abi/layout";
 import type { ToolCallEffects, VigilEvent } from "../events/types";
 import type { AuditEntry, Finding, VigilRecord } from "../events/records";
 import type { EventSink, RecordSink } from "../pipeline/event-pipeline";
@@ -22,7 +23,7 @@ export interface RunSummary {
   /** Execs that failed (a program that does not exist, or may not run), by what was asked for and why. */
   failedExecs: { binary: string; error: string; count: number }[];
   files: { opens: number; unique: number; failed: number; top: { path: string; count: number }[] };
-  connections: { address: string; port: number; count: number; failed: number }[];
+  connections: { address: string; port: number; count: number; failed: number; domain?: string }[];
   syscalls: { total: number; top: { name: string; nr: number; count: number }[] };
   credentialChanges: number;
   /** Every policy rule hit, with what was done about it. */
@@ -36,6 +37,8 @@ export interface RunSummary {
   toolCallsOpen: number;
   /** TLS the run's programs used: the files read with uprobes, and stacks that cannot be read (with why). */
   tls: { hooked: string[]; unsupported: { file: string; why: string }[] };
+  /** The DNS answers the run's programs received, as the kernel learned them (bpf/dns.bpf.c); eBPF backend only. */
+  dns?: Record<DnsStatName, number>;
 }
 
 export interface FindingSummary {
@@ -43,6 +46,8 @@ export interface FindingSummary {
   action: string;
   severity: string;
   enforcement: string;
+  mechanism?: string;
+  domain?: string;
   outcome: string;
   agent: string | null;
   pid: number;
@@ -59,7 +64,7 @@ function summarizeFinding(f: Finding): FindingSummary {
   if (e.type === "exec") event.filename = e.filename;
   if (e.type === "open") event.path = e.path;
   if (e.type === "connect" || (e.type === "enforce" && e.op === "connect")) Object.assign(event, { address: e.address, port: e.port });
-  return { rule: f.rule, action: f.action, severity: f.severity, enforcement: f.enforcement, outcome: f.outcome, agent: f.agent, pid: f.pid, comm: f.comm, ts: f.ts, event };
+  return { rule: f.rule, action: f.action, severity: f.severity, enforcement: f.enforcement, ...(f.mechanism ? { mechanism: f.mechanism } : {}), ...(f.domain ? { domain: f.domain } : {}), outcome: f.outcome, agent: f.agent, pid: f.pid, comm: f.comm, ts: f.ts, event };
 }
 
 /** The errno names a failed exec returns most (execve(2)); others by number. */
@@ -85,7 +90,7 @@ export class RunSummaryBuilder implements EventSink, RecordSink {
   private readonly files = new Map<string, number>();
   private opens = 0;
   private failedOpens = 0;
-  private readonly conns = new Map<string, { address: string; port: number; count: number; failed: number }>();
+  private readonly conns = new Map<string, { address: string; port: number; count: number; failed: number; domain?: string }>();
   private readonly syscalls = new Map<number, number>();
   private creds = 0;
 
@@ -117,6 +122,7 @@ export class RunSummaryBuilder implements EventSink, RecordSink {
         c.count++;
         // EINPROGRESS (-115) is a non-blocking connect under way, not a failure.
         if (e.ret < 0 && e.ret !== -115) c.failed++;
+        if (e.domain) c.domain = e.domain;
         this.conns.set(key, c);
         break;
       }
@@ -200,7 +206,7 @@ export function formatSummary(s: RunSummary): string {
   else lines.push(`   files       ${s.files.opens} opens of ${s.files.unique} paths, ${s.files.failed} failed`);
   if (!s.captured.includes("connect")) lines.push("   connections not captured");
   else if (s.connections.length)
-    lines.push(`   connections ${s.connections.slice(0, 5).map((c) => `${c.address.includes(":") ? `[${c.address}]` : c.address}:${c.port}${c.count > 1 ? ` ×${c.count}` : ""}${c.failed ? ` (${c.failed} failed)` : ""}`).join(", ")}`);
+    lines.push(`   connections ${s.connections.slice(0, 5).map((c) => `${c.domain ? `${c.domain} ` : ""}${c.address.includes(":") ? `[${c.address}]` : c.address}:${c.port}${c.count > 1 ? ` ×${c.count}` : ""}${c.failed ? ` (${c.failed} failed)` : ""}`).join(", ")}`);
   else lines.push("   connections none");
   if (s.syscalls.total) lines.push(`   syscalls    ${s.syscalls.total} total; top ${s.syscalls.top.slice(0, 5).map((t) => `${t.name} ${t.count}`).join(", ")}`);
   if (s.credentialChanges) lines.push(`   credentials ${s.credentialChanges} changes`);

@@ -254,6 +254,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     const observer = cgroup ? rt.observer : null;
     if (observer && plan.syscallMode === "aggregate") for (const per of observer.syscallCounts().values()) for (const [nr, c] of per) summary.addSyscalls(nr, c);
     const stats = observer?.stats();
+    const dns = rt.enforcer.dnsStats(); // read before the sensor closes
     if (observer) rt.stop();
     const dropped = stats ? rt.drops(stats.dropped, "summaryKey") : {};
     const events: Record<string, number> = Object.fromEntries(rt.pipeline.counts);
@@ -272,6 +273,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0),
       leftoversKilled,
       tls: rt.tls.agentSupport(plan.name),
+      ...(dns ? { dns } : {}),
     });
     await eventsFile?.close();
     if (!plan.quiet) process.stderr.write(`${formatSummary(result)}\n`);

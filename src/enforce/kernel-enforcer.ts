@@ -10,13 +10,22 @@
  * hear `onBound` and write their whole state into the fresh maps, before
  * any program is attached.
  */
-import type { BpfLink, BpfMap, BpfObject } from "../kernel/bpf-object";
-import { Action, AGENT_ANY, AgentKind, CONNECT_RULES, LAYOUTS, type ActionName } from "../abi/layout";
-import type { Cidr } from "./cidr";
+import { BpfLink, type BpfMap, type BpfObject } from "../kernel/bpf-object";
+import { Action, AGENT_ANY, AgentKind, CONNECT_RULES, DNS_STATS, DnsEntryFlag, LAYOUTS, type ActionName, type DnsStatName } from "../abi/layout";
+import { bootTimeNs } from "../kernel/libc";
+import { parseAddress, type Cidr } from "./cidr";
+import type { ConnectEvent, EnforceEvent } from "../events/types";
+import { domainSetEntries, type DomainPattern } from "./domains";
 
 const EXEC_RULE_KEY = LAYOUTS.vigil_exec_rule_key.fields;
 const CONNECT_RULE = LAYOUTS.vigil_connect_rule.fields;
 const CIDR_KEY = LAYOUTS.vigil_cidr_key.fields;
+const DOMAIN_KEY = LAYOUTS.vigil_domain_key.fields;
+const DNS_KEY = LAYOUTS.vigil_dns_key.fields;
+const DNS_ENTRY = LAYOUTS.vigil_dns_entry.fields;
+
+/** The programs attached to every cgroup Vigil guards: the connect hooks and the DNS learners. */
+const GUARD_PROGRAMS = ["vigil_connect4", "vigil_connect6", "vigil_dns_ingress", "vigil_dns_egress"] as const;
 
 /** Programs still running on the old generation finish within microseconds; leave them this long before reusing it. */
 const GENERATION_GRACE_MS = 20;
@@ -47,6 +56,8 @@ export interface KernelConnectRule {
   flags: number;
   ports: number[];
   cidrs: Cidr[];
+  /** Names the destination must (ConnectRuleFlag.domain) or must not (notDomain) have been learned from. */
+  domains: DomainPattern[];
 }
 
 /** What the kernel enforces: compiled from policies by src/policy/compile.ts. */
@@ -64,6 +75,14 @@ export interface InstallReport {
   execEntries: number;
   connectEntries: number;
   cidrEntries: number;
+  domainEntries: number;
+}
+
+/** A name an agent's DNS answers gave an address. */
+export interface LearnedName {
+  name: string;
+  /** Another name gave the same address while this one was valid (a shared address). */
+  ambiguous: boolean;
 }
 
 /** The enforcement maps of one loaded object, and what has been written into them. */
@@ -78,12 +97,15 @@ class EnforcementMaps {
   readonly connectRules: BpfMap;
   readonly connectCount: BpfMap;
   readonly cidrSets: BpfMap;
+  readonly domainSets: BpfMap;
+  readonly dnsLearned: BpfMap;
+  readonly dnsStats: BpfMap;
   gen = 0;
   switchedAt = 0;
   /** Keys written per generation, deleted before that generation is written again. */
-  readonly written: { exec: Uint8Array[]; cidr: Uint8Array[] }[] = [
-    { exec: [], cidr: [] },
-    { exec: [], cidr: [] },
+  readonly written: { exec: Uint8Array[]; cidr: Uint8Array[]; domain: Uint8Array[] }[] = [
+    { exec: [], cidr: [], domain: [] },
+    { exec: [], cidr: [], domain: [] },
   ];
   readonly guards = new Map<string, BpfLink[]>();
 
@@ -96,6 +118,9 @@ class EnforcementMaps {
     this.connectRules = obj.map("connect_rules");
     this.connectCount = obj.map("connect_rule_count");
     this.cidrSets = obj.map("cidr_sets");
+    this.domainSets = obj.map("domain_sets");
+    this.dnsLearned = obj.map("dns_learned");
+    this.dnsStats = obj.map("dns_stats");
   }
 }
 
@@ -159,11 +184,17 @@ export class KernelEnforcer {
     this.maps?.agentByCgroup.delete(u64(cgroupId));
   }
 
-  /** Refuse forbidden connects in this cgroup (one Vigil owns) and below it. */
+  /** Refuse forbidden connects in this cgroup (one Vigil owns) and below it, and learn its DNS answers. */
   guardCgroup(dir: string): void {
     const m = this.maps;
     if (!m || m.guards.has(dir)) return;
-    const links = [m.obj.program("vigil_connect4").attachCgroup(dir), m.obj.program("vigil_connect6").attachCgroup(dir)];
+    const links: BpfLink[] = [];
+    try {
+      for (const name of GUARD_PROGRAMS) links.push(m.obj.program(name).attachCgroup(dir));
+    } catch (e) {
+      BpfLink.detachAll(links);
+      throw e;
+    }
     m.guards.set(dir, links);
   }
   unguardCgroup(dir: string): void {
@@ -216,8 +247,18 @@ export class KernelEnforcer {
       const cv = new DataView(value.buffer);
       const cidrKey = new Uint8Array(LAYOUTS.vigil_cidr_key.size);
       const ck = new DataView(cidrKey.buffer);
+      let domainSet = 0;
+      const domainKey = new Uint8Array(LAYOUTS.vigil_domain_key.size);
+      const dk = new DataView(domainKey.buffer);
       for (const rule of set.kernel.connect) {
         const setIndex = rule.cidrs.length ? ++set16 : 0;
+        const domainIndex = rule.domains.length ? ++domainSet : 0;
+        for (const [hash, kind] of domainSetEntries(rule.domains)) {
+          dk.setUint32(DOMAIN_KEY.set[0], ((next << 16) | domainIndex) >>> 0, true);
+          dk.setBigUint64(DOMAIN_KEY.hash[0], hash, true);
+          m.domainSets.update(domainKey, new Uint8Array([kind]));
+          written.domain.push(domainKey.slice());
+        }
         for (const c of rule.cidrs) {
           ck.setUint32(CIDR_KEY.prefixlen[0], 32 + c.bits, true);
           ck.setUint32(CIDR_KEY.set[0], ((next << 16) | setIndex) >>> 0, true);
@@ -233,6 +274,7 @@ export class KernelEnforcer {
           cv.setUint32(CONNECT_RULE.agent_id[0], agent, true);
           cv.setUint32(CONNECT_RULE.flags[0], rule.flags, true);
           cv.setUint32(CONNECT_RULE.cidr_set[0], setIndex, true);
+          cv.setUint32(CONNECT_RULE.domain_set[0], domainIndex, true);
           cv.setUint32(CONNECT_RULE.nports[0], rule.ports.length, true);
           rule.ports.forEach((p, i) => cv.setUint16(CONNECT_RULE.ports[0] + 2 * i, p, true));
           m.connectRules.update(u32(next * CONNECT_RULES + slot), value);
@@ -244,21 +286,79 @@ export class KernelEnforcer {
       m.policyGen.update(u32(0), u32(next));
       m.gen = next;
       m.switchedAt = Date.now();
-      return { generation: next, execEntries: written.exec.length, connectEntries: slot, cidrEntries: written.cidr.length };
+      return { generation: next, execEntries: written.exec.length, connectEntries: slot, cidrEntries: written.cidr.length, domainEntries: written.domain.length };
     } catch (e) {
       clearGeneration(m, next); // the generation in force is untouched
       throw e instanceof EnforcementError ? e : new EnforcementError(`installing rules in the kernel failed: ${(e as Error).message}`);
     }
   }
 
+
+  /** The name agent `agentId` (kernel id) learned address `addr` (16 bytes, IPv4 mapped) from, if still valid. */
+  learnedName(agentId: number, addr: Uint8Array): LearnedName | null {
+    const m = this.maps;
+    if (!m || !agentId) return null;
+    const key = new Uint8Array(LAYOUTS.vigil_dns_key.size);
+    new DataView(key.buffer).setUint32(DNS_KEY.agent_id[0], agentId, true);
+    key.set(addr, DNS_KEY.addr[0]);
+    const v = m.dnsLearned.lookup(key);
+    if (!v) return null;
+    const dv = new DataView(v.buffer);
+    if (dv.getBigUint64(DNS_ENTRY.expires_ns[0], true) < bootTimeNs()) return null;
+    const len = Math.min(dv.getUint32(DNS_ENTRY.name_len[0], true), DNS_ENTRY.name[1]);
+    const name = new TextDecoder().decode(v.subarray(DNS_ENTRY.name[0], DNS_ENTRY.name[0] + len));
+    return { name, ambiguous: (dv.getUint32(DNS_ENTRY.flags[0], true) & DnsEntryFlag.ambiguous) !== 0 };
+  }
+
+  /** Names a connect (or a refused one) by the address's learned name, if the agent learned it from DNS. */
+  nameDestination(e: ConnectEvent | EnforceEvent): void {
+    if (!e.agentId || !this.maps || e.address === undefined) return;
+    const addr = parseAddress(e.address);
+    const learned = addr && this.learnedName(e.agentId, addr);
+    if (!learned) return;
+    e.domain = learned.name;
+    if (learned.ambiguous && e.type === "connect") e.domainAmbiguous = true;
+  }
+
+  /** The DNS learners' counters (enum vigil_dns_stat), summed over CPUs; null when unbound. */
+  dnsStats(): Record<DnsStatName, number> | null {
+    const m = this.maps;
+    if (!m) return null;
+    const key = new Uint8Array(4);
+    return Object.fromEntries(
+      DNS_STATS.map((name, i) => {
+        new DataView(key.buffer).setUint32(0, i, true);
+        return [name, Number(m.dnsStats.lookupPerCpuU64(key)?.total ?? 0n)];
+      }),
+    ) as Record<DnsStatName, number>;
+  }
+
+  /** Removes learned names whose TTL ran out (the kernel ignores them, but they hold room); returns how many. */
+  sweepLearnedNames(): number {
+    const m = this.maps;
+    if (!m) return 0;
+    const now = bootTimeNs();
+    const ks = LAYOUTS.vigil_dns_key.size;
+    const vs = LAYOUTS.vigil_dns_entry.size;
+    const expired: Uint8Array[] = [];
+    m.dnsLearned.forEachBatch((keys, values, n) => {
+      const dv = new DataView(values.buffer, values.byteOffset);
+      for (let i = 0; i < n; i++) if (dv.getBigUint64(i * vs + DNS_ENTRY.expires_ns[0], true) < now) expired.push(keys.slice(i * ks, (i + 1) * ks));
+    }, 1024);
+    const all = new Uint8Array(expired.length * ks);
+    expired.forEach((k, i) => all.set(k, i * ks));
+    return m.dnsLearned.deleteBatch(all);
+  }
 }
 
 function clearGeneration(m: EnforcementMaps, gen: number): void {
   const w = m.written[gen]!;
   for (const k of w.exec) m.execRules.delete(k);
   for (const k of w.cidr) m.cidrSets.delete(k);
+  for (const k of w.domain) m.domainSets.delete(k);
   w.exec = [];
   w.cidr = [];
+  w.domain = [];
   m.connectCount.update(u32(gen), u32(0));
 }
 

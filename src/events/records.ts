@@ -35,6 +35,10 @@ export interface Finding {
   /** The event that hit the rule (for kernel decisions: the kernel's record). */
   event: VigilEvent;
   enforcement: Enforcement;
+  /** With enforcement kernel: what in the kernel acted (Vigil's BPF programs, or a Landlock ruleset Vigil applied). */
+  mechanism?: "bpf" | "landlock";
+  /** connect: the name the agent's DNS answers gave the destination, if any. */
+  domain?: string;
   /** What happened, in words: "connect refused in the kernel (EPERM)", "SIGKILL before the new program ran" ... */
   outcome: string;
   span?: { traceId: string; spanId: string; name: string };

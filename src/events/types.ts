@@ -82,6 +82,10 @@ export interface ConnectEvent extends EventBase {
   fd: number;
   /** 0, or -errno (-115 EINPROGRESS for non-blocking sockets). */
   ret: number;
+  /** The name the agent's DNS answers gave this address (see bpf/dns.bpf.c), when one did. */
+  domain?: string;
+  /** Another name gave the same address too (a shared address): a rule judged it by either. */
+  domainAmbiguous?: true;
 }
 export interface CredEvent extends EventBase {
   type: "cred";
@@ -94,9 +98,10 @@ export interface EnforceEvent extends EventBase {
   ruleId: number;
   action: ActionName;
   op: "exec" | "connect";
-  /** connect: the refused destination */
+  /** connect: the refused destination, and the name it was learned from (if any) */
   address?: string;
   port?: number;
+  domain?: string;
   /** exec: the binary's identity */
   ino?: number;
   dev?: number;

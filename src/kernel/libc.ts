@@ -88,6 +88,11 @@ function clockNs(clock: number): bigint {
   return timespec[0]! * 1_000_000_000n + timespec[1]!;
 }
 
+/** CLOCK_BOOTTIME in ns: the kernel's record and expiry stamps. */
+export function bootTimeNs(): bigint {
+  return clockNs(CLOCK_BOOTTIME);
+}
+
 /** Wall-clock ns minus boot-clock ns: add to a kernel timestamp to get wall time. */
 export function bootToWallOffsetNs(): bigint {
   const before = clockNs(CLOCK_BOOTTIME);

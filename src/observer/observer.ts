@@ -115,6 +115,8 @@ export interface DropCounts {
   aggregateFull: number;
   /** In-kernel agent identity map full: a new process could not inherit its agent. */
   agentFull: number;
+  /** Learned-name map full: an address a DNS answer gave an agent was not learned (a connect to it is judged unnamed). */
+  dnsFull: number;
   /** Program runs the kernel skipped because one was already running on that CPU. */
   recursionMisses: number;
   /** Records userspace could not decode. */
@@ -133,6 +135,7 @@ export const OBSERVER_DROP_STAGES = [
   { stage: "kernel_firehose_full", summaryKey: "firehoseFull", count: (d: DropCounts) => d.firehoseFull },
   { stage: "kernel_aggregate_full", summaryKey: "aggregateFull", count: (d: DropCounts) => d.aggregateFull },
   { stage: "kernel_agent_full", summaryKey: "agentFull", count: (d: DropCounts) => d.agentFull },
+  { stage: "kernel_dns_full", summaryKey: "dnsFull", count: (d: DropCounts) => d.dnsFull },
   { stage: "kernel_recursion_miss", summaryKey: "recursionMisses", count: (d: DropCounts) => d.recursionMisses },
   { stage: "decode_error", summaryKey: "decodeErrors", count: (d: DropCounts) => d.decodeErrors },
   { stage: "handler_error", summaryKey: "handlerErrors", count: (d: DropCounts) => d.handlerErrors },
@@ -359,8 +362,8 @@ export class Observer {
   }
 
   stats(): ObserverStats {
-    const k = this.sensor?.kernelDrops() ?? { byType: {}, perCpu: [], firehoseFull: 0, aggregateFull: 0, agentFull: 0, recursionMisses: 0 };
-    const { byType: kernelRingFull, perCpu, firehoseFull, aggregateFull, agentFull, recursionMisses } = k;
+    const k = this.sensor?.kernelDrops() ?? { byType: {}, perCpu: [], firehoseFull: 0, aggregateFull: 0, agentFull: 0, dnsFull: 0, recursionMisses: 0 };
+    const { byType: kernelRingFull, perCpu, firehoseFull, aggregateFull, agentFull, dnsFull, recursionMisses } = k;
     const kernelRingFullTotal = Object.values(kernelRingFull).reduce((a, b) => a + b, 0);
     const dropped: DropCounts = {
       kernelRingFull,
@@ -369,11 +372,12 @@ export class Observer {
       firehoseFull,
       aggregateFull,
       agentFull,
+      dnsFull,
       recursionMisses,
       decodeErrors: this.decodeErrors,
       handlerErrors: this.handlerErrors,
     };
-    const droppedTotal = kernelRingFullTotal + firehoseFull + aggregateFull + agentFull + recursionMisses + this.decodeErrors + this.handlerErrors;
+    const droppedTotal = kernelRingFullTotal + firehoseFull + aggregateFull + agentFull + dnsFull + recursionMisses + this.decodeErrors + this.handlerErrors;
     const received: Record<string, number> = { ...this.received };
     if (this.mode === "firehose") received.syscall = this.firehoseCount;
     const fill = this.fill();

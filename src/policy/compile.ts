@@ -12,6 +12,7 @@ import type { Capabilities } from "../sensor/capabilities";
 import type { KernelPlan } from "../enforce/kernel-enforcer";
 import { CAPTURE_KINDS, isCaptureKind, type CaptureKind } from "../sensor/capture";
 import { parseCidr, type Cidr } from "../enforce/cidr";
+import { parseDomainPattern } from "../enforce/domains";
 import { parsePolicySource, PolicyError, type LoadedPolicy, type PolicyProblem, type PolicySource } from "./loader";
 import type { EventKind, Match, Rule, Severity } from "./schema";
 import type { Enforcement } from "../events/records";
@@ -58,6 +59,8 @@ const FIELDS_FOR: Record<keyof Omit<Match, "event">, EventKind[] | "any"> = {
   path: ["open"],
   cidr: ["connect"],
   notCidr: ["connect"],
+  domain: ["connect"],
+  notDomain: ["connect"],
   port: ["connect"],
   uid: PROCESS_EVENTS,
   comm: "any",
@@ -122,14 +125,17 @@ function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabili
     if (rule.match[field as keyof Match] === undefined || events === "any") continue;
     if (!events.includes(ev)) problems.push(at(["match", field], `${field} applies to ${events.join(", ")} events, not ${ev}`));
   }
-  for (const field of ["cidr", "notCidr"] as const)
-    rule.match[field]?.forEach((c, i) => {
+  // Each network and domain is parsed here once so that every bad one is reported, with where it is.
+  const parsers = { cidr: parseCidr, notCidr: parseCidr, domain: parseDomainPattern, notDomain: parseDomainPattern } as const;
+  for (const [field, parse] of Object.entries(parsers))
+    rule.match[field as keyof typeof parsers]?.forEach((text, i) => {
       try {
-        parseCidr(c);
+        parse(text);
       } catch (e) {
         problems.push(at(["match", field, i], (e as Error).message));
       }
     });
+  if (rule.match.domain && rule.match.notDomain) problems.push(at(["match"], "a connect rule takes domain or notDomain, not both (split it into two rules)"));
   const plan = planEnforcement(rule, caps);
   if (typeof plan === "string") problems.push(at(["action"], plan));
   // A rule Vigil matches in userspace needs its events; one the kernel enforces (connect) does not.
@@ -147,15 +153,21 @@ function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabili
     kernel.exec.push({ ruleId: id, action: rule.action, agents, targets });
   } else if (plan.kernel === "connect") {
     const m = rule.match;
-    const flags = (m.cidr ? ConnectRuleFlag.cidr : 0) | (m.notCidr ? ConnectRuleFlag.notCidr : 0) | (m.port ? ConnectRuleFlag.ports : 0);
+    const flags =
+      (m.cidr ? ConnectRuleFlag.cidr : 0) |
+      (m.notCidr ? ConnectRuleFlag.notCidr : 0) |
+      (m.port ? ConnectRuleFlag.ports : 0) |
+      (m.domain ? ConnectRuleFlag.domain : 0) |
+      (m.notDomain ? ConnectRuleFlag.notDomain : 0);
     const cidrs = (m.cidr ?? m.notCidr ?? []).map(parseCidr);
+    const domains = (m.domain ?? m.notDomain ?? []).map(parseDomainPattern);
     if (m.cidr && m.notCidr) {
       problems.push(at(["match"], "a kernel-enforced connect rule takes cidr or notCidr, not both (split it into two rules)"));
       return null;
     }
     // The kernel keeps RULE_PORTS ports per entry: more ports take more entries of the same rule.
     const ports = m.port ?? [];
-    for (let i = 0; i === 0 || i < ports.length; i += RULE_PORTS) kernel.connect.push({ ruleId: id, action: rule.action, agents, flags, ports: ports.slice(i, i + RULE_PORTS), cidrs });
+    for (let i = 0; i === 0 || i < ports.length; i += RULE_PORTS) kernel.connect.push({ ruleId: id, action: rule.action, agents, flags, ports: ports.slice(i, i + RULE_PORTS), cidrs, domains });
   }
   const matcher = compileMatcher(rule.match);
   return {

@@ -5,6 +5,7 @@
  */
 import type { VigilEvent } from "../events/types";
 import { cidrContains, parseAddress, parseCidr, type Cidr } from "../enforce/cidr";
+import { domainMatcher, parseDomainPattern } from "../enforce/domains";
 import type { Match } from "./schema";
 
 export const GLOB_CHARS = /[*?[\]{}]/;
@@ -73,6 +74,16 @@ export function compileMatcher(m: Match): (e: VigilEvent, ctx: MatchContext) => 
       const a = addressBytes(e.address);
       if (!a) return false;
       return (yes.length === 0 || inAny(yes, a)) && !inAny(no, a);
+    });
+  }
+  if (m.domain || m.notDomain) {
+    // Judged by the name the kernel learned the address from (on the event), as the connect hook judges it.
+    const yes = m.domain ? domainMatcher(m.domain.map(parseDomainPattern)) : null;
+    const no = m.notDomain ? domainMatcher(m.notDomain.map(parseDomainPattern)) : null;
+    checks.push((e) => {
+      if (e.type !== "connect") return false;
+      const name = e.domain;
+      return (yes === null || (name !== undefined && yes(name))) && (no === null || name === undefined || !no(name));
     });
   }
   if (m.port) {

@@ -164,7 +164,8 @@ export class PolicyGuard implements EventSink {
       outcome = "SIGKILL from the kernel at exec: the new program never ran";
       if (rule.action === "kill-tree") outcome += `; ${this.carryOut("kill-tree", e.pid, e.agent ?? null, actor, why)}`;
     } else {
-      outcome = `connect to ${e.address}:${e.port} refused in the kernel (EPERM)`;
+      const named = e.domain ? ` (${e.domain})` : "";
+      outcome = `connect to ${e.address}:${e.port}${named} refused in the kernel (EPERM)`;
       if (rule.action !== "deny") outcome += `; ${this.carryOut(rule.action, e.pid, e.agent ?? null, actor, why)}`;
     }
     this.emit(rule, e, "kernel", outcome);
@@ -202,6 +203,8 @@ export class PolicyGuard implements EventSink {
       comm: event.comm,
       event,
       enforcement,
+      ...(enforcement === "kernel" ? { mechanism: "bpf" as const } : {}),
+      ...("domain" in event && event.domain ? { domain: event.domain } : {}),
       outcome,
       span: event.span,
     });

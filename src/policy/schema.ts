@@ -29,6 +29,13 @@ export const MatchSchema = Type.Object(
     cidr: Type.Optional(NonEmptyList(Type.String({ minLength: 2, maxLength: 64 }))),
     /** connect: destination in none of these networks. */
     notCidr: Type.Optional(NonEmptyList(Type.String({ minLength: 2, maxLength: 64 }))),
+    /**
+     * connect: the destination was learned, from a DNS answer this agent received, for one of these names
+     * (`name`, or `*.name` for any name below it).
+     */
+    domain: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 255 }))),
+    /** connect: the destination was not learned from a DNS answer for any of these names (an allowlist with action deny). */
+    notDomain: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 255 }))),
     /** connect: destination port is one of these. */
     port: Type.Optional(NonEmptyList(Type.Integer({ minimum: 0, maximum: 65535 }))),
     /** the process's real uid is one of these. */

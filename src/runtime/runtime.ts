@@ -39,7 +39,11 @@ export interface RuntimeOptions {
   llmBodies?: LlmBodies;
 }
 
+/** How often learned DNS names past their TTL are removed from the kernel's map. */
+const LEARNED_NAMES_SWEEP_MS = 60_000;
+
 export class Runtime {
+  private sweep: ReturnType<typeof setInterval> | undefined;
   readonly tree = new ProcessTree();
   readonly agents = new AgentRegistry(this.tree);
   readonly spans: SpanTracker | undefined;
@@ -61,6 +65,10 @@ export class Runtime {
     this.pipeline = new EventPipeline(this.tree, this.agents, this.spans, redactor, this.intent ?? undefined);
     if (options.scopeAgent) this.pipeline.scopeAgent = options.scopeAgent;
     const after = options.observer.onEvent;
+    const handle = (e: ProcessEvent) => {
+      if (e.type === "connect" || (e.type === "enforce" && e.op === "connect")) this.enforcer.nameDestination(e);
+      this.pipeline.handle(e);
+    };
     this.observer = new Observer({
       ...options.observer,
       capture: readTls ? capture : capture.filter((k) => k !== "tls"),
@@ -69,10 +77,10 @@ export class Runtime {
       onTls: (chunk) => this.pipeline.handleTls(chunk),
       onEvent: after
         ? (e) => {
-            this.pipeline.handle(e);
+            handle(e);
             after(e);
           }
-        : (e) => this.pipeline.handle(e),
+        : handle,
     });
     // Every agent has its identity in the kernel, and every owned cgroup its guard, whenever a sensor is bound.
     syncAgentsToKernel(this.agents, this.tree, this.enforcer);
@@ -83,6 +91,8 @@ export class Runtime {
   start(): number {
     const seeded = this.tree.seedFromProc();
     this.observer.start();
+    this.sweep = setInterval(() => this.enforcer.sweepLearnedNames(), LEARNED_NAMES_SWEEP_MS);
+    this.sweep.unref();
     return seeded;
   }
 
@@ -102,6 +112,7 @@ export class Runtime {
 
   /** Detaches and stops; returns the problems met. */
   stop(): Error[] {
+    clearInterval(this.sweep);
     return this.observer.stop();
   }
 }

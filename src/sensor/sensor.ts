@@ -53,6 +53,7 @@ export interface KernelDrops {
   firehoseFull: number;
   aggregateFull: number;
   agentFull: number;
+  dnsFull: number;
   recursionMisses: number;
 }
 
@@ -134,7 +135,7 @@ export class Sensor {
   }
 
   kernelDrops(): KernelDrops {
-    const out: KernelDrops = { byType: {}, perCpu: [], firehoseFull: 0, aggregateFull: 0, agentFull: 0, recursionMisses: 0 };
+    const out: KernelDrops = { byType: {}, perCpu: [], firehoseFull: 0, aggregateFull: 0, agentFull: 0, dnsFull: 0, recursionMisses: 0 };
     const drops = this.obj.map("drops");
     const key = new Uint8Array(4);
     for (let slot = 1; slot < DROP_SLOTS; slot++) {
@@ -149,6 +150,7 @@ export class Sensor {
       } else if (slot === DropSlot.firehoseFull) out.firehoseFull = total;
       else if (slot === DropSlot.aggregateFull) out.aggregateFull = total;
       else if (slot === DropSlot.agentFull) out.agentFull = total;
+      else if (slot === DropSlot.dnsFull) out.dnsFull = total;
     }
     for (const name of this.obj.programNames()) {
       const prog = this.obj.program(name);

@@ -20,6 +20,28 @@ export interface MetricsSources {
   policy: () => { rules: number; kernelExecEntries: number; kernelConnectEntries: number; generation: number; evaluatedEvents: number };
   /** Cumulative intent counters (null: TLS not read). */
   intent: () => Record<string, number> | null;
+  /** The kernel's DNS learner counters (null: no sensor bound). */
+  dns: () => Record<string, number> | null;
+}
+
+/** A counter by `what` that follows cumulative counts read at scrape time (a source that restarts from 0 adds nothing until it passes its old count). */
+function cumulativeCounter(r: Registry, name: string, help: string, source: () => Record<string, number> | null): void {
+  let seen: Record<string, number> = {};
+  new Counter({
+    name,
+    help,
+    labelNames: ["what"],
+    registers: [r],
+    collect() {
+      const c = source();
+      if (!c) return;
+      for (const [what, n] of Object.entries(c)) {
+        const delta = n - (seen[what] ?? 0);
+        if (delta > 0 || !(what in seen)) this.inc({ what }, Math.max(0, delta));
+      }
+      seen = { ...c };
+    },
+  });
 }
 
 const MAX_MODEL_LABELS = 50;
@@ -117,22 +139,8 @@ export class ServiceMetrics implements EventSink, RecordSink {
     this.interventions = new Counter({ name: "vigil_interventions_total", help: "Interventions carried out (freeze, thaw, kill, kill-tree), by result.", labelNames: ["action", "result"], registers: [r] });
     this.llmCalls = new Counter({ name: "vigil_llm_calls_total", help: "LLM calls read from agents' TLS traffic, by provider and model.", labelNames: ["provider", "model"], registers: [r] });
     this.llmTokens = new Counter({ name: "vigil_llm_tokens_total", help: "Tokens the LLM calls reported, by direction (input, output).", labelNames: ["direction"], registers: [r] });
-    let intentSeen: Record<string, number> = {};
-    new Counter({
-      name: "vigil_tls_total",
-      help: "Agent intent from TLS plaintext, by what: chunks and bytes read, gaps (chunks lost), truncated calls, connections not HTTP/1.1 or HTTP/2 (not parsed), connections let go, exchanges truncated or lost.",
-      labelNames: ["what"],
-      registers: [r],
-      collect() {
-        const c = sources.intent();
-        if (!c) return;
-        for (const [what, n] of Object.entries(c)) {
-          const delta = n - (intentSeen[what] ?? 0);
-          if (delta > 0 || !(what in intentSeen)) this.inc({ what }, Math.max(0, delta));
-        }
-        intentSeen = { ...c };
-      },
-    });
+    cumulativeCounter(r, "vigil_tls_total", "Agent intent from TLS plaintext, by what: chunks and bytes read, gaps (chunks lost), truncated calls, connections not HTTP/1.1 or HTTP/2 (not parsed), connections let go, exchanges truncated or lost.", sources.intent);
+    cumulativeCounter(r, "vigil_dns_total", "DNS answers agents received, as the kernel learned them, by what: answers parsed, addresses learned, ambiguous (an address two names gave), unparsed, unsolicited (no query matched: ignored), queriesFull (a query not remembered).", sources.dns);
     this.policyReloads = new Counter({ name: "vigil_policy_reloads_total", help: "Policy directory loads, by result (applied, rejected).", labelNames: ["result"], registers: [r] });
     new Gauge({
       name: "vigil_policy_rules",

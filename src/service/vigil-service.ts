@@ -96,6 +96,7 @@ export class VigilService {
         ringFill: () => this.observer.fill().ring,
         storeSizeBytes: () => this.store.sizeBytes(),
         intent: () => (this.runtime.intent ? { ...this.runtime.intent.counters } : null),
+        dns: () => this.runtime.enforcer.dnsStats(),
         storeQueued: () => this.store.stats().queued,
         storeQueriesRefused: () => this.store.stats().queriesRefused,
         streamSubscribers: () => this.hub.size,
