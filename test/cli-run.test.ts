@@ -326,7 +326,7 @@ describe("vigil run --policy", () => {
     writeFileSync(policy, `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: bad }\nspec:\n  rules:\n    - name: ssh\n      match: { event: open, path: ["/root/.ssh/*"] }\n      action: deny\n`);
     const r2 = vigil(["run", "--policy", policy, "--", "touch", marker]);
     expect(r2.code).toBe(2);
-    expect(r2.stderr).toMatch(/:8:\d+: spec\.rules\[0\]\.action: deny on open needs BPF LSM/);
+    expect(r2.stderr).toMatch(/:8:\d+: spec\.rules\[0\]\.action: deny on open is a Landlock allowlist: it takes notPath/);
     expect(existsSync(marker)).toBe(false);
   });
 });

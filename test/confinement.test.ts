@@ -110,3 +110,75 @@ describe("domain allowlists (cgroup BPF, names learned from DNS answers)", () =>
     expect(r.stderr).toContain("spec.rules[0].match.notDomain[0]: domain api.*.com: a wildcard is allowed only as the first label");
   });
 });
+
+describe("workspace allowlists (Landlock, applied by the launcher before the command's first instruction)", () => {
+  const WORKSPACE_POLICY = (mode = "") => `apiVersion: vigil/v1
+kind: Policy
+metadata: { name: workspace }
+spec:
+${mode}  rules:
+    - name: writes-in-workspace
+      match: { event: open, access: write, notPath: ["\${WORKSPACE}/**", "/dev/null"] }
+      action: deny
+`;
+  // Absolute paths: a relative one is resolved through /proc, which a process that has exited no longer has.
+  const script = (outside: string) => `echo a > "$PWD/inside.txt" && echo inside=ok; (echo b > ${outside}/x) 2>/dev/null || echo outside=refused; mkdir ${outside}/d 2>/dev/null || echo mkdir=refused; echo c > /dev/null && echo devnull=ok; cat /etc/hostname > /dev/null && echo read=ok`;
+
+  test("writes outside the workspace fail with EACCES, for the whole tree; each refused open is an event and a finding", () => {
+    const ws = mkdtempSync(join(dir, "ws-"));
+    const outside = mkdtempSync(join(dir, "outside-"));
+    const events = join(dir, "ll-events.jsonl");
+    const summary = join(dir, "ll-summary.json");
+    const r = vigil(["run", "--policy", policyFile("workspace", WORKSPACE_POLICY()), "--workspace", ws, "--events", events, "--summary-json", summary, "--", "sh", "-c", `cd ${ws} && ${script(outside)}`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual(["inside=ok", "outside=refused", "mkdir=refused", "devnull=ok", "read=ok"]);
+    expect(readFileSync(join(ws, "inside.txt"), "utf8")).toBe("a\n");
+    const refused = lines(events).filter((e) => e.type === "open" && e.ret === -13);
+    expect(refused.map((e) => e.path)).toEqual([`${outside}/x`]);
+    const s = JSON.parse(readFileSync(summary, "utf8"));
+    expect(s.findings.map((f: { rule: string; enforcement: string; mechanism: string; event: { path: string } }) => [f.rule, f.enforcement, f.mechanism, f.event.path])).toEqual([
+      ["workspace/writes-in-workspace", "kernel", "landlock", `${outside}/x`],
+    ]);
+  });
+
+  test("shadow mode: the same rule only reports (would-deny), nothing is refused", () => {
+    const ws = mkdtempSync(join(dir, "ws-"));
+    const outside = mkdtempSync(join(dir, "outside-"));
+    const summary = join(dir, "shadow-summary.json");
+    const r = vigil(["run", "--policy", policyFile("shadow", WORKSPACE_POLICY("  mode: shadow\n")), "--workspace", ws, "--summary-json", summary, "--", "sh", "-c", `cd ${ws} && ${script(outside)}`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual(["inside=ok", "devnull=ok", "read=ok"]);
+    const s = JSON.parse(readFileSync(summary, "utf8"));
+    expect(s.findings.map((f: { outcome: string; enforcement: string; event: { path: string } }) => [f.outcome, f.enforcement, f.event.path])).toEqual([["would-deny", "none", `${outside}/x`]]);
+  });
+
+  test("a deny Landlock cannot express is refused at load, with the reason", () => {
+    const deny = (match: string) => policyFile("bad-ll", `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: bad }\nspec:\n  rules:\n    - name: r\n      match: ${match}\n      action: deny\n`);
+    const beneath = vigil(["run", "--policy", deny(`{ event: open, path: ["/root/.ssh/**"] }`), "--", "true"]);
+    expect(beneath.code).toBe(2);
+    expect(beneath.stderr).toContain("Landlock grants access beneath paths and cannot deny beneath one");
+    const glob = vigil(["run", "--policy", deny(`{ event: open, notPath: ["/tmp/*.txt"] }`), "--", "true"]);
+    expect(glob.code).toBe(2);
+    expect(glob.stderr).toContain("spec.rules[0].match.notPath[0]: /tmp/*.txt: Landlock grants access beneath a directory or to one file");
+  });
+});
+
+describe("vigil run fails closed", () => {
+  test("when Vigil is killed (SIGKILL), the command's tree is killed with its cgroup, and nothing is left behind", async () => {
+    const marker = `vigil-failclosed-${process.pid}`;
+    const run = Bun.spawn([`${ROOT}/bin/vigil`, "run", "--quiet", "--", "sh", "-c", `echo started; exec -a ${marker} sleep 300`], { stdout: "pipe", stderr: "pipe" });
+    const reader = run.stdout.getReader();
+    const first = await Promise.race([reader.read(), Bun.sleep(20_000).then(() => null)]);
+    expect(first && !first.done && new TextDecoder().decode(first.value)).toContain("started");
+    const running = () => Bun.spawnSync(["pgrep", "-f", marker]).stdout.toString().trim();
+    expect(running()).not.toBe("");
+    const cgroups = () => Bun.spawnSync(["sh", "-c", `ls /sys/fs/cgroup/unified/vigil 2>/dev/null | grep -c '^run-${run.pid}-' || true`]).stdout.toString().trim();
+    expect(cgroups()).toBe("1");
+    run.kill("SIGKILL");
+    await run.exited;
+    // The guard acts on its own clock; bounded wait for it.
+    for (let i = 0; i < 100 && (running() !== "" || cgroups() !== "0"); i++) await Bun.sleep(50);
+    expect(running()).toBe("");
+    expect(cgroups()).toBe("0");
+  });
+});

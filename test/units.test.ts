@@ -192,7 +192,7 @@ describe("policy building blocks", () => {
   });
   test("a rule on an event kind the observer does not capture is refused, unless the kernel enforces it", () => {
     const ok = { ok: true, detail: "" };
-    const caps = { bpfLsm: { ok: false, detail: "lockdown" }, connectGuard: ok, cgroupFreeze: ok, cgroupKill: ok };
+    const caps = { bpfLsm: { ok: false, detail: "lockdown" }, connectGuard: ok, cgroupFreeze: ok, cgroupKill: ok, landlock: { ...ok, abi: 7 } };
     const policy = (rule: string) => ({ file: "p.yaml", text: `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: p }\nspec:\n  rules:\n    - ${rule}\n` });
     const openAlert = policy("{ name: secrets, match: { event: open, path: [/etc/shadow] }, action: alert }");
     expect(compilePolicies([openAlert], caps).rules).toHaveLength(1);

@@ -105,19 +105,34 @@ export class OwnedCgroup {
   }
 
   /**
+   * Runs the program at `path` (already resolved: no PATH search) with `argv` inside this cgroup, through
+   * the launcher (native/vigil-exec.c): after the write that joins, its next syscall is the execve, so
+   * the program's record starts at its own exec. `launcherOptions` go first (Landlock layers).
+   */
+  execArgv(path: string, argv: readonly string[], launcherOptions: readonly string[] = []): string[] {
+    return [VIGIL_EXEC, ...launcherOptions, this.procsFile, path, ...argv];
+  }
+
+  /**
+   * A watchdog for this cgroup (native/vigil-exec.c --guard): if its standard input ends without "done"
+   * (the process that holds the other end died), it kills everything here and removes the cgroup.
+   */
+  spawnGuard(): { release(): Promise<void> } {
+    const guard = Bun.spawn([VIGIL_EXEC, "--guard", this.dir], { stdin: "pipe", stdout: "ignore", stderr: "inherit" });
+    return {
+      async release() {
+        guard.stdin.write("done\n");
+        await guard.stdin.end();
+        await guard.exited;
+      },
+    };
+  }
+
+  /**
    * argv of a shell that moves itself into this cgroup and then runs `script`,
    * so that everything the script starts is inside from its first instruction.
    * `args` are the script's "$@". Exits JOIN_FAILED_EXIT when it cannot join.
    */
-  /**
-   * Runs the program at `path` (already resolved: no PATH search) with `argv` inside this cgroup, through
-   * the launcher (native/vigil-exec.c): after the write that joins, its next syscall is the execve, so
-   * the program's record starts at its own exec.
-   */
-  execArgv(path: string, argv: readonly string[]): string[] {
-    return [VIGIL_EXEC, this.procsFile, path, ...argv];
-  }
-
   shellArgv(script: string, ...args: string[]): string[] {
     return ["/bin/sh", "-c", `echo $$ > "$0" || exit ${JOIN_FAILED_EXIT}; ${script}`, this.procsFile, ...args];
   }

@@ -25,12 +25,15 @@ import { formatProblem, PolicyError, readPolicyFile } from "../policy/loader";
 import { probeCapabilities } from "../sensor/capabilities";
 import { Interventions } from "../enforce/interventions";
 import { PolicyGuard } from "../policy/policy-guard";
+import { globMatcher } from "../policy/match";
+import { launcherArgs } from "../kernel/landlock";
 
 export const RUN_USAGE = `usage: vigil run [--name N] [--events FILE] [--summary-json FILE]
                  [--syscalls off|aggregate|firehose] [--firehose-clock tick|exact]
                  [--firehose-ring SIZE] [--capture open,connect,cred,exec_failed,tls|none]
                  [--backend auto|ebpf|proc] [--llm-bodies full|metadata|off]
-                 [--ring-size SIZE] [--policy FILE]... [--no-redact] [--redact-pattern RE]...
+                 [--ring-size SIZE] [--policy FILE]... [--workspace DIR]
+                 [--no-redact] [--redact-pattern RE]...
                  [--report FILE.html]
                  [--quiet] -- CMD [ARGS...]`;
 
@@ -45,6 +48,7 @@ const SPEC = {
   backend: { value: true, choices: ["auto", "ebpf", "proc"] },
   "ring-size": { value: true },
   policy: { value: true, repeat: true },
+  workspace: { value: true },
   "no-redact": {},
   "llm-bodies": { value: true, choices: ["full", "metadata", "off"] },
   report: { value: true },
@@ -162,10 +166,13 @@ function planRun(argv: readonly string[]): RunPlan | null {
   // Policies are compiled (and refused, with every problem) before anything runs.
   const policyFiles = (options.policy as string[] | undefined) ?? [];
   let policySet: PolicySet | null = null;
+  // ${WORKSPACE} in policies: the directory the command may write to, by default where it starts.
+  const workspace = resolvePath((options.workspace as string | undefined) ?? process.cwd());
+  if (!existsSync(workspace) || !statSync(workspace).isDirectory()) throw new UsageError(`vigil run: --workspace: ${workspace} is not a directory`);
   if (policyFiles.length) {
     if (backend !== "ebpf") throw new RunError("vigil run: --policy needs eBPF (policies are enforced in the kernel)", 2);
     try {
-      policySet = compilePolicies(policyFiles.map(readPolicyFile), probeCapabilities(), capture);
+      policySet = compilePolicies(policyFiles.map(readPolicyFile), probeCapabilities(), capture, { launch: { workspace: realpathSync(workspace) } });
     } catch (e) {
       if (e instanceof PolicyError) throw new RunError(`vigil run: policy refused:\n${e.message}`, 2);
       throw e;
@@ -206,6 +213,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   let cgroup: OwnedCgroup | null = null;
   let rt: Runtime | null = null;
   let poller: ProcPoller | null = null;
+  let guard: { release(): Promise<void> } | null = null;
   try {
     if (plan.backend === "ebpf") {
       try {
@@ -226,7 +234,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
 
     // In the eBPF case the launcher moves itself into the cgroup, then execs
     // CMD: CMD's first instruction already runs inside the observed scope.
-    const spawnArgv = cgroup ? cgroup.execArgv(plan.executable, plan.command) : [plan.executable, ...plan.command.slice(1)];
+    // If Vigil dies, the guard ends the command's tree with its cgroup: it never goes on unobserved.
+    guard = cgroup?.spawnGuard() ?? null;
+    const layers = (plan.policySet?.landlock ?? []).filter((l) => l.agents === null || globMatcher(l.agents)(plan.name));
+    const spawnArgv = cgroup ? cgroup.execArgv(plan.executable, plan.command, launcherArgs(layers)) : [plan.executable, ...plan.command.slice(1)];
     const child = Bun.spawn(spawnArgv, { stdin: "inherit", stdout: "inherit", stderr: "inherit", argv0: cgroup ? undefined : plan.command[0] });
     const rootPid = child.pid;
     let childStatus: { exitCode: number | null; signal: number | null } | undefined;
@@ -287,6 +298,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       cgroup.killAll();
       await cgroup.remove().catch((e: Error) => process.stderr.write(`vigil run: ${e.message}\n`));
     }
+    await guard?.release();
   }
 }
 

@@ -26,6 +26,8 @@ const lib = dlopen("libc.so.6", {
   pthread_create: { args: ["ptr", "ptr", "ptr", "ptr"], returns: "i32" },
   pthread_join: { args: ["u64", "ptr"], returns: "i32" }, // pthread_t by value
   pthread_sigmask: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  // Variadic in C; the integer arguments of a call go in the same registers either way (x86-64, arm64).
+  syscall: { args: ["i64", "ptr", "u64", "u32"], returns: "i64" },
 });
 
 export const libc = lib.symbols;

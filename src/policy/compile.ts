@@ -14,11 +14,14 @@ import { CAPTURE_KINDS, isCaptureKind, type CaptureKind } from "../sensor/captur
 import { parseCidr, type Cidr } from "../enforce/cidr";
 import { parseDomainPattern } from "../enforce/domains";
 import { parsePolicySource, PolicyError, type LoadedPolicy, type PolicyProblem, type PolicySource } from "./loader";
-import type { EventKind, Match, Rule, Severity } from "./schema";
+import { ACCESS_KINDS, type EventKind, type Match, type Rule, type Severity } from "./schema";
 import type { Enforcement } from "../events/records";
 import { compileMatcher, globMatcher, type MatchContext } from "./match";
 import type { VigilEvent } from "../events/types";
 import { resolveBinaries } from "./binaries";
+import { existsSync } from "node:fs";
+import { LANDLOCK_ACCESS, type LandlockLayer } from "../kernel/landlock";
+import { GLOB_CHARS } from "./match";
 
 export type { Enforcement, MatchContext };
 
@@ -32,6 +35,10 @@ export interface CompiledRule {
   action: ActionName;
   severity: Severity;
   enforcement: Enforcement;
+  /** With enforcement kernel: Vigil's BPF programs, or a Landlock layer the launcher applied. */
+  mechanism?: "bpf" | "landlock";
+  /** shadow: decisions are findings only, nothing is enforced (the policy's spec.mode). */
+  shadow: boolean;
   agents: readonly string[] | null;
   matchesAgent(agent: string | undefined): boolean;
   matches(event: VigilEvent, ctx: MatchContext): boolean;
@@ -42,6 +49,8 @@ export interface PolicySet {
   byEvent: Map<string, CompiledRule[]>;
   budgets: CompiledBudget[];
   kernel: KernelPlan;
+  /** Landlock layers for a command Vigil starts (`vigil run`): applied by the launcher before its first instruction. */
+  landlock: LandlockLayer[];
   policies: { name: string; file: string; rules: number }[];
   /** Not errors: e.g. a binary that does not exist (yet) on this machine. */
   warnings: PolicyProblem[];
@@ -49,7 +58,15 @@ export interface PolicySet {
   digest: string;
 }
 
+/** Where the policies are compiled for. */
+export interface CompileContext {
+  /** Vigil starts the command (vigil run): `${WORKSPACE}` is `workspace`, and deny on open becomes a Landlock layer. */
+  launch?: { workspace: string };
+}
+
 let nextRuleId = 1;
+const EACCES = 13;
+const WORKSPACE = "${WORKSPACE}";
 
 const DEFAULT_SEVERITY: Record<ActionName, Severity> = { alert: "medium", deny: "high", kill: "high", freeze: "high", "kill-tree": "critical" };
 const PROCESS_EVENTS: EventKind[] = ["exec", "open", "connect", "fork", "exit", "cred"];
@@ -57,6 +74,8 @@ const FIELDS_FOR: Record<keyof Omit<Match, "event">, EventKind[] | "any"> = {
   binary: "any",
   argv: ["exec"],
   path: ["open"],
+  notPath: ["open"],
+  access: ["open"],
   cidr: ["connect"],
   notCidr: ["connect"],
   domain: ["connect"],
@@ -78,10 +97,11 @@ export interface CompiledBudget {
   tokens: number;
   action: ActionName;
   severity: Severity;
+  shadow: boolean;
   matchesAgent(agent: string | undefined): boolean;
 }
 /** How (and whether) this machine can carry out a rule; a string is the refusal. */
-function planEnforcement(rule: Rule, caps: Capabilities): { enforcement: Enforcement; kernel: "exec" | "connect" | null } | string {
+function planEnforcement(rule: Rule, caps: Capabilities): { enforcement: Enforcement; kernel: "exec" | "connect" | "landlock" | null } | string {
   const { action } = rule;
   const ev = rule.match.event;
   const m = rule.match;
@@ -108,18 +128,46 @@ function planEnforcement(rule: Rule, caps: Capabilities): { enforcement: Enforce
     return kernelable && (action === "kill" || action === "kill-tree") ? { enforcement: "kernel", kernel: "exec" } : { enforcement: "userspace", kernel: null };
   }
   if (action === "deny") {
-    if (ev === "open")
-      return caps.bpfLsm.ok
-        ? "deny on open is not implemented by this Vigil (it needs a BPF LSM program); use kill, freeze or kill-tree (carried out after the open) or alert"
-        : `deny on open needs BPF LSM, and ${caps.bpfLsm.detail}; use kill, freeze or kill-tree (carried out after the open) or alert`;
+    if (ev === "open") {
+      if (m.path || !m.notPath)
+        return `deny on open is a Landlock allowlist: it takes notPath (the paths the command may use) and no path (Landlock grants access beneath paths and cannot deny beneath one; BPF LSM could, and ${caps.bpfLsm.detail}); use kill, freeze or kill-tree (carried out after the open) or alert for a deny list`;
+      const extra = (["binary", "uid", "comm"] as const).filter((k) => m[k] !== undefined);
+      if (extra.length) return `deny on open is a Landlock layer over the whole command tree: ${extra.join(", ")} cannot be part of it`;
+      if (!caps.landlock.ok) return `deny on open needs Landlock: ${caps.landlock.detail}`;
+      return { enforcement: "kernel", kernel: "landlock" };
+    }
     return `deny on ${ev} is not possible: a ${ev} cannot be refused (use alert, kill, freeze or kill-tree)`;
   }
   return { enforcement: "userspace", kernel: null };
 }
 
-function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabilities, capture: readonly CaptureKind[], problems: PolicyProblem[], warnings: PolicyProblem[], kernel: PolicySet["kernel"]): CompiledRule | null {
+/** `${WORKSPACE}` in path and notPath replaced by the run's workspace (null: there is none here). */
+function expandWorkspace(rule: Rule, context: CompileContext): Rule | null {
+  const { path, notPath } = rule.match;
+  if (![...(path ?? []), ...(notPath ?? [])].some((p) => p.includes(WORKSPACE))) return rule;
+  if (!context.launch) return null;
+  const ws = context.launch.workspace.replace(/\/+$/, "");
+  const expand = (list: string[] | undefined) => list?.map((p) => p.split(WORKSPACE).join(ws));
+  return { ...rule, match: { ...rule.match, ...(path ? { path: expand(path) } : {}), ...(notPath ? { notPath: expand(notPath) } : {}) } };
+}
+
+/** A notPath pattern as a Landlock grant: `DIR/**` (beneath DIR) or an exact path; anything else cannot be expressed. */
+function landlockGrant(pattern: string): { path: string } | string {
+  if (!pattern.startsWith("/")) return `${pattern}: Landlock grants access by absolute path`;
+  const base = pattern.endsWith("/**") ? pattern.slice(0, -3) || "/" : pattern;
+  if (GLOB_CHARS.test(base)) return `${pattern}: Landlock grants access beneath a directory or to one file, which this glob is not (use DIR/** or an exact path)`;
+  return { path: base };
+}
+
+function compileRule(lp: LoadedPolicy, original: Rule, index: number, caps: Capabilities, capture: readonly CaptureKind[], problems: PolicyProblem[], warnings: PolicyProblem[], set: PolicySet, context: CompileContext): CompiledRule | null {
+  const kernel = set.kernel;
   const at = (path: (string | number)[], msg: string) => lp.locate(["spec", "rules", index, ...path], msg);
   const before = problems.length;
+  const rule = expandWorkspace(original, context);
+  if (!rule) {
+    warnings.push(at(["match"], `${WORKSPACE} is the workspace of a command vigil run starts: rule ${original.name} applies there, not here`));
+    return null;
+  }
   const ev = rule.match.event;
   for (const [field, events] of Object.entries(FIELDS_FOR)) {
     if (rule.match[field as keyof Match] === undefined || events === "any") continue;
@@ -145,10 +193,31 @@ function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabili
     problems.push(at(["match", "event"], `${ev} events come from TLS traffic, which is not captured here (capture: ${capture.length ? capture.join(", ") : "none"}): add tls to the capture list, or drop the rule`));
   if (problems.length > before || typeof plan === "string") return null;
 
+  if (plan.kernel === "landlock" && !context.launch) {
+    warnings.push(at(["action"], `rule ${rule.name} is not enforced here: a Landlock layer confines a process from its start, and only a command Vigil starts (vigil run) has one; processes Vigil adopts cannot be confined after the fact`));
+    return null;
+  }
   const agents = lp.policy.spec.agents && !lp.policy.spec.agents.includes("*") ? lp.policy.spec.agents : null;
   const agentTest = agents ? globMatcher(agents) : null;
+  const shadow = lp.policy.spec.mode === "shadow";
   const id = nextRuleId++;
-  if (plan.kernel === "exec") {
+  if (plan.kernel === "landlock" && !shadow) {
+    const allow: string[] = [];
+    rule.match.notPath!.forEach((p, i) => {
+      const grant = landlockGrant(p);
+      if (typeof grant === "string") problems.push(at(["match", "notPath", i], grant));
+      else if (!existsSync(grant.path)) warnings.push(at(["match", "notPath", i], `${grant.path} does not exist: nothing is allowed there (Landlock grants access to what exists when the command starts)`));
+      else allow.push(grant.path);
+    });
+    if (problems.length > before) return null;
+    const access: readonly (typeof ACCESS_KINDS)[number][] = rule.match.access === undefined ? ACCESS_KINDS : typeof rule.match.access === "string" ? [rule.match.access] : rule.match.access;
+    let rights = 0;
+    for (const a of access) rights |= LANDLOCK_ACCESS[a];
+    set.landlock.push({ ruleId: id, agents, rights, allow });
+  }
+  if (shadow) {
+    // Nothing of a shadow rule goes into the kernel: it is matched in userspace and only reported.
+  } else if (plan.kernel === "exec") {
     const targets = resolveBinaries(rule.match.binary!, (i, msg) => at(["match", "binary", i], msg), problems, warnings);
     kernel.exec.push({ ruleId: id, action: rule.action, agents, targets });
   } else if (plan.kernel === "connect") {
@@ -170,6 +239,8 @@ function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabili
     for (let i = 0; i === 0 || i < ports.length; i += RULE_PORTS) kernel.connect.push({ ruleId: id, action: rule.action, agents, flags, ports: ports.slice(i, i + RULE_PORTS), cidrs, domains });
   }
   const matcher = compileMatcher(rule.match);
+  // A Landlock rule's hits are the opens Landlock refused (EACCES); in shadow, every open it would refuse.
+  const refusedOnly = plan.kernel === "landlock" && !shadow;
   return {
     id,
     policy: lp.policy.metadata.name,
@@ -178,10 +249,12 @@ function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabili
     event: ev,
     action: rule.action,
     severity: rule.severity ?? DEFAULT_SEVERITY[rule.action],
-    enforcement: plan.enforcement,
+    enforcement: shadow ? "none" : plan.enforcement,
+    ...(plan.enforcement === "kernel" && !shadow ? { mechanism: plan.kernel === "landlock" ? ("landlock" as const) : ("bpf" as const) } : {}),
+    shadow,
     agents,
     matchesAgent: (agent) => agent !== undefined && (agentTest === null || agentTest(agent)),
-    matches: (e, ctx) => e.type === ev && matcher(e, ctx),
+    matches: refusedOnly ? (e, ctx) => e.type === "open" && e.ret === -EACCES && matcher(e, ctx) : (e, ctx) => e.type === ev && matcher(e, ctx),
   };
 }
 
@@ -190,7 +263,7 @@ function compileRule(lp: LoadedPolicy, rule: Rule, index: number, caps: Capabili
  * problem (nothing is half-applied). `capture`: the optional event kinds the
  * observer reports (default all).
  */
-export function compilePolicies(sources: PolicySource[], caps: Capabilities, capture: readonly CaptureKind[] = CAPTURE_KINDS): PolicySet {
+export function compilePolicies(sources: PolicySource[], caps: Capabilities, capture: readonly CaptureKind[] = CAPTURE_KINDS, context: CompileContext = {}): PolicySet {
   const problems: PolicyProblem[] = [];
   const warnings: PolicyProblem[] = [];
   const loaded: LoadedPolicy[] = [];
@@ -199,7 +272,7 @@ export function compilePolicies(sources: PolicySource[], caps: Capabilities, cap
     problems.push(...r.problems);
     loaded.push(...r.policies);
   }
-  const set: PolicySet = { rules: [], byEvent: new Map(), budgets: [], kernel: { exec: [], connect: [] }, policies: [], warnings, digest: "" };
+  const set: PolicySet = { ...emptyPolicySet(), warnings };
   const policyNames = new Map<string, string>();
   for (const lp of loaded) {
     const name = lp.policy.metadata.name;
@@ -211,13 +284,13 @@ export function compilePolicies(sources: PolicySource[], caps: Capabilities, cap
       if (!capture.includes("tls")) problems.push(lp.locate(["spec", "budget"], "a token budget counts the usage in LLM calls, read from TLS traffic, which is not captured here: add tls to the capture list"));
       if (budget.action === "freeze" && !caps.cgroupFreeze.ok) problems.push(lp.locate(["spec", "budget", "action"], `action freeze needs cgroup.freeze: ${caps.cgroupFreeze.detail}`));
       const agents = lp.policy.spec.agents && !lp.policy.spec.agents.includes("*") ? globMatcher(lp.policy.spec.agents) : null;
-      set.budgets.push({ policy: name, tokens: budget.tokens, action: budget.action, severity: budget.severity ?? DEFAULT_SEVERITY[budget.action], matchesAgent: (a) => a !== undefined && (agents === null || agents(a)) });
+      set.budgets.push({ policy: name, tokens: budget.tokens, action: budget.action, severity: budget.severity ?? DEFAULT_SEVERITY[budget.action], shadow: lp.policy.spec.mode === "shadow", matchesAgent: (a) => a !== undefined && (agents === null || agents(a)) });
     }
     if (!lp.policy.spec.rules && !budget) problems.push(lp.locate(["spec"], "a policy needs rules, a budget, or both"));
     (lp.policy.spec.rules ?? []).forEach((rule, i) => {
       if (ruleNames.has(rule.name)) problems.push(lp.locate(["spec", "rules", i, "name"], `rule ${rule.name} appears twice in policy ${name}`));
       ruleNames.add(rule.name);
-      const c = compileRule(lp, rule, i, caps, capture, problems, warnings, set.kernel);
+      const c = compileRule(lp, rule, i, caps, capture, problems, warnings, set, context);
       if (c) set.rules.push(c);
     });
     set.policies.push({ name, file: lp.file, rules: lp.policy.spec.rules?.length ?? 0 });
@@ -241,5 +314,5 @@ export function sourcesDigest(sources: readonly PolicySource[]): string {
 }
 
 export function emptyPolicySet(): PolicySet {
-  return { rules: [], byEvent: new Map(), budgets: [], kernel: { exec: [], connect: [] }, policies: [], warnings: [], digest: "" };
+  return { rules: [], byEvent: new Map(), budgets: [], kernel: { exec: [], connect: [] }, landlock: [], policies: [], warnings: [], digest: "" };
 }

@@ -3,10 +3,20 @@
  * addresses, exact sets over ports, uids and names. One matcher per rule,
  * all its conditions required.
  */
-import type { VigilEvent } from "../events/types";
+import { readlinkSync } from "node:fs";
+import type { OpenEvent, VigilEvent } from "../events/types";
 import { cidrContains, parseAddress, parseCidr, type Cidr } from "../enforce/cidr";
 import { domainMatcher, parseDomainPattern } from "../enforce/domains";
 import type { Match } from "./schema";
+
+/** What an open asks for, from its flags: read (O_RDONLY, O_RDWR), write (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC). */
+export function openAccess(flags: number): ("read" | "write")[] {
+  const mode = flags & 3;
+  const out: ("read" | "write")[] = [];
+  if (mode === 0 || mode === 2) out.push("read");
+  if (mode === 1 || mode === 2 || flags & 0o100 || flags & 0o1000) out.push("write");
+  return out;
+}
 
 export const GLOB_CHARS = /[*?[\]{}]/;
 
@@ -14,6 +24,21 @@ export const GLOB_CHARS = /[*?[\]{}]/;
 export interface MatchContext {
   /** The program the process runs now (from the process tree), if known. */
   exe(pid: number): string | undefined;
+  /** Where a relative path of an open by `pid` points: against its working directory, or against `dfd`. Absent: as given. */
+  absolutePath?(pid: number, dfd: number, path: string): string;
+}
+
+const AT_FDCWD = -100;
+
+/** An open's path made absolute through /proc (the process's cwd, or its dfd), when the process is still there. */
+export function procAbsolutePath(pid: number, dfd: number, path: string): string {
+  if (path.startsWith("/")) return path;
+  try {
+    const base = readlinkSync(dfd === AT_FDCWD ? `/proc/${pid}/cwd` : `/proc/${pid}/fd/${dfd}`);
+    return path === "." ? base : `${base.replace(/\/$/, "")}/${path.replace(/^\.\//, "")}`;
+  } catch {
+    return path; // gone already: judged as given
+  }
 }
 
 /**
@@ -61,9 +86,18 @@ export function compileMatcher(m: Match): (e: VigilEvent, ctx: MatchContext) => 
     const needles = m.argv;
     checks.push((e) => e.type === "exec" && e.argv.some((a) => needles.some((n) => a.includes(n))));
   }
+  const absolute = (e: OpenEvent, ctx: MatchContext) => (ctx.absolutePath && !e.path.startsWith("/") ? ctx.absolutePath(e.pid, e.dfd, e.path) : e.path);
   if (m.path) {
     const test = globMatcher(m.path);
-    checks.push((e) => e.type === "open" && test(e.path));
+    checks.push((e, ctx) => e.type === "open" && test(absolute(e, ctx)));
+  }
+  if (m.notPath) {
+    const test = globMatcher(m.notPath);
+    checks.push((e, ctx) => e.type === "open" && !test(absolute(e, ctx)));
+  }
+  if (m.access) {
+    const want = new Set<string>(typeof m.access === "string" ? [m.access] : m.access);
+    checks.push((e) => e.type === "open" && openAccess(e.flags).some((a) => want.has(a)));
   }
   if (m.cidr || m.notCidr) {
     const inAny = (list: Cidr[], a: Uint8Array) => list.some((c) => cidrContains(c, a));

@@ -11,6 +11,7 @@ import type { EnforceEvent, VigilEvent } from "../events/types";
 import type { KernelEnforcer } from "../enforce/kernel-enforcer";
 import type { Interventions } from "../enforce/interventions";
 import { findingId, type Finding } from "../events/records";
+import { openAccess, procAbsolutePath } from "./match";
 import { emptyPolicySet, type CompiledRule, type MatchContext, type PolicySet } from "./compile";
 import type { ProcessTree } from "../proc/process-tree";
 import type { EventSink } from "../pipeline/event-pipeline";
@@ -43,7 +44,7 @@ export class PolicyGuard implements EventSink {
   private readonly budgetsCrossed = new Set<string>();
 
   constructor(private readonly options: PolicyGuardOptions) {
-    this.ctx = { exe: (pid) => options.tree.get(pid)?.exe ?? undefined };
+    this.ctx = { exe: (pid) => options.tree.get(pid)?.exe ?? undefined, absolutePath: procAbsolutePath };
     options.agents.onChange(() => this.agentChanged());
     // A fresh sensor's maps hold no rules: the set in force goes in before its programs attach.
     options.enforcer?.onBound(() => {
@@ -118,9 +119,9 @@ export class PolicyGuard implements EventSink {
       this.budgetsCrossed.add(key);
       const actor = `policy:${b.policy}/budget`;
       const why = `agent ${agent} spent ${total} tokens, over the budget of ${b.tokens} of policy ${b.policy}`;
-      const outcome = b.action === "alert" ? why : `${why}; ${this.carryOut(b.action, call.pid, agent, actor, why)}`;
+      const outcome = b.action === "alert" ? why : b.shadow ? `would-${b.action}: ${why}` : `${why}; ${this.carryOut(b.action, call.pid, agent, actor, why)}`;
       const rule = { policy: b.policy, name: "budget", action: b.action, severity: b.severity };
-      this.emit(rule, call, b.action === "alert" ? "none" : "userspace", outcome);
+      this.emit(rule, call, b.action === "alert" || b.shadow ? "none" : "userspace", outcome);
     }
   }
 
@@ -132,6 +133,8 @@ export class PolicyGuard implements EventSink {
     const actor = `policy:${rule.policy}/${rule.name}`;
     const why = `rule ${rule.policy}/${rule.name} matched ${event.type}`;
     if (rule.action === "alert") outcome = "recorded";
+    else if (rule.shadow) outcome = `would-${rule.action}`; // shadow mode: reported, never carried out
+    else if (rule.mechanism === "landlock") outcome = `open for ${event.type === "open" ? openAccess(event.flags).join(" and ") : "access"} refused by Landlock (EACCES): outside the paths the rule allows`;
     else if (rule.enforcement === "kernel" && rule.event === "connect") {
       // The kernel would have refused it: it could not see this agent (no Vigil cgroup) or the call failed otherwise.
       const refused = event.type === "connect" && event.ret === -EPERM;
@@ -145,7 +148,7 @@ export class PolicyGuard implements EventSink {
       outcome = this.carryOut(rule.action, event.pid, agent, actor, why);
       if (rule.enforcement === "kernel") outcome += " (late: the binary was not in the kernel's set when the policy was loaded)";
     }
-    this.emit(rule, event, enforcement, outcome);
+    this.emit(rule, event, enforcement, outcome, rule.mechanism);
   }
 
   private kernelDecision(e: EnforceEvent): void {
@@ -168,7 +171,7 @@ export class PolicyGuard implements EventSink {
       outcome = `connect to ${e.address}:${e.port}${named} refused in the kernel (EPERM)`;
       if (rule.action !== "deny") outcome += `; ${this.carryOut(rule.action, e.pid, e.agent ?? null, actor, why)}`;
     }
-    this.emit(rule, e, "kernel", outcome);
+    this.emit(rule, e, "kernel", outcome, "bpf");
   }
 
   private carryOut(action: CompiledRule["action"], pid: number, agent: string | null, actor: string, why: string): string {
@@ -189,7 +192,7 @@ export class PolicyGuard implements EventSink {
     return r.ok ? r.detail : `${action} failed: ${r.detail}`;
   }
 
-  private emit(rule: Pick<CompiledRule, "policy" | "name" | "action" | "severity">, event: Exclude<VigilEvent, { type: "syscall" }>, enforcement: Finding["enforcement"], outcome: string): void {
+  private emit(rule: Pick<CompiledRule, "policy" | "name" | "action" | "severity">, event: Exclude<VigilEvent, { type: "syscall" }>, enforcement: Finding["enforcement"], outcome: string, mechanism?: Finding["mechanism"]): void {
     this.options.onFinding({
       id: findingId(),
       ts: event.ts,
@@ -203,7 +206,7 @@ export class PolicyGuard implements EventSink {
       comm: event.comm,
       event,
       enforcement,
-      ...(enforcement === "kernel" ? { mechanism: "bpf" as const } : {}),
+      ...(enforcement === "kernel" && mechanism ? { mechanism } : {}),
       ...("domain" in event && event.domain ? { domain: event.domain } : {}),
       outcome,
       span: event.span,

@@ -12,6 +12,9 @@ export { SEVERITIES, type Severity };
 const Name = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description: "letters, digits, . _ -; 64 at most" });
 const NonEmptyList = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(item: T) => Type.Array(item, { minItems: 1, maxItems: 4096 });
 
+export const ACCESS_KINDS = ["read", "write", "exec"] as const;
+const AccessKind = Type.Union(ACCESS_KINDS.map((k) => Type.Literal(k)));
+
 export const EVENT_KINDS = ["exec", "open", "connect", "fork", "exit", "cred", "tool_call", "llm_call"] as const;
 /** The actions a rule may take: the kernel's list (enum vigil_action), so the two cannot differ. */
 export const ACTIONS = ACTION_NAMES;
@@ -23,8 +26,12 @@ export const MatchSchema = Type.Object(
     binary: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
     /** exec: any argument contains any of these strings. */
     argv: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
-    /** open: path globs (`*` stays within a directory, `**` crosses them). */
+    /** open: path globs (`*` stays within a directory, `**` crosses them). `${WORKSPACE}` is the run's workspace. */
     path: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
+    /** open: the path matches none of these globs (with action deny: the paths allowed, enforced by Landlock). */
+    notPath: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
+    /** open: what the open asks for (read, write, exec); default any. */
+    access: Type.Optional(Type.Union([AccessKind, Type.Array(AccessKind, { minItems: 1, maxItems: 3 })])),
     /** connect: destination in one of these networks. */
     cidr: Type.Optional(NonEmptyList(Type.String({ minLength: 2, maxLength: 64 }))),
     /** connect: destination in none of these networks. */
@@ -75,6 +82,8 @@ export const PolicySchema = Type.Object(
         /** Agent names or globs; default every agent. Events of no agent are never matched. */
         agents: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 64 }))),
         rules: Type.Optional(Type.Array(RuleSchema, { minItems: 1, maxItems: 1024 })),
+        /** enforce (default): actions are carried out; shadow: decisions are findings (would-deny, would-kill ...) and nothing is enforced. */
+        mode: Type.Optional(Type.Union([Type.Literal("enforce"), Type.Literal("shadow")])),
         /**
          * Tokens (in and out, from the usage the model reports) each of the policy's agents may spend; once
          * an agent has spent them, the action is taken (once; alert, kill, freeze or kill-tree).

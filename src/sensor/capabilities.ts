@@ -9,6 +9,7 @@ import { BpfObject } from "../kernel/bpf-object";
 import { withLibbpfQuiet } from "../kernel/libbpf";
 import { cgroup2Mount } from "../cgroup/cgroup";
 import { kernelRelease } from "../kernel/release";
+import { landlockAbi } from "../kernel/landlock";
 
 export interface Capability {
   ok: boolean;
@@ -24,6 +25,8 @@ export interface Capabilities {
   /** cgroup.freeze and cgroup.kill in cgroup v2. */
   cgroupFreeze: Capability;
   cgroupKill: Capability;
+  /** Landlock rulesets (abi: its version, 0 when absent): `deny` on open as a workspace allowlist, for commands Vigil starts. */
+  landlock: Capability & { abi: number };
 }
 
 const PROBE_LSM = resolve(import.meta.dir, "../../build/probe-lsm.bpf.o");
@@ -69,7 +72,9 @@ export function probeCapabilities(): Capabilities {
   if (cached) return cached;
   const mount = cgroup2Mount();
   const noCgroup: Capability = { ok: false, detail: "no cgroup v2 hierarchy is mounted" };
+  const ll = landlockAbi();
   cached = {
+    landlock: "abi" in ll ? { ok: true, detail: `Landlock ABI ${ll.abi}`, abi: ll.abi } : { ok: false, detail: ll.error, abi: 0 },
     bpfLsm: probeLsm(),
     connectGuard: mount ? { ok: true, detail: "cgroup/connect4 and connect6 programs on Vigil's cgroups" } : noCgroup,
     cgroupFreeze: !mount ? noCgroup : kernelAtLeast(5, 2) ? { ok: true, detail: "cgroup.freeze" } : { ok: false, detail: "cgroup.freeze needs Linux 5.2" },
