@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OBSERVER_PROGRAMS } from "../src/sensor/programs";
+import { GUARD_PROGRAMS } from "../src/enforce/kernel-enforcer";
 import { TLS_PROGRAMS } from "../src/sensor/tls-probes";
 import { BUN_MAX_HEADER_BYTES } from "../src/service/limits";
 import { forEachDelimited } from "./delimited";
@@ -44,7 +45,9 @@ export async function startDaemon(dataDir: string, extraEnv: Record<string, stri
   const env = envWithoutVigil();
   const port = extraEnv.VIGIL_PORT && extraEnv.VIGIL_PORT !== "0" ? Number(extraEnv.VIGIL_PORT) : freePort();
   const proc = Bun.spawn([`${ROOT}/node_modules/.bin/bun`, `--max-http-header-size=${BUN_MAX_HEADER_BYTES}`, `${ROOT}/src/service/main.ts`], {
-    env: { ...env, VIGIL_DATA_DIR: dataDir, ...extraEnv, VIGIL_PORT: String(port) },
+    // Fail-closed pins outlive a daemon killed with -9; tests of other things run without them (the
+    // fail-closed test and chaos experiment turn them on), so a kill leaves nothing in the kernel.
+    env: { ...env, VIGIL_DATA_DIR: dataDir, VIGIL_FAIL_CLOSED: "false", ...extraEnv, VIGIL_PORT: String(port) },
     stdin: "ignore",
     stdout: "ignore",
     stderr: "pipe",
@@ -108,7 +111,7 @@ export function execStorm(count: number, cgroupShell?: string[]): Subprocess {
 }
 
 /** Programs one daemon loads: the observer's (OBSERVER_PROGRAMS), the two cgroup connect guards and the TLS uprobes' (tls is captured by default). */
-export const LOADED_PROGRAMS = OBSERVER_PROGRAMS + 2 + TLS_PROGRAMS.length;
+export const LOADED_PROGRAMS = OBSERVER_PROGRAMS + GUARD_PROGRAMS.length + TLS_PROGRAMS.length;
 
 /** Events lost so far, by stage (GET /v1/stats). */
 export async function droppedByStage(d: Daemon): Promise<Record<string, number>> {

@@ -8,6 +8,10 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeNetns, type TestNetns } from "../lab/netns";
+import { LOADED_PROGRAMS, programsSettleAt, startDaemon, vigilPrograms } from "../lab/daemon";
+import { PinDir } from "../src/kernel/bpffs";
+import { GUARD_PROGRAMS } from "../src/enforce/kernel-enforcer";
+import { pinDirFor } from "../src/service/vigil-service";
 import { ROOT, requireRoot } from "./helpers";
 
 requireRoot();
@@ -181,4 +185,50 @@ describe("vigil run fails closed", () => {
     expect(running()).toBe("");
     expect(cgroups()).toBe("0");
   });
+});
+
+describe("the service fails closed (enforcement pinned in bpffs)", () => {
+  test("kill -9 while a contained agent tries a denied connect in a loop: none gets through; a restart takes the agent and the pins back, one set of programs; a clean stop releases them", async () => {
+    const before = await programsSettleAt(0, 3000);
+    const accepted = { n: 0 };
+    const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { open: () => void accepted.n++, data() {} } });
+    const policyDir = mkdtempSync(join(dir, "fc-policies-"));
+    writeFileSync(join(policyDir, "deny.yaml"), `apiVersion: vigil/v1\nkind: Policy\nmetadata: { name: fc }\nspec:\n  rules:\n    - name: no-listener\n      match: { event: connect, port: [${listener.port}] }\n      action: deny\n`);
+    const dataDir = mkdtempSync(join(dir, "fc-data-"));
+    const env = { VIGIL_FAIL_CLOSED: "true", VIGIL_POLICY_DIR: policyDir };
+    // The agent: a connect every 10 ms for at most 60 s, counting what it got.
+    const agent = Bun.spawn(["python3", "-c", `import socket,time\nend=time.time()+60\nwhile time.time()<end:\n  s=socket.socket()\n  try: s.connect(("127.0.0.1",${listener.port}))\n  except OSError: pass\n  s.close(); time.sleep(0.01)`], { stdout: "ignore", stderr: "ignore" });
+    let d = await startDaemon(dataDir, env);
+    try {
+      expect((await d.api("/v1/agents", { method: "POST", body: JSON.stringify({ name: "fc-agent", pid: agent.pid, contain: true }) })).status).toBe(201);
+      await Bun.sleep(300);
+      // Connects before the agent was contained went through; from here on, none may.
+      const contained = accepted.n;
+      await Bun.sleep(300);
+      expect(accepted.n).toBe(contained);
+      const pins = new PinDir(pinDirFor(dataDir));
+      expect(pins.list().filter((n) => n.startsWith("link-"))).toHaveLength(1 + GUARD_PROGRAMS.length);
+      d.proc.kill("SIGKILL");
+      await d.proc.exited;
+      const outageStart = accepted.n;
+      await Bun.sleep(1500); // the outage: ~150 connects tried
+      expect(accepted.n - outageStart).toBe(0);
+      // Still in force with no daemon: the exec hook and the agent's guards, held by their pins.
+      expect(vigilPrograms()).toBeGreaterThanOrEqual(before + 1 + GUARD_PROGRAMS.length);
+      d = await startDaemon(dataDir, env);
+      const agents = (await (await d.api("/v1/agents")).json()) as { agents: { name: string }[] };
+      expect(agents.agents.map((a) => a.name)).toContain("fc-agent");
+      expect(await programsSettleAt(before + LOADED_PROGRAMS, 5000)).toBe(before + LOADED_PROGRAMS);
+      expect(pins.list().filter((n) => n.startsWith("link-"))).toHaveLength(1 + GUARD_PROGRAMS.length);
+      await Bun.sleep(300);
+      expect(accepted.n).toBe(contained);
+      expect(await d.stop()).toBe(0);
+      expect(pins.list()).toEqual([]);
+      expect(await programsSettleAt(before, 5000)).toBe(before);
+    } finally {
+      agent.kill("SIGKILL");
+      if (d.proc.exitCode === null && d.proc.signalCode === null) await d.stop();
+      listener.stop(true);
+    }
+  }, 60_000);
 });

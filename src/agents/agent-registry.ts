@@ -41,13 +41,16 @@ export class AgentRegistry {
 
   constructor(private readonly tree: ProcessTree) {}
 
-  register(spec: AgentSpec): Agent {
+  /** `kernelId`: the identity an earlier daemon gave it (a contained agent taken back), kept if free. */
+  register(spec: AgentSpec, kernelId?: number): Agent {
     if (!NAME.test(spec.name)) throw new AgentError(`agent name ${JSON.stringify(spec.name)} must match ${NAME.source}`);
     if (spec.cgroupId === undefined && spec.rootPid === undefined) throw new AgentError(`agent ${spec.name} needs a cgroup or a root pid`);
     if (this.agents.has(spec.name)) throw new AgentError(`agent ${spec.name} already exists`);
     if (spec.cgroupId !== undefined && this.byCgroup.has(spec.cgroupId))
       throw new AgentError(`cgroup ${spec.cgroupId} already belongs to agent ${this.byCgroup.get(spec.cgroupId)!.name}`);
-    const agent: Agent = { ...spec, id: spec.name, kernelId: this.nextKernelId++, createdAt: Date.now() };
+    const id = kernelId !== undefined && kernelId > 0 && !this.byKernel.has(kernelId) ? kernelId : this.nextKernelId;
+    this.nextKernelId = Math.max(this.nextKernelId, id + 1);
+    const agent: Agent = { ...spec, id: spec.name, kernelId: id, createdAt: Date.now() };
     this.agents.set(agent.id, agent);
     this.byKernel.set(agent.kernelId, agent);
     if (spec.cgroupId !== undefined) this.byCgroup.set(spec.cgroupId, agent);

@@ -85,6 +85,14 @@ export class OwnedCgroup {
     this.id = cgroupIdOf(dir);
   }
 
+  /** A cgroup an earlier Vigil created under <mount>/vigil/ (null: it is gone). */
+  static existing(relPath: string): OwnedCgroup | null {
+    const mount = cgroup2Mount();
+    if (!mount || !relPath.startsWith("/vigil/") || relPath.includes("..")) return null;
+    const dir = join(mount, relPath);
+    return existsSync(join(dir, "cgroup.procs")) ? new OwnedCgroup(dir, relPath) : null;
+  }
+
   /** Creates <mount>/vigil/<name> (and the vigil/ parent if needed). */
   static create(name: string): OwnedCgroup {
     const mount = cgroup2Mount();

@@ -15,6 +15,16 @@ interface Container {
   origin: string | null;
 }
 
+/** A contained agent as written down in the data directory. */
+export interface ContainedRecord {
+  agent: string;
+  /** Its cgroup, relative to the cgroup2 mount (/vigil/agent-NAME). */
+  cgroup: string;
+  origin: string | null;
+  /** Its identity in the kernel maps, kept across the restart so that pinned rules naming it stay true. */
+  kernelId?: number;
+}
+
 export class Containment {
   private readonly containers = new Map<string, Container>();
 
@@ -39,6 +49,23 @@ export class Containment {
       throw e;
     }
     this.containers.set(agent, { cgroup, origin });
+    return cgroup;
+  }
+
+  /** What is contained now, to be written down: a daemon that dies leaves these cgroups (and their guards) behind. */
+  records(kernelIdOf: (agent: string) => number | undefined): ContainedRecord[] {
+    return [...this.containers].map(([agent, c]) => ({ agent, cgroup: c.cgroup.relPath, origin: c.origin, kernelId: kernelIdOf(agent) }));
+  }
+
+  /** Takes back a container an earlier daemon left (null: its cgroup is gone or empty, and removed if empty). */
+  adopt(record: ContainedRecord): OwnedCgroup | null {
+    const cgroup = OwnedCgroup.existing(record.cgroup);
+    if (!cgroup) return null;
+    if (!cgroup.isPopulated()) {
+      rmdirQuiet(cgroup.dir);
+      return null;
+    }
+    this.containers.set(record.agent, { cgroup, origin: record.origin });
     return cgroup;
   }
 

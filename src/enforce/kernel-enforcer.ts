@@ -10,7 +10,9 @@
  * hear `onBound` and write their whole state into the fresh maps, before
  * any program is attached.
  */
+import { statSync } from "node:fs";
 import { BpfLink, type BpfMap, type BpfObject } from "../kernel/bpf-object";
+import type { PinDir } from "../kernel/bpffs";
 import { Action, AGENT_ANY, AgentKind, CONNECT_RULES, DNS_STATS, DnsEntryFlag, LAYOUTS, type ActionName, type DnsStatName } from "../abi/layout";
 import { bootTimeNs } from "../kernel/libc";
 import { parseAddress, type Cidr } from "./cidr";
@@ -25,7 +27,7 @@ const DNS_KEY = LAYOUTS.vigil_dns_key.fields;
 const DNS_ENTRY = LAYOUTS.vigil_dns_entry.fields;
 
 /** The programs attached to every cgroup Vigil guards: the connect hooks and the DNS learners. */
-const GUARD_PROGRAMS = ["vigil_connect4", "vigil_connect6", "vigil_dns_ingress", "vigil_dns_egress"] as const;
+export const GUARD_PROGRAMS = ["vigil_connect4", "vigil_connect6", "vigil_dns_ingress", "vigil_dns_egress"] as const;
 
 /** Programs still running on the old generation finish within microseconds; leave them this long before reusing it. */
 const GENERATION_GRACE_MS = 20;
@@ -109,7 +111,10 @@ class EnforcementMaps {
   ];
   readonly guards = new Map<string, BpfLink[]>();
 
-  constructor(readonly obj: BpfObject) {
+  constructor(
+    readonly obj: BpfObject,
+    readonly pins: PinDir | undefined,
+  ) {
     this.agentByTgid = obj.map("agent_by_tgid");
     this.agentByCgroup = obj.map("agent_by_cgroup");
     this.agentKinds = obj.map("agent_kinds");
@@ -128,10 +133,33 @@ export class KernelEnforcer {
   private maps: EnforcementMaps | null = null;
   private readonly boundListeners: (() => void)[] = [];
 
-  /** Called by the sensor once its object is loaded, before any program is attached. */
-  bind(obj: BpfObject): void {
-    this.maps = new EnforcementMaps(obj);
+  /**
+   * Called by the sensor once its object is loaded, before any program is attached. With pins, the maps
+   * may be an earlier daemon's (fail-closed): the generation in force and what each generation holds are
+   * read back from them, so the next install replaces them like its own.
+   */
+  bind(obj: BpfObject, pins?: PinDir): void {
+    const m = new EnforcementMaps(obj, pins);
+    if (pins) adoptGenerations(m);
+    this.maps = m;
     for (const listener of this.boundListeners) listener();
+  }
+
+  /** Stopping on purpose: the guards' pins go (their links end with the object). */
+  releasePins(): void {
+    const m = this.maps;
+    if (!m?.pins) return;
+    for (const links of m.guards.values()) for (const l of links) l.unpin();
+  }
+
+  /** Pins of cgroup guards no agent claimed after a restart (their cgroups are gone or unknown): let go. */
+  releaseUnclaimedGuards(): string[] {
+    const m = this.maps;
+    if (!m?.pins) return [];
+    const claimed = new Set([...m.guards.keys()].map((dir) => guardPinPrefix(dir)));
+    const stale = m.pins.list().filter((n) => n.startsWith("link-cg") && !claimed.has(n.slice(0, n.lastIndexOf("-"))));
+    for (const n of stale) m.pins.remove(n);
+    return stale;
   }
 
   /** Called by the sensor before it closes the object (its links, cgroup guards included, go with it). */
@@ -184,13 +212,29 @@ export class KernelEnforcer {
     this.maps?.agentByCgroup.delete(u64(cgroupId));
   }
 
-  /** Refuse forbidden connects in this cgroup (one Vigil owns) and below it, and learn its DNS answers. */
+  /**
+   * Refuse forbidden connects in this cgroup (one Vigil owns) and below it, and learn its DNS answers.
+   * With pins, the links are pinned; a link an earlier daemon pinned on this cgroup is switched to this
+   * object's program in place (one link, never none), not attached a second time.
+   */
   guardCgroup(dir: string): void {
     const m = this.maps;
     if (!m || m.guards.has(dir)) return;
     const links: BpfLink[] = [];
     try {
-      for (const name of GUARD_PROGRAMS) links.push(m.obj.program(name).attachCgroup(dir));
+      for (const name of GUARD_PROGRAMS) {
+        const prog = m.obj.program(name);
+        const pin = m.pins?.path(`${guardPinPrefix(dir)}-${name}`);
+        const old = pin ? BpfLink.openPinned(pin, `${name}@${dir} (pinned)`) : null;
+        if (old) {
+          prog.replaceIn(old);
+          links.push(old);
+        } else {
+          const link = prog.attachCgroup(dir);
+          links.push(link);
+          if (pin) link.pin(pin);
+        }
+      }
     } catch (e) {
       BpfLink.detachAll(links);
       throw e;
@@ -200,7 +244,10 @@ export class KernelEnforcer {
   unguardCgroup(dir: string): void {
     const m = this.maps;
     if (!m) return;
-    for (const l of m.guards.get(dir) ?? []) l.detach();
+    for (const l of m.guards.get(dir) ?? []) {
+      if (m.pins) l.unpin();
+      l.detach();
+    }
     m.guards.delete(dir);
   }
   isGuarded(dir: string): boolean {
@@ -349,6 +396,19 @@ export class KernelEnforcer {
     expired.forEach((k, i) => all.set(k, i * ks));
     return m.dnsLearned.deleteBatch(all);
   }
+}
+
+/** The pin names of a cgroup's guard links start with this (the cgroup's id: its directory's inode). */
+function guardPinPrefix(dir: string): string {
+  return `link-cg${statSync(dir).ino}`;
+}
+
+/** Maps an earlier daemon filled: the generation in force, and every key of each generation, read back. */
+function adoptGenerations(m: EnforcementMaps): void {
+  m.gen = new DataView(m.policyGen.lookup(u32(0))!.buffer).getUint32(0, true) & 1;
+  for (const key of m.execRules.keys()) m.written[new DataView(key.buffer).getUint32(EXEC_RULE_KEY.gen[0], true) & 1]!.exec.push(key);
+  for (const key of m.cidrSets.keys()) m.written[(new DataView(key.buffer).getUint32(CIDR_KEY.set[0], true) >>> 16) & 1]!.cidr.push(key);
+  for (const key of m.domainSets.keys()) m.written[(new DataView(key.buffer).getUint32(DOMAIN_KEY.set[0], true) >>> 16) & 1]!.domain.push(key);
 }
 
 function clearGeneration(m: EnforcementMaps, gen: number): void {

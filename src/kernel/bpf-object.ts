@@ -151,6 +151,39 @@ export class BpfMap {
     }
   }
 
+  /**
+   * Before load: keep this map at `path` in bpffs. A map already pinned there (by an earlier Vigil) is
+   * reused at load, its contents and all, when it has the same definition; otherwise this one is pinned.
+   */
+  setPinPath(path: string): void {
+    this.owner.assertNotLoaded(`pin ${this.name}`);
+    check(`bpf_map__set_pin_path(${this.name})`, libbpf.bpf_map__set_pin_path(this.handle, ptr(cstr(path))));
+  }
+
+  get pinned(): boolean {
+    return libbpf.bpf_map__is_pinned(this.handle);
+  }
+
+  /** Removes the map's pin (the map lives on while a program or fd holds it). */
+  unpin(): void {
+    if (this.pinned) check(`bpf_map__unpin(${this.name})`, libbpf.bpf_map__unpin(this.handle, null));
+  }
+
+  /** Every key, one syscall each (for maps without batch operations, such as LPM tries). */
+  keys(): Uint8Array[] {
+    const fd = this.fd();
+    const out: Uint8Array[] = [];
+    let prev: Uint8Array | null = null;
+    for (;;) {
+      const next = new Uint8Array(this.keySize);
+      const rc = libbpf.bpf_map_get_next_key(fd, prev ? ptr(prev) : null, ptr(next));
+      if (rc === -2) return out; // ENOENT: no more
+      check(`bpf_map_get_next_key(${this.name})`, rc);
+      out.push(next);
+      prev = next;
+    }
+  }
+
   /** Delete many keys (concatenated) in one call; returns how many were deleted. */
   deleteBatch(keys: Uint8Array): number {
     const n = keys.length / this.keySize;
@@ -255,6 +288,13 @@ export class BpfProgram {
     }
   }
 
+  /** Makes the pinned `link` run this program instead of its own (cgroup links): no moment without one. */
+  replaceIn(link: BpfLink): void {
+    this.owner.assertLoaded(`update link to ${this.name}`);
+    check(`bpf_link__update_program(${link.programName} -> ${this.name})`, link.update(this.handle));
+    this.owner.track(link);
+  }
+
   /** Whether this program is (to be) loaded: false after setAutoload(false). */
   get autoload(): boolean {
     return libbpf.bpf_program__autoload(this.handle);
@@ -310,6 +350,29 @@ export class BpfLink {
   }
   get attached(): boolean {
     return this.handle !== null;
+  }
+
+  /** A link pinned at `path` in bpffs (null: none there). */
+  static openPinned(path: string, label: string): BpfLink | null {
+    const h = toPtr(libbpf.bpf_link__open(ptr(cstr(path))));
+    return h ? new BpfLink(h, label) : null;
+  }
+
+  /** Keeps the link (and its program) in the kernel at `path` in bpffs, beyond this process. */
+  pin(path: string): void {
+    if (!this.handle) throw new BpfError(`pin ${this.programName}`, 9, "link is detached");
+    check(`bpf_link__pin(${this.programName}, ${path})`, libbpf.bpf_link__pin(this.handle, ptr(cstr(path))));
+  }
+
+  /** Removes the link's pin: it then ends with its last holder. */
+  unpin(): void {
+    if (this.handle) check(`bpf_link__unpin(${this.programName})`, libbpf.bpf_link__unpin(this.handle));
+  }
+
+  /** @internal BPF_LINK_UPDATE to `prog` (a program handle). */
+  update(prog: Pointer): number {
+    if (!this.handle) return -9;
+    return libbpf.bpf_link__update_program(this.handle, prog);
   }
   detach(): void {
     if (!this.handle) return;

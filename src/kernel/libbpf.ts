@@ -30,6 +30,10 @@ const lib = dlopen("libbpf.so.1", {
 
   bpf_link__destroy: { args: ["ptr"], returns: "i32" },
   bpf_link__fd: { args: ["ptr"], returns: "i32" },
+  bpf_link__pin: { args: ["ptr", "ptr"], returns: "i32" },
+  bpf_link__unpin: { args: ["ptr"], returns: "i32" },
+  bpf_link__open: { args: ["ptr"], returns: "ptr" },
+  bpf_link__update_program: { args: ["ptr", "ptr"], returns: "i32" },
 
   bpf_map__name: { args: ["ptr"], returns: "cstring" },
   bpf_map__fd: { args: ["ptr"], returns: "i32" },
@@ -39,12 +43,16 @@ const lib = dlopen("libbpf.so.1", {
   bpf_map__max_entries: { args: ["ptr"], returns: "u32" },
   bpf_map__set_max_entries: { args: ["ptr", "u32"], returns: "i32" },
   bpf_map__initial_value: { args: ["ptr", "ptr"], returns: "ptr" },
+  bpf_map__set_pin_path: { args: ["ptr", "ptr"], returns: "i32" },
+  bpf_map__unpin: { args: ["ptr", "ptr"], returns: "i32" },
+  bpf_map__is_pinned: { args: ["ptr"], returns: "bool" },
 
   bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },
   bpf_map_delete_elem: { args: ["i32", "ptr"], returns: "i32" },
   bpf_map_lookup_batch: { args: ["i32", "ptr", "ptr", "ptr", "ptr", "ptr", "ptr"], returns: "i32" },
   bpf_map_delete_batch: { args: ["i32", "ptr", "ptr", "ptr"], returns: "i32" },
+  bpf_map_get_next_key: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_obj_get_info_by_fd: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_enable_stats: { args: ["i32"], returns: "i32" },
 });

@@ -97,6 +97,8 @@ export interface ObserverOptions {
   onError?: (error: Error) => void;
   /** Bound to the loaded object's enforcement maps (see KernelEnforcer). */
   enforcer?: SensorOptions["enforcer"];
+  /** Fail-closed: where the enforcement maps and links are pinned (see SensorOptions.pins). */
+  pins?: SensorOptions["pins"];
   /** Bound to the loaded object's TLS programs when `tls` is captured (see TlsProbes). */
   tls?: SensorOptions["tls"];
   tlsCallBytes?: number;
@@ -251,6 +253,8 @@ export class Observer {
     return this.decoder;
   }
 
+  private readonly pinErrors: Error[] = [];
+
   /** Load, scope, attach and start draining. Throws a BpfError naming the failed step. */
   start(): void {
     if (this.sensor) throw new Error("observer already started");
@@ -267,6 +271,7 @@ export class Observer {
       enforcer: this.options.enforcer,
       tls: this.options.tls,
       tlsCallBytes: this.options.tlsCallBytes,
+      pins: this.options.pins,
     });
     this.sensor = sensor;
     try {
@@ -412,10 +417,18 @@ export class Observer {
     if (this.sensor) this.startTimers();
   }
 
-  /** Detach every program, final drain (nothing written after it), unmap, close. Idempotent. */
+  /**
+   * Detach every program, final drain (nothing written after it), unmap, close. Idempotent. Stopping is
+   * on purpose, so pinned enforcement is released too (only a daemon that dies leaves its pins in force).
+   */
   stop(): Error[] {
     this.pause();
     const sensor = this.sensor;
+    try {
+      sensor?.releasePins();
+    } catch (e) {
+      this.pinErrors.push(e as Error);
+    }
     const errors = sensor?.detach() ?? [];
     try {
       if (sensor) this.drain(true);
@@ -429,6 +442,7 @@ export class Observer {
     errors.push(...(sensor?.close() ?? []));
     this.sensor = null;
     this.tally = null;
+    errors.push(...this.pinErrors.splice(0));
     return errors;
   }
 }

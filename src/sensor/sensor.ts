@@ -7,7 +7,7 @@
  * it. The observer above only drains and decodes.
  */
 import { resolve } from "node:path";
-import { BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
+import { BpfLink, BpfObject, possibleCpus, type BpfMap } from "../kernel/bpf-object";
 import { DROP_SLOTS, DropSlot, EVENT_TYPE_NAMES, FirehoseClock, LAYOUTS, SyscallMode } from "../abi/layout";
 import type { KernelEnforcer } from "../enforce/kernel-enforcer";
 import { attachExitHook, chooseExitHook, classifiedSyscalls, exitHookSyscalls, PROGRAMS, selectExitHook, syscallClassTable, type ExitHookForm } from "./programs";
@@ -15,6 +15,7 @@ import type { CaptureKind } from "./capture";
 import { TLS_PROGRAMS, type TlsProbes } from "./tls-probes";
 import { TLS_CHUNK, TLS_CHUNKS_MAX } from "../abi/layout";
 import { CgroupScope } from "./cgroup-scope";
+import type { PinDir } from "../kernel/bpffs";
 
 export const DEFAULT_OBJECT_PATH = resolve(import.meta.dir, "../../build/vigil.bpf.o");
 
@@ -41,7 +42,18 @@ export interface SensorOptions {
   tls?: TlsProbes;
   /** Bytes of one TLS read or write copied at most (rounded up to whole chunks; default 256 KiB). */
   tlsCallBytes?: number;
+  /**
+   * Fail-closed (the service): the enforcement maps and the links of the enforcing programs are pinned
+   * here, so that rules stay in force while no daemon runs; a later sensor with the same directory
+   * adopts them (the maps as they are, the links switched to its programs).
+   */
+  pins?: PinDir;
 }
+
+/** The maps the enforcing programs read: pinned for fail-closed, reused by the next daemon. */
+export const PINNED_MAPS = ["policy_gen", "exec_rules", "connect_rules", "connect_rule_count", "cidr_sets", "domain_sets", "dns_learned", "dns_queries", "agent_by_tgid", "agent_by_cgroup", "agent_kinds"] as const;
+/** The pin of the exec hook's link: it kills at exec while no daemon runs. */
+const EXEC_LINK_PIN = "link-exec";
 
 /** The default cap on the plaintext of one TLS call. */
 export const TLS_CALL_BYTES = 256 * 1024;
@@ -69,7 +81,7 @@ export class Sensor {
   ) {}
 
   /** Opens, sizes and loads the object, and scopes it. Throws a BpfError naming the failed step. */
-  static load(options: SensorOptions): Sensor {
+  static load(options: SensorOptions, retried = false): Sensor {
     const obj = BpfObject.open(options.objectPath ?? DEFAULT_OBJECT_PATH);
     try {
       const firehose = options.mode === "firehose";
@@ -91,17 +103,28 @@ export class Sensor {
       const tls = options.capture.includes("tls");
       if (tls) obj.setConstant("tls_call_chunks", tlsCallChunks(options.tlsCallBytes));
       else for (const name of TLS_PROGRAMS) obj.program(name).setAutoload(false);
+      if (options.pins) {
+        options.pins.prepare();
+        for (const name of PINNED_MAPS) obj.map(name).setPinPath(options.pins.path(`map-${name}`));
+      }
       obj.load();
       const sensor = new Sensor(obj, options, new CgroupScope(obj.map("observed_cgroups"), obj.map("observed_scope")));
       sensor.exitHookInUse = exitHook;
       for (const id of options.cgroupIds ?? []) sensor.scope.add(id);
-      options.enforcer?.bind(obj);
+      options.enforcer?.bind(obj, options.pins);
       if (tls) options.tls?.bind(obj);
       return sensor;
     } catch (err) {
       options.enforcer?.unbind();
       options.tls?.unbind();
       obj.close();
+      // Pinned maps of an earlier Vigil that no longer fit (their definition changed): unpinned, and the load
+      // tried once more with fresh maps. The old programs keep their old maps until their links are switched.
+      const pins = options.pins;
+      if (pins && !retried && PINNED_MAPS.some((n) => pins.list().includes(`map-${n}`))) {
+        for (const n of PINNED_MAPS) pins.remove(`map-${n}`);
+        return Sensor.load(options, true);
+      }
       throw err;
     }
   }
@@ -116,13 +139,36 @@ export class Sensor {
     for (const name of PROGRAMS) {
       // Without counts or records, syscall entry has work only for a credential change.
       if (name === "vigil_sys_enter" && this.options.mode === "off" && !this.options.capture.includes("cred")) continue;
-      this.obj.program(name).attach();
+      const link = this.obj.program(name).attach();
       this.attachedPrograms++;
+      if (name === "vigil_exec" && this.options.pins) this.pinExecLink(link, this.options.pins);
     }
     if (this.exitHookInUse) {
       attachExitHook(this.obj, this.exitHookInUse.form, this.options.capture);
       this.attachedPrograms++;
     }
+  }
+
+  /**
+   * The exec hook kills at exec: its link is pinned so it goes on while no daemon runs. A tracing link
+   * cannot switch programs, so the new one is attached first and the old one let go after: an exec in
+   * between meets both (a second SIGKILL changes nothing), never neither.
+   */
+  private pinExecLink(link: BpfLink, pins: PinDir): void {
+    const old = BpfLink.openPinned(pins.path(EXEC_LINK_PIN), "vigil_exec (pinned)");
+    if (old) {
+      old.unpin();
+      old.detach();
+    }
+    link.pin(pins.path(EXEC_LINK_PIN));
+  }
+
+  /** Stopping on purpose: every pin goes (links and maps then end with this object). */
+  releasePins(): void {
+    const pins = this.options.pins;
+    if (!pins) return;
+    this.options.enforcer?.releasePins();
+    pins.removeAll();
   }
 
   get attached(): number {

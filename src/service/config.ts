@@ -112,6 +112,12 @@ export const ConfigSchema = Type.Object(
     llmBodies: Type.Union(LLM_BODIES.map((b) => Type.Literal(b)), { default: "full" }),
     /** Plaintext bytes of one TLS read or write copied at most (whole 4 KiB chunks; a call beyond is flagged truncated). */
     tlsCallBytes: Type.Integer({ minimum: TLS_CHUNK, maximum: TLS_CHUNK * TLS_CHUNKS_MAX, default: TLS_CALL_BYTES }),
+    /**
+     * Fail-closed: the enforcement maps and the enforcing programs' links are pinned in bpffs, so the rules
+     * stay in force (connect refusal on contained agents, kill at exec) while the daemon is down; a restart
+     * adopts them. A clean stop releases them.
+     */
+    failClosed: Type.Boolean({ default: true }),
     logLevel: Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")], { default: "info" }),
   },
   { additionalProperties: false },
@@ -149,6 +155,7 @@ export const ENV: Record<string, { path: string[]; kind: "string" | "int" | "num
   VIGIL_REDACT: { path: ["redaction", "enabled"], kind: "boolean" },
   VIGIL_LLM_BODIES: { path: ["llmBodies"], kind: "string" },
   VIGIL_TLS_CALL_BYTES: { path: ["tlsCallBytes"], kind: "int" },
+  VIGIL_FAIL_CLOSED: { path: ["failClosed"], kind: "boolean" },
   VIGIL_POLICY_DIR: { path: ["policies", "dir"], kind: "string" },
   VIGIL_READINESS_MAX_DROP_RATIO: { path: ["readiness", "maxDropRatio"], kind: "number" },
   VIGIL_READINESS_DROP_WINDOW_SECONDS: { path: ["readiness", "dropWindowSeconds"], kind: "int" },

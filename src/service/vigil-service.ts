@@ -3,8 +3,13 @@
  * tree, agents) → store → streams and metrics. Readiness reflects them all;
  * stop() flips readiness, flushes the store, detaches every BPF link.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { BPFFS, PinDir } from "../kernel/bpffs";
+import type { ContainedRecord } from "../enforce/containment";
 import { AgentError, type AgentRegistry, type Agent } from "../agents/agent-registry";
+import { emptyPolicySet } from "../policy/compile";
 import type { SpanTracker } from "../agents/spans";
 import { OwnedCgroup, resolveCgroup } from "../cgroup/cgroup";
 import { Containment } from "../enforce/containment";
@@ -47,6 +52,8 @@ export class VigilService {
   readonly policies: PolicyDirectory | null;
   /** Cgroups Vigil made for adopted agents, and where their processes came from. */
   private readonly containment = new Containment();
+  /** Fail-closed: where this daemon's enforcement is pinned (one directory per data directory); null when off. */
+  readonly pins: PinDir | null;
   readonly store: EventStore;
   readonly hub: EventStreamHub;
   readonly metrics: ServiceMetrics;
@@ -72,6 +79,7 @@ export class VigilService {
       this.dataDir.release();
       throw e;
     }
+    this.pins = config.failClosed ? new PinDir(pinDirFor(config.dataDir)) : null;
     this.runtime = new Runtime({
       observer: {
         syscalls: config.syscalls,
@@ -81,6 +89,7 @@ export class VigilService {
         tlsCallBytes: config.tlsCallBytes,
         drainIntervalMs: config.drainIntervalMs,
         cgroupIds: config.cgroups.length ? config.cgroups.map((p) => this.resolveCgroup(p)) : undefined,
+        pins: this.pins ?? undefined,
         onError: (e) => log("warn", "event handler failed", { error: e.message }),
       },
       redaction: config.redaction,
@@ -189,14 +198,51 @@ export class VigilService {
     if (pid === process.pid || pid === 1) throw new AgentError(`pid ${pid} cannot be an agent`);
     if (!this.tree.get(pid)) this.tree.seedFromProc();
     if (!req.contain) return this.agents.register({ name: req.name, rootPid: pid });
+    const agent = this.containAgent(req.name, pid);
+    this.writeContained();
+    return agent;
+  }
+
+  private containAgent(name: string, pid: number): Agent {
     let cgroup: OwnedCgroup;
     try {
-      cgroup = this.containment.contain(req.name, pid, this.tree.descendants(pid).filter((p) => p.exitTime === null).map((p) => p.pid));
+      cgroup = this.containment.contain(name, pid, this.tree.descendants(pid).filter((p) => p.exitTime === null).map((p) => p.pid));
     } catch (e) {
       throw new AgentError(`cannot contain pid ${pid}: ${(e as Error).message}`);
     }
     if (this.config.cgroups.length) this.observer.addCgroup(cgroup.id);
-    return this.agents.register({ name: req.name, rootPid: pid, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true });
+    return this.agents.register({ name, rootPid: pid, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true });
+  }
+
+  /** The contained agents, written down: a daemon that dies leaves their cgroups, and the next takes them back. */
+  private writeContained(): void {
+    const records = this.containment.records((a) => this.agents.get(a)?.kernelId);
+    writeFileSync(join(this.config.dataDir, CONTAINED_FILE), `${JSON.stringify(records)}\n`, { mode: 0o600 });
+  }
+
+  /**
+   * After a daemon died: its contained agents (still in their cgroups, still guarded by its pinned links) are
+   * agents again, with the kernel identity they had; their guards are switched to this daemon's programs in
+   * place. Pins no agent claims are let go.
+   */
+  private readoptContained(): void {
+    let records: ContainedRecord[] = [];
+    try {
+      records = JSON.parse(readFileSync(join(this.config.dataDir, CONTAINED_FILE), "utf8")) as ContainedRecord[];
+    } catch {
+      /* none written, or unreadable: nothing to take back */
+    }
+    for (const r of Array.isArray(records) ? records : []) {
+      if (typeof r?.agent !== "string" || typeof r.cgroup !== "string" || this.agents.get(r.agent)) continue;
+      const cgroup = this.containment.adopt(r);
+      if (!cgroup) continue;
+      if (this.config.cgroups.length) this.observer.addCgroup(cgroup.id);
+      this.agents.register({ name: r.agent, cgroupId: cgroup.id, cgroupPath: cgroup.relPath, cgroupOwned: true }, r.kernelId);
+      log("info", "contained agent taken back", { agent: r.agent, cgroup: r.cgroup });
+    }
+    const stale = this.runtime.enforcer.releaseUnclaimedGuards();
+    if (stale.length) log("info", "pinned guards of agents gone let go", { pins: stale });
+    this.writeContained();
   }
 
   /** Forget an agent; processes Vigil contained go back to the cgroup they came from. */
@@ -206,6 +252,7 @@ export class VigilService {
     this.runtime.tls.forgetAgent(name);
     this.runtime.intent?.toolCalls.forgetSession(name);
     await this.containment.release(name).catch((e: Error) => log("warn", "agent cgroup not removed", { agent: name, error: e.message }));
+    this.writeContained();
     return true;
   }
 
@@ -224,11 +271,12 @@ export class VigilService {
 
   start(): void {
     const seeded = this.runtime.start();
+    this.readoptContained();
     if (this.policies) {
       const r = this.policies.load();
       if (!r.ok) throw new Error(`policies in ${this.policies.dir} refused:\n${r.problems.map(formatProblem).join("\n")}`);
       if (this.config.policies.watch) this.policies.watch();
-    }
+    } else if (this.pins) this.guard.apply(emptyPolicySet()); // rules an earlier daemon pinned end here: this one has none
     this.timers.push(
       setInterval(() => {
         this.tree.sweep();
@@ -323,6 +371,11 @@ export class VigilService {
     this.hub.closeAll();
     this.policies?.close();
     problems.push(...this.containment.releaseAll()); // released, not killed: Vigil stopping must not end them
+    try {
+      this.writeContained();
+    } catch (e) {
+      problems.push(`contained agents not written down: ${(e as Error).message}`);
+    }
     for (const e of this.runtime.stop()) problems.push(e.message); // final drain happens inside
     try {
       const problem = await this.store.close();
@@ -335,3 +388,10 @@ export class VigilService {
   }
 }
 
+/** Where the contained agents are written down, in the data directory. */
+const CONTAINED_FILE = "contained.json";
+
+/** The pin directory of the daemon of `dataDir`: one per data directory, as one daemon holds it. */
+export function pinDirFor(dataDir: string): string {
+  return `${BPFFS}/vigil/${createHash("sha256").update(dataDir).digest("hex").slice(0, 16)}`;
+}
