@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { ROOT } from "../lab/daemon";
 import type { Experiment, ExperimentContext, JournalEntry } from "./experiment";
 import { diskFull } from "./experiments/disk-full";
+import { failClosed } from "./experiments/fail-closed";
 import { kill9 } from "./experiments/kill9";
 import { policyCorrupt } from "./experiments/policy-corrupt";
 import { ringFlood } from "./experiments/ring-flood";
@@ -17,7 +18,7 @@ import { sigstop } from "./experiments/sigstop";
 import { stress } from "./experiments/stress";
 import { storeFaults } from "./experiments/store-faults";
 
-export const EXPERIMENTS: Experiment[] = [kill9, sigstop, stress, diskFull, storeFaults, ringFlood, policyCorrupt, rogueAgent];
+export const EXPERIMENTS: Experiment[] = [kill9, failClosed, sigstop, stress, diskFull, storeFaults, ringFlood, policyCorrupt, rogueAgent];
 
 export async function runExperiment(x: Experiment, quick: boolean): Promise<JournalEntry> {
   const dir = mkdtempSync(join(tmpdir(), `vigil-chaos-${x.name}-`));
