@@ -102,6 +102,16 @@ describe("domain allowlists (cgroup BPF, names learned from DNS answers)", () =>
     ]);
     expect(s.dns.unsolicited).toBeGreaterThanOrEqual(1);
     expect(s.dns.learned).toBe(3);
+
+    // An allowlist written from what the agent did: the names it reached (not the refused one), its resolver.
+    const suggested = join(dir, "suggested.yaml");
+    const sg = vigil(["policy", "suggest", "--agent", "ip", "--events", events, "--out", suggested]);
+    expect(sg.code).toBe(0);
+    const policy = Bun.YAML.parse(readFileSync(suggested, "utf8")) as { spec: { mode: string; rules: { name: string; match: Record<string, unknown>; action: string }[] } };
+    expect(policy.spec.mode).toBe("shadow");
+    const egress = policy.spec.rules.find((r) => r.name === "egress")!;
+    expect(egress.match).toMatchObject({ event: "connect", notDomain: ["a.b.cdn.test", "allowed.test"], notCidr: ["127.0.0.1/32"] });
+    expect(vigil(["policy", "validate", suggested]).code).toBe(0);
   });
 
   test("malformed domains are refused at load with the reason", () => {

@@ -2,7 +2,9 @@
  * `vigil policy validate FILE...` and `vigil policy dry-run --policy FILE... --events LOG [--agent NAME]`:
  * check policies offline, and replay a `vigil run --events` log against them.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { ProfileBook } from "../profiles/profile-book";
+import { suggestPolicy } from "../profiles/suggest";
 import { probeCapabilities } from "../sensor/capabilities";
 import { compilePolicies } from "../policy/compile";
 import { dryRun, parseEventLines, type DryRunReport } from "../policy/dry-run";
@@ -10,7 +12,8 @@ import { formatProblem, PolicyError, readPolicyFile } from "../policy/loader";
 import { parseArgs, UsageError } from "./args";
 
 export const POLICY_USAGE = `usage: vigil policy validate FILE...
-       vigil policy dry-run --policy FILE [--policy FILE]... --events LOG [--agent NAME] [--json]`;
+       vigil policy dry-run --policy FILE [--policy FILE]... --events LOG [--agent NAME] [--json]
+       vigil policy suggest --agent NAME (--events LOG | --url URL) [--out FILE]`;
 
 function compile(files: string[]) {
   try {
@@ -26,7 +29,7 @@ function compile(files: string[]) {
   }
 }
 
-export function policyCommand(argv: readonly string[]): number {
+export async function policyCommand(argv: readonly string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === "validate") {
     if (rest.length === 0) throw new UsageError(`vigil policy validate: no file given\n${POLICY_USAGE}`);
@@ -52,5 +55,51 @@ export function policyCommand(argv: readonly string[]): number {
     }
     return 0;
   }
+  if (sub === "suggest") return suggest(rest);
   throw new UsageError(POLICY_USAGE);
+}
+
+/**
+ * An allowlist policy from what an agent did: from a `vigil run --events` log (replayed through a profile
+ * here), or from a running service's profile of it (GET /v1/profiles/NAME/policy; token in VIGIL_TOKEN).
+ */
+async function suggest(argv: readonly string[]): Promise<number> {
+  const { options } = parseArgs("vigil policy suggest", argv, { agent: { value: true }, events: { value: true }, url: { value: true }, out: { value: true } } as const);
+  const agent = options.agent as string | undefined;
+  if (!agent || (options.events === undefined) === (options.url === undefined)) throw new UsageError(`vigil policy suggest: --agent and one of --events and --url are required\n${POLICY_USAGE}`);
+  let yaml: string;
+  if (options.events !== undefined) {
+    const book = new ProfileBook({ sensitivePaths: [], onFinding: () => {} });
+    const skipped: DryRunReport["skipped"] = [];
+    for (const e of parseEventLines(readFileSync(options.events as string, "utf8"), skipped)) if (e.type !== "syscall" && e.agent === agent) book.write(e);
+    const profile = book.get(agent);
+    if (!profile) {
+      process.stderr.write(`vigil policy suggest: no event of agent ${agent} in ${options.events as string}\n`);
+      return 1;
+    }
+    try {
+      yaml = suggestPolicy(profile);
+    } catch (e) {
+      process.stderr.write(`vigil policy suggest: ${(e as Error).message}\n`);
+      return 1;
+    }
+  } else {
+    const url = `${(options.url as string).replace(/\/$/, "")}/v1/profiles/${encodeURIComponent(agent)}/policy`;
+    let r: Response;
+    try {
+      r = await fetch(url, { headers: { authorization: `Bearer ${process.env.VIGIL_TOKEN ?? ""}` }, signal: AbortSignal.timeout(10_000) });
+    } catch (e) {
+      process.stderr.write(`vigil policy suggest: ${url}: ${(e as Error).message}\n`);
+      return 1;
+    }
+    const body = (await r.json().catch(() => ({}))) as { policy?: string; message?: string };
+    if (!r.ok || typeof body.policy !== "string") {
+      process.stderr.write(`vigil policy suggest: ${url}: ${r.status} ${body.message ?? ""}\n`);
+      return 1;
+    }
+    yaml = body.policy;
+  }
+  if (options.out) writeFileSync(options.out as string, yaml);
+  else process.stdout.write(yaml);
+  return 0;
 }

@@ -72,6 +72,7 @@ const DEFAULT_SEVERITY: Record<ActionName, Severity> = { alert: "medium", deny: 
 const PROCESS_EVENTS: EventKind[] = ["exec", "open", "connect", "fork", "exit", "cred"];
 const FIELDS_FOR: Record<keyof Omit<Match, "event">, EventKind[] | "any"> = {
   binary: "any",
+  notBinary: "any",
   argv: ["exec"],
   path: ["open"],
   notPath: ["open"],
@@ -108,7 +109,7 @@ function planEnforcement(rule: Rule, caps: Capabilities): { enforcement: Enforce
   if (action === "alert") return { enforcement: "none", kernel: null };
   if (action === "freeze" && !caps.cgroupFreeze.ok) return `action freeze needs cgroup.freeze: ${caps.cgroupFreeze.detail}`;
   if (ev === "connect") {
-    const userspaceOnly = (["binary", "uid", "comm"] as const).filter((k) => m[k] !== undefined);
+    const userspaceOnly = (["binary", "notBinary", "uid", "comm"] as const).filter((k) => m[k] !== undefined);
     if (userspaceOnly.length === 0) {
       if (!caps.connectGuard.ok) return `action ${action} on connect needs the cgroup connect hooks: ${caps.connectGuard.detail}`;
       return { enforcement: "kernel", kernel: "connect" };
@@ -122,7 +123,7 @@ function planEnforcement(rule: Rule, caps: Capabilities): { enforcement: Enforce
       return caps.bpfLsm.ok
         ? "deny on exec is not implemented by this Vigil (it needs a BPF LSM program); use kill, which stops the new program before it runs"
         : `deny on exec needs BPF LSM, and ${caps.bpfLsm.detail}; use kill, which stops the new program before it runs`;
-    const kernelable = m.binary !== undefined && m.argv === undefined && m.uid === undefined && m.comm === undefined;
+    const kernelable = m.binary !== undefined && m.notBinary === undefined && m.argv === undefined && m.uid === undefined && m.comm === undefined;
     if (action === "kill" && !kernelable)
       return "kill on exec is carried out in the kernel, which matches the binary only: a kill rule needs `binary` and no argv, uid or comm conditions (use kill-tree or freeze, carried out by Vigil after the exec, for those)";
     return kernelable && (action === "kill" || action === "kill-tree") ? { enforcement: "kernel", kernel: "exec" } : { enforcement: "userspace", kernel: null };
@@ -131,7 +132,7 @@ function planEnforcement(rule: Rule, caps: Capabilities): { enforcement: Enforce
     if (ev === "open") {
       if (m.path || !m.notPath)
         return `deny on open is a Landlock allowlist: it takes notPath (the paths the command may use) and no path (Landlock grants access beneath paths and cannot deny beneath one; BPF LSM could, and ${caps.bpfLsm.detail}); use kill, freeze or kill-tree (carried out after the open) or alert for a deny list`;
-      const extra = (["binary", "uid", "comm"] as const).filter((k) => m[k] !== undefined);
+      const extra = (["binary", "notBinary", "uid", "comm"] as const).filter((k) => m[k] !== undefined);
       if (extra.length) return `deny on open is a Landlock layer over the whole command tree: ${extra.join(", ")} cannot be part of it`;
       if (!caps.landlock.ok) return `deny on open needs Landlock: ${caps.landlock.detail}`;
       return { enforcement: "kernel", kernel: "landlock" };

@@ -82,6 +82,13 @@ export function compileMatcher(m: Match): (e: VigilEvent, ctx: MatchContext) => 
       return bin !== undefined && test(bin);
     });
   }
+  if (m.notBinary) {
+    const test = globMatcher(m.notBinary);
+    checks.push((e, ctx) => {
+      const bin = e.type === "exec" ? e.filename : ctx.exe(e.pid);
+      return bin !== undefined && !test(bin);
+    });
+  }
   if (m.argv) {
     const needles = m.argv;
     checks.push((e) => e.type === "exec" && e.argv.some((a) => needles.some((n) => a.includes(n))));

@@ -24,6 +24,8 @@ export const MatchSchema = Type.Object(
     event: Type.Union(EVENT_KINDS.map((k) => Type.Literal(k))),
     /** exec: the new program; other events: the process's current program. Exact paths or globs. */
     binary: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
+    /** exec: the new program; other events: the process's current program. Matches none of these. */
+    notBinary: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
     /** exec: any argument contains any of these strings. */
     argv: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
     /** open: path globs (`*` stays within a directory, `**` crosses them). `${WORKSPACE}` is the run's workspace. */

@@ -12,10 +12,11 @@ import type { VigilEvent } from "../events/types";
 import { findingId, type Finding } from "../events/records";
 import type { Severity } from "../policy/schema";
 import type { EventSink } from "../pipeline/event-pipeline";
-import { globMatcher } from "../policy/match";
+import { globMatcher, openAccess } from "../policy/match";
 
 const MAX_KEYS = 4096;
 const RATE_WINDOW_MS = 10_000;
+const EINPROGRESS = 115;
 const RATE_TYPES = ["exec", "open", "connect", "fork"] as const;
 
 export interface Baseline {
@@ -36,6 +37,9 @@ export interface AgentProfile {
   syscalls: Record<string, number>;
   binaries: Record<string, number>;
   fileAreas: Record<string, number>;
+  writeAreas: Record<string, number>;
+  domains: Record<string, number>;
+  unnamedAddresses: Record<string, number>;
   destinations: Record<string, number>;
   tools: Record<string, number>;
   modelHosts: Record<string, number>;
@@ -53,6 +57,11 @@ class Profile {
   readonly syscalls = new Map<string, number>();
   readonly binaries = new Map<string, number>();
   readonly fileAreas = new Map<string, number>();
+  /** Areas the agent opened files for writing in (successfully). */
+  readonly writeAreas = new Map<string, number>();
+  /** Names its connects were learned from (DNS), and the addresses it reached with none. */
+  readonly domains = new Map<string, number>();
+  readonly unnamedAddresses = new Map<string, number>();
   readonly destinations = new Map<string, number>();
   readonly tools = new Map<string, number>();
   readonly modelHosts = new Map<string, number>();
@@ -124,6 +133,7 @@ export class ProfileBook implements EventSink {
       case "open": {
         const area = fileArea(e.path);
         bump(p.fileAreas, area);
+        if (e.ret >= 0 && openAccess(e.flags).includes("write")) bump(p.writeAreas, area);
         if (!p.baseline) break;
         if (this.sensitive(e.path)) this.deviate(p, e, "sensitive-path", e.path, "high", `opened sensitive path ${e.path}`);
         else if (!p.baseline.fileAreas.includes(area)) this.deviate(p, e, "new-file-area", area, "low", `touched ${area}, not in the baseline`);
@@ -132,6 +142,8 @@ export class ProfileBook implements EventSink {
       case "connect": {
         const dest = `${e.address.includes(":") ? `[${e.address}]` : e.address}:${e.port}`;
         bump(p.destinations, dest);
+        // Only what got through: a refused connect is no part of what the agent needs.
+        if (e.ret === 0 || e.ret === -EINPROGRESS) bump(e.domain ? p.domains : p.unnamedAddresses, e.domain ?? e.address);
         if (p.baseline && !p.baseline.destinations.includes(dest)) this.deviate(p, e, "new-destination", dest, "medium", `connected to ${dest}, not in the baseline`);
         break;
       }
@@ -242,6 +254,9 @@ export class ProfileBook implements EventSink {
       syscalls: Object.fromEntries([...p.syscalls].sort((a, b) => b[1] - a[1])),
       binaries: Object.fromEntries(p.binaries),
       fileAreas: Object.fromEntries(p.fileAreas),
+      writeAreas: Object.fromEntries(p.writeAreas),
+      domains: Object.fromEntries(p.domains),
+      unnamedAddresses: Object.fromEntries(p.unnamedAddresses),
       destinations: Object.fromEntries(p.destinations),
       tools: Object.fromEntries(p.tools),
       modelHosts: Object.fromEntries(p.modelHosts),

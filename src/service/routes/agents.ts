@@ -1,6 +1,7 @@
 import { Elysia, t } from "elysia";
 import { parseTraceparent, SpanError } from "../../agents/spans";
 import type { VigilService } from "../vigil-service";
+import { suggestPolicy } from "../../profiles/suggest";
 import { ApiError, documented, ErrorBody, noQuery, notFound } from "./schemas";
 
 const AgentName = t.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description: "letters, digits, . _ -; 64 at most" });
@@ -143,5 +144,27 @@ export function agentRoutes(service: VigilService) {
         return { profile: service.profileOf(params.id) ?? null };
       },
       { ...noQuery, params: IdParams, detail: { summary: "Behavior profile of an agent: syscall mix, binaries, file areas, destinations, tree shape, rates, baseline", tags: ["profiles"], responses: documented(200, "{ profile } (null before any activity)") } },
+    )
+    .get(
+      "/profiles/:id/policy",
+      ({ params }) => {
+        agentOr404(params.id);
+        const profile = service.profileOf(params.id);
+        if (!profile) throw new ApiError(409, "nothing_learned", `agent ${params.id} has done nothing to learn an allowlist from yet`);
+        try {
+          return { policy: suggestPolicy(profile) };
+        } catch (e) {
+          throw new ApiError(409, "nothing_learned", (e as Error).message);
+        }
+      },
+      {
+        ...noQuery,
+        params: IdParams,
+        detail: {
+          summary: "An allowlist policy (YAML, mode shadow) written from the agent's profile: its write areas, the domains it reached, the programs it ran; to review, shadow, then enforce",
+          tags: ["profiles"],
+          responses: { ...documented(200, "{ policy }: the YAML"), ...documented(409, "The agent has done nothing to learn from yet") },
+        },
+      },
     );
 }
