@@ -15,9 +15,14 @@ import { AgentRegistry } from "../src/agents/agent-registry";
 import { ProcessTree } from "../src/proc/process-tree";
 import { compilePolicies } from "../src/policy/compile";
 import { rmSync } from "node:fs";
+import { enableRunTimeStats } from "../src/kernel/bpf-object";
 import { buildStorm, median, runIn, table, writeReport } from "./lib";
 import { stormRuns } from "./storm";
 import { makeWorkload } from "./workload";
+import { VIGIL_EXEC } from "../src/cgroup/cgroup";
+import { LANDLOCK_ACCESS, launcherArgs } from "../src/kernel/landlock";
+import { makeNetns } from "../lab/netns";
+import { ROOT } from "../lab/daemon";
 
 /** 24 rules of every kind, none of which the benchmark workloads trigger (nothing is killed mid-measurement). */
 const POLICY = `apiVersion: vigil/v1
@@ -71,16 +76,121 @@ function userspaceCost(quick: boolean): { nsNoRules: number; nsRules: number; ru
   return { nsNoRules: none.ns, nsRules: some.ns, rules: some.rules, findings: some.findings };
 }
 
-/** An observer on the cgroup, with or without the policy in force the way `vigil run --policy` puts it. */
-function observe(cg: OwnedCgroup, withPolicy: boolean): () => void {
+/**
+ * An observer on the cgroup, with or without a policy in force the way `vigil run --policy` puts it.
+ * The cgroup is Vigil's (connect hooks and DNS learners attached), as in `vigil run`.
+ */
+function observe(cg: OwnedCgroup, policy: string | null, onStop?: (rt: Runtime) => void): () => void {
   const rt = new Runtime({ observer: { syscalls: "aggregate", cgroupIds: [cg.id] }, scopeAgent: "bench" });
   const { agents, tree } = rt;
-  const guard = withPolicy ? new PolicyGuard({ agents, tree, interventions: new Interventions(agents, () => {}), enforcer: rt.enforcer, onFinding: () => {} }) : null;
+  const guard = policy ? new PolicyGuard({ agents, tree, interventions: new Interventions(agents, () => {}), enforcer: rt.enforcer, onFinding: () => {} }) : null;
   if (guard) rt.pipeline.addSink(guard);
   rt.start();
   agents.register({ name: "bench", cgroupId: cg.id, cgroupPath: cg.relPath, cgroupOwned: true });
-  if (guard) guard.apply(compilePolicies([{ file: "bench.yaml", text: POLICY }], probeCapabilities()));
-  return () => void rt.stop();
+  if (guard && policy) guard.apply(compilePolicies([{ file: "bench.yaml", text: policy }], probeCapabilities()));
+  return () => {
+    onStop?.(rt);
+    rt.stop();
+  };
+}
+
+/** The programs one resolve + connect round runs: the query out, the answer in, two connects (UDP, TCP). */
+const ROUND_PROGRAMS = { vigil_dns_egress: 1, vigil_dns_ingress: 1, vigil_connect4: 2 } as const;
+
+/** A name resolved (glibc, UDP to the namespace's DNS server) and connected to, n times: ns per round. */
+const RESOLVE_CONNECT_LOOP = (n: number, port: number) => `import socket, time
+t = time.perf_counter_ns()
+for i in range(${n}):
+    a = socket.getaddrinfo("allowed.test", ${port}, socket.AF_INET, socket.SOCK_STREAM)[0][4]
+    s = socket.socket()
+    s.connect(a)
+    s.close()
+print((time.perf_counter_ns() - t) / ${n})`;
+
+const DOMAIN_POLICY = `apiVersion: vigil/v1
+kind: Policy
+metadata: { name: bench-egress }
+spec:
+  rules:
+    - name: allowlist
+      match: { event: connect, notDomain: ["allowed.test", "*.github.com", "api.openai.com"], notCidr: ["127.0.0.1/32"] }
+      action: deny
+`;
+
+/** Runs a and b alternately `reps` times each (so drift on the host hits both alike); their medians. */
+async function alternate(reps: number, a: () => Promise<number>, b: () => Promise<number>): Promise<[number, number]> {
+  const ra: number[] = [];
+  const rb: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    ra.push(await a());
+    rb.push(await b());
+  }
+  return [median(ra), median(rb)];
+}
+
+/**
+ * Confinement: the exec/open workload under a Landlock write allowlist against the same launcher without
+ * one (unobserved both, so the difference is Landlock's); and a resolve-then-connect loop in a network
+ * namespace with its own DNS server, observed in a guarded cgroup (the DNS learners run) without a rule and
+ * with a domain allowlist in force (every connect judged by its learned name), against unobserved.
+ */
+async function confinementCost(cg: OwnedCgroup, quick: boolean, reps: number) {
+  const { dir, script } = makeWorkload(quick ? 300 : 1000);
+  const layer = launcherArgs([{ ruleId: 1, agents: null, rights: LANDLOCK_ACCESS.write, allow: [dir, "/tmp", "/dev/null"] }]);
+  const launch = async (extra: string[]) => (await runIn(cg, [VIGIL_EXEC, ...extra, cg.procsFile, "/bin/sh", "sh", "-c", script])).ms;
+  let workload: [number, number];
+  try {
+    workload = await alternate(2 * reps + 1, () => launch([]), () => launch(layer));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const netns = makeNetns(`vigil-bench${process.pid}`);
+  const port = 8080;
+  const dns = Bun.spawn([...netns.exec, process.execPath, `${ROOT}/lab/dns-server.ts`, "--tcp-port", String(port), "--a", "allowed.test=127.0.0.2", "--ttl", "60"], { stdout: "pipe", stderr: "inherit" });
+  const rounds = quick ? 2000 : 10_000;
+  const loop = async () => Number((await runIn(cg, [...netns.exec, "python3", "-c", RESOLVE_CONNECT_LOOP(rounds, port)])).stdout.trim());
+  const domain: Record<string, number> = {};
+  const hookNs: Record<string, number> = {};
+  const perProgram: Record<string, number> = {};
+  try {
+    const reader = dns.stdout.getReader();
+    await reader.read(); // "ready"
+    reader.releaseLock();
+    const runs = async (n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push(await loop());
+      return median(out);
+    };
+    domain.unobserved = await runs(reps);
+    for (const [name, policy] of [["guarded", null], ["allowlist", DOMAIN_POLICY]] as const) {
+      // The kernel's own run time of each program (BPF stats): what a round costs in the hooks, free of the host's noise.
+      const stats = enableRunTimeStats();
+      const stop = observe(cg, policy, (rt) => {
+        const ps = rt.observer.programRunStats();
+        let ns = 0;
+        for (const [prog, per] of Object.entries(ROUND_PROGRAMS)) {
+          const p = ps[prog];
+          if (p && p.runs) {
+            perProgram[`${name}:${prog}`] = p.runTimeNs / p.runs;
+            ns += (per * p.runTimeNs) / p.runs;
+          }
+        }
+        hookNs[name] = ns;
+      });
+      try {
+        domain[name] = await runs(reps);
+      } finally {
+        stop();
+        stats.close();
+      }
+    }
+  } finally {
+    dns.kill();
+    await dns.exited;
+    netns.remove();
+  }
+  return { workload: { plain: workload[0], landlock: workload[1] }, domain, hookNs, perProgram, rounds };
 }
 
 const CONNECT_LOOP = (n: number) => `import socket, time
@@ -129,7 +239,7 @@ export async function benchPolicy(quick: boolean): Promise<Record<string, unknow
     const base = await measure();
     const rows: Record<string, Row> = { baseline: base };
     for (const withPolicy of [false, true]) {
-      const stop = observe(cg, withPolicy);
+      const stop = observe(cg, withPolicy ? POLICY : null);
       try {
         rows[withPolicy ? "policy" : "observed"] = await measure();
       } finally {
@@ -150,7 +260,31 @@ export async function benchPolicy(quick: boolean): Promise<Record<string, unknow
         ],
       ),
     );
-    const result = { userspace: u, kernel: rows, stormN, iterations, connects, reps };
+    const c = await confinementCost(cg, quick, reps);
+    const us = (ns: number) => (ns / 1000).toFixed(2);
+    console.log(`\n## confinement (Landlock write allowlist on the workload, unobserved, ${2 * reps + 1} alternating runs each; ${c.rounds} resolve + connect rounds in a network namespace; medians)\n`);
+    console.log(
+      table(
+        ["setup", "workload ms", "vs launcher alone"],
+        [
+          ["launcher (vigil-exec), no layer", c.workload.plain, "1.00x"],
+          ["launcher + Landlock write layer", c.workload.landlock, r(c.workload.landlock, c.workload.plain)],
+        ],
+      ),
+    );
+    console.log("");
+    console.log(`hook ns per run: ${Object.entries(c.perProgram).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}\n`);
+    console.log(
+      table(
+        ["setup", "µs per resolve + connect (wall)", "vs unobserved", "µs in the hooks per round (BPF stats)"],
+        [
+          ["unobserved", us(c.domain.unobserved!), "-", "-"],
+          ["observed, guarded cgroup (DNS learned), no rule", us(c.domain.guarded!), r(c.domain.guarded!, c.domain.unobserved!), us(c.hookNs.guarded ?? 0)],
+          ["observed + domain allowlist", us(c.domain.allowlist!), r(c.domain.allowlist!, c.domain.unobserved!), us(c.hookNs.allowlist ?? 0)],
+        ],
+      ),
+    );
+    const result = { userspace: u, kernel: rows, confinement: c, stormN, iterations, connects, reps };
     writeReport("policy", result);
     return result;
   } finally {
