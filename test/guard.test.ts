@@ -91,6 +91,23 @@ describe("policies from a watched directory", () => {
     expect(metrics).toMatch(/vigil_policy_rules\{where="kernel_connect"\} 1/);
   });
 
+  test("GET /v1/profiles/:id/policy suggests an allowlist in shadow mode from what the agent did", async () => {
+    const a = agentShell("suggest-1", "cat /etc/hostname > \"$PWD/out.txt\"; echo done");
+    expect((await api("POST", "/v1/agents", { name: "suggest-1", pid: a.proc.pid, contain: true })).status).toBe(201);
+    expect((await api("GET", "/v1/profiles/nobody/policy")).status).toBe(404);
+    a.go();
+    expect(await a.proc.exited).toBe(0);
+    const r = await until(async () => {
+      const s = await api("GET", "/v1/profiles/suggest-1/policy");
+      return s.status === 200 && String(s.body.policy).includes("/usr/bin/cat") && String(s.body.policy).includes("writes") ? s : undefined;
+    }, 5000);
+    const policy = Bun.YAML.parse(r.body.policy) as { spec: { mode: string; agents: string[]; rules: { name: string; match: Record<string, unknown> }[] } };
+    expect(policy.spec).toMatchObject({ mode: "shadow", agents: ["suggest-1"] });
+    const writes = policy.spec.rules.find((x) => x.name === "writes")!;
+    expect(writes.match.notPath).toContain(`${a.work}/**`);
+    expect((await api("POST", "/v1/policies/validate", { yaml: r.body.policy, file: "suggested.yaml" })).body.valid).toBe(true);
+  });
+
   test("hot reload under a connect storm never lets a denied call through; an invalid file is rejected and the old rules keep enforcing", async () => {
     const N = 1500;
     const a = agentShell(

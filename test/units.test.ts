@@ -407,3 +407,52 @@ describe("domain patterns (the kernel's names)", () => {
     expect(() => parseDomainPattern("*.a.b.c.d.e.f.g.h.i")).toThrow("at most 8 labels deep");
   });
 });
+
+import { suggestPolicy } from "../src/profiles/suggest";
+import { ProfileBook } from "../src/profiles/profile-book";
+
+describe("suggested allowlists", () => {
+  test("from a profile: write areas, reached names and unnamed addresses, programs; refused connects left out; nothing learned is an error", () => {
+    const book = new ProfileBook({ sensitivePaths: [], onFinding: () => {} });
+    const base = { tid: 1, ppid: 1, uid: 0, gid: 0, cgroupId: 1, agentId: 1, ktimeNs: 0, agent: "a", comm: "x", pid: 7, ts: 1 };
+    book.write({ ...base, type: "exec", filename: "/usr/bin/git", argv: ["git"], argvTruncated: false, filenameTruncated: false, oldPid: 7, ino: 1, dev: 1 });
+    book.write({ ...base, type: "open", path: "/work/repo/src/a.ts", flags: 0o1101, mode: 0, dfd: -100, ret: 3, pathTruncated: false });
+    book.write({ ...base, type: "open", path: "/etc/passwd", flags: 0, mode: 0, dfd: -100, ret: 3, pathTruncated: false });
+    book.write({ ...base, type: "connect", family: "ipv4", address: "140.82.112.3", port: 443, fd: 3, ret: -115, domain: "github.com" });
+    book.write({ ...base, type: "connect", family: "ipv4", address: "127.0.0.53", port: 53, fd: 3, ret: 0 });
+    book.write({ ...base, type: "connect", family: "ipv4", address: "1.2.3.4", port: 443, fd: 3, ret: -1, domain: "evil.test" });
+    const p = Bun.YAML.parse(suggestPolicy(book.get("a")!)) as { spec: { mode: string; rules: { name: string; match: Record<string, unknown> }[] } };
+    expect(p.spec.mode).toBe("shadow");
+    expect(Object.fromEntries(p.spec.rules.map((r) => [r.name, r.match]))).toEqual({
+      writes: { event: "open", access: "write", notPath: ["/work/repo/src/**", "/dev/null"] },
+      egress: { event: "connect", notDomain: ["github.com"], notCidr: ["127.0.0.53/32"] },
+      programs: { event: "exec", notBinary: ["/usr/bin/git"] },
+    });
+    const empty = new ProfileBook({ sensitivePaths: [], onFinding: () => {} });
+    empty.write({ ...base, agent: "b", type: "fork", childPid: 8 });
+    expect(() => suggestPolicy(empty.get("b")!)).toThrow("has done nothing to learn an allowlist from yet");
+  });
+});
+
+import { absoluteOpenPath } from "../src/proc/open-path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ProcessTree as Tree } from "../src/proc/process-tree";
+
+describe("relative open paths", () => {
+  test("resolved against the process's working directory; absolute ones as they are; a process gone: null", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "vigil-cwd-"));
+    const p = Bun.spawn(["sleep", "5"], { cwd });
+    try {
+      const tree = new Tree();
+      expect(absoluteOpenPath(p.pid, -100, "src/a.ts", tree)).toBe(`${cwd}/src/a.ts`);
+      expect(absoluteOpenPath(p.pid, -100, "./b", tree)).toBe(`${cwd}/b`);
+      expect(absoluteOpenPath(p.pid, -100, "/etc/hosts", tree)).toBe("/etc/hosts");
+      expect(absoluteOpenPath(2 ** 22 + 12345, -100, "gone", tree)).toBeNull();
+    } finally {
+      p.kill();
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});

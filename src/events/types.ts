@@ -73,6 +73,8 @@ export interface OpenEvent extends EventBase {
   /** File descriptor, or -errno. */
   ret: number;
   pathTruncated: boolean;
+  /** A relative `path` made absolute against the directory it was relative to, read from /proc on arrival (src/proc/open-path.ts). */
+  absolutePath?: string;
 }
 export interface ConnectEvent extends EventBase {
   type: "connect";

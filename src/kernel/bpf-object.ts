@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 /**
  * A small typed API over a BPF object file: open, set knobs and map sizes,
  * load (verifier log captured), attach, use maps, close. Shaped after
@@ -354,6 +355,7 @@ export class BpfLink {
 
   /** A link pinned at `path` in bpffs (null: none there). */
   static openPinned(path: string, label: string): BpfLink | null {
+    if (!existsSync(path)) return null;
     const h = toPtr(libbpf.bpf_link__open(ptr(cstr(path))));
     return h ? new BpfLink(h, label) : null;
   }

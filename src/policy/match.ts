@@ -3,7 +3,6 @@
  * addresses, exact sets over ports, uids and names. One matcher per rule,
  * all its conditions required.
  */
-import { readlinkSync } from "node:fs";
 import type { OpenEvent, VigilEvent } from "../events/types";
 import { cidrContains, parseAddress, parseCidr, type Cidr } from "../enforce/cidr";
 import { domainMatcher, parseDomainPattern } from "../enforce/domains";
@@ -24,21 +23,6 @@ export const GLOB_CHARS = /[*?[\]{}]/;
 export interface MatchContext {
   /** The program the process runs now (from the process tree), if known. */
   exe(pid: number): string | undefined;
-  /** Where a relative path of an open by `pid` points: against its working directory, or against `dfd`. Absent: as given. */
-  absolutePath?(pid: number, dfd: number, path: string): string;
-}
-
-const AT_FDCWD = -100;
-
-/** An open's path made absolute through /proc (the process's cwd, or its dfd), when the process is still there. */
-export function procAbsolutePath(pid: number, dfd: number, path: string): string {
-  if (path.startsWith("/")) return path;
-  try {
-    const base = readlinkSync(dfd === AT_FDCWD ? `/proc/${pid}/cwd` : `/proc/${pid}/fd/${dfd}`);
-    return path === "." ? base : `${base.replace(/\/$/, "")}/${path.replace(/^\.\//, "")}`;
-  } catch {
-    return path; // gone already: judged as given
-  }
 }
 
 /**
@@ -93,14 +77,15 @@ export function compileMatcher(m: Match): (e: VigilEvent, ctx: MatchContext) => 
     const needles = m.argv;
     checks.push((e) => e.type === "exec" && e.argv.some((a) => needles.some((n) => a.includes(n))));
   }
-  const absolute = (e: OpenEvent, ctx: MatchContext) => (ctx.absolutePath && !e.path.startsWith("/") ? ctx.absolutePath(e.pid, e.dfd, e.path) : e.path);
+  // A relative path is judged where it pointed, when the pipeline could tell (OpenEvent.absolutePath).
+  const absolute = (e: OpenEvent) => e.absolutePath ?? e.path;
   if (m.path) {
     const test = globMatcher(m.path);
-    checks.push((e, ctx) => e.type === "open" && test(absolute(e, ctx)));
+    checks.push((e) => e.type === "open" && test(absolute(e)));
   }
   if (m.notPath) {
     const test = globMatcher(m.notPath);
-    checks.push((e, ctx) => e.type === "open" && !test(absolute(e, ctx)));
+    checks.push((e) => e.type === "open" && !test(absolute(e)));
   }
   if (m.access) {
     const want = new Set<string>(typeof m.access === "string" ? [m.access] : m.access);

@@ -11,7 +11,7 @@ import type { EnforceEvent, VigilEvent } from "../events/types";
 import type { KernelEnforcer } from "../enforce/kernel-enforcer";
 import type { Interventions } from "../enforce/interventions";
 import { findingId, type Finding } from "../events/records";
-import { openAccess, procAbsolutePath } from "./match";
+import { openAccess } from "./match";
 import { emptyPolicySet, type CompiledRule, type MatchContext, type PolicySet } from "./compile";
 import type { ProcessTree } from "../proc/process-tree";
 import type { EventSink } from "../pipeline/event-pipeline";
@@ -44,7 +44,7 @@ export class PolicyGuard implements EventSink {
   private readonly budgetsCrossed = new Set<string>();
 
   constructor(private readonly options: PolicyGuardOptions) {
-    this.ctx = { exe: (pid) => options.tree.get(pid)?.exe ?? undefined, absolutePath: procAbsolutePath };
+    this.ctx = { exe: (pid) => options.tree.get(pid)?.exe ?? undefined };
     options.agents.onChange(() => this.agentChanged());
     // A fresh sensor's maps hold no rules: the set in force goes in before its programs attach.
     options.enforcer?.onBound(() => {

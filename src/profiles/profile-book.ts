@@ -131,7 +131,7 @@ export class ProfileBook implements EventSink {
         break;
       }
       case "open": {
-        const area = fileArea(e.path);
+        const area = fileArea(e.absolutePath ?? e.path);
         bump(p.fileAreas, area);
         if (e.ret >= 0 && openAccess(e.flags).includes("write")) bump(p.writeAreas, area);
         if (!p.baseline) break;

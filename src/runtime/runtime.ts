@@ -21,6 +21,7 @@ import type { ProcessEvent } from "../events/types";
 import { OBSERVER_DROP_STAGES, Observer, type DropCounts, type ObserverOptions } from "../observer/observer";
 import { EventPipeline } from "../pipeline/event-pipeline";
 import { ProcessTree } from "../proc/process-tree";
+import { absoluteOpenPath } from "../proc/open-path";
 import { IntentTracker, type LlmBodies } from "../intent/intent-tracker";
 import { TlsProbes } from "../sensor/tls-probes";
 import { CAPTURE_KINDS } from "../sensor/capture";
@@ -67,6 +68,10 @@ export class Runtime {
     const after = options.observer.onEvent;
     const handle = (e: ProcessEvent) => {
       if (e.type === "connect" || (e.type === "enforce" && e.op === "connect")) this.enforcer.nameDestination(e);
+      else if (e.type === "open" && !e.path.startsWith("/")) {
+        const abs = absoluteOpenPath(e.pid, e.dfd, e.path, this.tree);
+        if (abs) e.absolutePath = abs;
+      }
       this.pipeline.handle(e);
     };
     this.observer = new Observer({
