@@ -104,7 +104,11 @@ export class Sensor {
       if (tls) obj.setConstant("tls_call_chunks", tlsCallChunks(options.tlsCallBytes));
       else for (const name of TLS_PROGRAMS) obj.program(name).setAutoload(false);
       if (options.pins) {
-        options.pins.prepare();
+        try {
+          options.pins.prepare();
+        } catch (e) {
+          throw new Error(`fail-closed enforcement (failClosed) pins in bpffs, and ${(e as Error).message}: mount bpffs at /sys/fs/bpf (on Kubernetes, the host's, as a hostPath volume) or set failClosed: false`);
+        }
         for (const name of PINNED_MAPS) obj.map(name).setPinPath(options.pins.path(`map-${name}`));
       }
       obj.load();
