@@ -10,9 +10,9 @@
  * hear `onBound` and write their whole state into the fresh maps, before
  * any program is attached.
  */
-import { statSync } from "node:fs";
 import { BpfLink, type BpfMap, type BpfObject } from "../kernel/bpf-object";
 import type { PinDir } from "../kernel/bpffs";
+import { cgroupIdOf } from "../cgroup/cgroup";
 import { Action, AGENT_ANY, AgentKind, CONNECT_RULES, DNS_STATS, DnsEntryFlag, LAYOUTS, type ActionName, type DnsStatName } from "../abi/layout";
 import { bootTimeNs } from "../kernel/libc";
 import { parseAddress, type Cidr } from "./cidr";
@@ -25,6 +25,7 @@ const CIDR_KEY = LAYOUTS.vigil_cidr_key.fields;
 const DOMAIN_KEY = LAYOUTS.vigil_domain_key.fields;
 const DNS_KEY = LAYOUTS.vigil_dns_key.fields;
 const DNS_ENTRY = LAYOUTS.vigil_dns_entry.fields;
+const utf8 = new TextDecoder();
 
 /** The programs attached to every cgroup Vigil guards: the connect hooks and the DNS learners. */
 export const GUARD_PROGRAMS = ["vigil_connect4", "vigil_connect6", "vigil_dns_ingress", "vigil_dns_egress"] as const;
@@ -145,13 +146,6 @@ export class KernelEnforcer {
     for (const listener of this.boundListeners) listener();
   }
 
-  /** Stopping on purpose: the guards' pins go (their links end with the object). */
-  releasePins(): void {
-    const m = this.maps;
-    if (!m?.pins) return;
-    for (const links of m.guards.values()) for (const l of links) l.unpin();
-  }
-
   /** Pins of cgroup guards no agent claimed after a restart (their cgroups are gone or unknown): let go. */
   releaseUnclaimedGuards(): string[] {
     const m = this.maps;
@@ -221,10 +215,11 @@ export class KernelEnforcer {
     const m = this.maps;
     if (!m || m.guards.has(dir)) return;
     const links: BpfLink[] = [];
+    const pinPrefix = m.pins ? guardPinPrefix(dir) : null;
     try {
       for (const name of GUARD_PROGRAMS) {
         const prog = m.obj.program(name);
-        const pin = m.pins?.path(`${guardPinPrefix(dir)}-${name}`);
+        const pin = pinPrefix ? m.pins!.path(`${pinPrefix}-${name}`) : null;
         const old = pin ? BpfLink.openPinned(pin, `${name}@${dir} (pinned)`) : null;
         if (old) {
           prog.replaceIn(old);
@@ -340,7 +335,6 @@ export class KernelEnforcer {
     }
   }
 
-
   /** The name agent `agentId` (kernel id) learned address `addr` (16 bytes, IPv4 mapped) from, if still valid. */
   learnedName(agentId: number, addr: Uint8Array): LearnedName | null {
     const m = this.maps;
@@ -353,7 +347,7 @@ export class KernelEnforcer {
     const dv = new DataView(v.buffer);
     if (dv.getBigUint64(DNS_ENTRY.expires_ns[0], true) < bootTimeNs()) return null;
     const len = Math.min(dv.getUint32(DNS_ENTRY.name_len[0], true), DNS_ENTRY.name[1]);
-    const name = new TextDecoder().decode(v.subarray(DNS_ENTRY.name[0], DNS_ENTRY.name[0] + len));
+    const name = utf8.decode(v.subarray(DNS_ENTRY.name[0], DNS_ENTRY.name[0] + len));
     return { name, ambiguous: (dv.getUint32(DNS_ENTRY.flags[0], true) & DnsEntryFlag.ambiguous) !== 0 };
   }
 
@@ -400,7 +394,7 @@ export class KernelEnforcer {
 
 /** The pin names of a cgroup's guard links start with this (the cgroup's id: its directory's inode). */
 function guardPinPrefix(dir: string): string {
-  return `link-cg${statSync(dir).ino}`;
+  return `link-cg${cgroupIdOf(dir)}`;
 }
 
 /** Maps an earlier daemon filled: the generation in force, and every key of each generation, read back. */

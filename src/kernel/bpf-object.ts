@@ -1,10 +1,10 @@
-import { existsSync } from "node:fs";
 /**
  * A small typed API over a BPF object file: open, set knobs and map sizes,
  * load (verifier log captured), attach, use maps, close. Shaped after
  * cilium/ebpf's Collection/Map/Program/Link. Callers never see a raw pointer
  * or errno: every failure is a BpfError naming the operation.
  */
+import { existsSync } from "node:fs";
 import { ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { BpfError } from "./errors";
 import { closeFd, lastErrno, openDirectory, withSignalsHeld } from "./libc";
@@ -159,15 +159,6 @@ export class BpfMap {
   setPinPath(path: string): void {
     this.owner.assertNotLoaded(`pin ${this.name}`);
     check(`bpf_map__set_pin_path(${this.name})`, libbpf.bpf_map__set_pin_path(this.handle, ptr(cstr(path))));
-  }
-
-  get pinned(): boolean {
-    return libbpf.bpf_map__is_pinned(this.handle);
-  }
-
-  /** Removes the map's pin (the map lives on while a program or fd holds it). */
-  unpin(): void {
-    if (this.pinned) check(`bpf_map__unpin(${this.name})`, libbpf.bpf_map__unpin(this.handle, null));
   }
 
   /** Every key, one syscall each (for maps without batch operations, such as LPM tries). */

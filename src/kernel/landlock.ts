@@ -7,7 +7,7 @@
  */
 import { lastErrno, libc } from "./libc";
 
-export const LandlockFs = {
+const LandlockFs = {
   execute: 1 << 0,
   writeFile: 1 << 1,
   readFile: 1 << 2,
@@ -32,7 +32,6 @@ export const LANDLOCK_ACCESS = {
   write: F.writeFile | F.removeDir | F.removeFile | F.makeChar | F.makeDir | F.makeReg | F.makeSock | F.makeFifo | F.makeBlock | F.makeSym | F.refer | F.truncate,
   exec: F.execute,
 } as const;
-export type LandlockAccess = keyof typeof LANDLOCK_ACCESS;
 
 const SYS_LANDLOCK_CREATE_RULESET = 444;
 const LANDLOCK_CREATE_RULESET_VERSION = 1;

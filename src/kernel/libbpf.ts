@@ -44,8 +44,6 @@ const lib = dlopen("libbpf.so.1", {
   bpf_map__set_max_entries: { args: ["ptr", "u32"], returns: "i32" },
   bpf_map__initial_value: { args: ["ptr", "ptr"], returns: "ptr" },
   bpf_map__set_pin_path: { args: ["ptr", "ptr"], returns: "i32" },
-  bpf_map__unpin: { args: ["ptr", "ptr"], returns: "i32" },
-  bpf_map__is_pinned: { args: ["ptr"], returns: "bool" },
 
   bpf_map_lookup_elem: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   bpf_map_update_elem: { args: ["i32", "ptr", "ptr", "u64"], returns: "i32" },

@@ -253,8 +253,6 @@ export class Observer {
     return this.decoder;
   }
 
-  private readonly pinErrors: Error[] = [];
-
   /** Load, scope, attach and start draining. Throws a BpfError naming the failed step. */
   start(): void {
     if (this.sensor) throw new Error("observer already started");
@@ -424,12 +422,13 @@ export class Observer {
   stop(): Error[] {
     this.pause();
     const sensor = this.sensor;
+    const errors: Error[] = [];
     try {
       sensor?.releasePins();
     } catch (e) {
-      this.pinErrors.push(e as Error);
+      errors.push(e as Error);
     }
-    const errors = sensor?.detach() ?? [];
+    errors.push(...(sensor?.detach() ?? []));
     try {
       if (sensor) this.drain(true);
     } catch {
@@ -442,7 +441,6 @@ export class Observer {
     errors.push(...(sensor?.close() ?? []));
     this.sensor = null;
     this.tally = null;
-    errors.push(...this.pinErrors.splice(0));
     return errors;
   }
 }

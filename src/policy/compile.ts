@@ -14,14 +14,13 @@ import { CAPTURE_KINDS, isCaptureKind, type CaptureKind } from "../sensor/captur
 import { parseCidr, type Cidr } from "../enforce/cidr";
 import { parseDomainPattern } from "../enforce/domains";
 import { parsePolicySource, PolicyError, type LoadedPolicy, type PolicyProblem, type PolicySource } from "./loader";
-import { ACCESS_KINDS, type EventKind, type Match, type Rule, type Severity } from "./schema";
+import type { EventKind, Match, Rule, Severity } from "./schema";
 import type { Enforcement } from "../events/records";
-import { compileMatcher, globMatcher, type MatchContext } from "./match";
+import { accessKinds, compileMatcher, GLOB_CHARS, globMatcher, type MatchContext } from "./match";
 import type { VigilEvent } from "../events/types";
 import { resolveBinaries } from "./binaries";
 import { existsSync } from "node:fs";
 import { LANDLOCK_ACCESS, type LandlockLayer } from "../kernel/landlock";
-import { GLOB_CHARS } from "./match";
 
 export type { Enforcement, MatchContext };
 
@@ -211,9 +210,8 @@ function compileRule(lp: LoadedPolicy, original: Rule, index: number, caps: Capa
       else allow.push(grant.path);
     });
     if (problems.length > before) return null;
-    const access: readonly (typeof ACCESS_KINDS)[number][] = rule.match.access === undefined ? ACCESS_KINDS : typeof rule.match.access === "string" ? [rule.match.access] : rule.match.access;
     let rights = 0;
-    for (const a of access) rights |= LANDLOCK_ACCESS[a];
+    for (const a of accessKinds(rule.match.access)) rights |= LANDLOCK_ACCESS[a];
     set.landlock.push({ ruleId: id, agents, rights, allow });
   }
   if (shadow) {

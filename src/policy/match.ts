@@ -6,7 +6,7 @@
 import type { OpenEvent, VigilEvent } from "../events/types";
 import { cidrContains, parseAddress, parseCidr, type Cidr } from "../enforce/cidr";
 import { domainMatcher, parseDomainPattern } from "../enforce/domains";
-import type { Match } from "./schema";
+import { ACCESS_KINDS, type AccessKind, type Match } from "./schema";
 
 /** What an open asks for, from its flags: read (O_RDONLY, O_RDWR), write (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC). */
 export function openAccess(flags: number): ("read" | "write")[] {
@@ -15,6 +15,11 @@ export function openAccess(flags: number): ("read" | "write")[] {
   if (mode === 0 || mode === 2) out.push("read");
   if (mode === 1 || mode === 2 || flags & 0o100 || flags & 0o1000) out.push("write");
   return out;
+}
+
+/** A rule's `access`, as a list (one kind, several, or none given: all of them). */
+export function accessKinds(access: Match["access"]): readonly AccessKind[] {
+  return access === undefined ? ACCESS_KINDS : typeof access === "string" ? [access] : access;
 }
 
 export const GLOB_CHARS = /[*?[\]{}]/;
@@ -59,17 +64,19 @@ function addressBytes(a: string): Uint8Array | null {
 
 export function compileMatcher(m: Match): (e: VigilEvent, ctx: MatchContext) => boolean {
   const checks: ((e: VigilEvent, ctx: MatchContext) => boolean)[] = [];
+  // exec: the new program; other events: the program the process runs now.
+  const programOf = (e: VigilEvent, ctx: MatchContext) => (e.type === "exec" ? e.filename : ctx.exe(e.pid));
   if (m.binary) {
     const test = globMatcher(m.binary);
     checks.push((e, ctx) => {
-      const bin = e.type === "exec" ? e.filename : ctx.exe(e.pid);
+      const bin = programOf(e, ctx);
       return bin !== undefined && test(bin);
     });
   }
   if (m.notBinary) {
     const test = globMatcher(m.notBinary);
     checks.push((e, ctx) => {
-      const bin = e.type === "exec" ? e.filename : ctx.exe(e.pid);
+      const bin = programOf(e, ctx);
       return bin !== undefined && !test(bin);
     });
   }
@@ -88,7 +95,7 @@ export function compileMatcher(m: Match): (e: VigilEvent, ctx: MatchContext) => 
     checks.push((e) => e.type === "open" && !test(absolute(e)));
   }
   if (m.access) {
-    const want = new Set<string>(typeof m.access === "string" ? [m.access] : m.access);
+    const want = new Set<string>(accessKinds(m.access));
     checks.push((e) => e.type === "open" && openAccess(e.flags).some((a) => want.has(a)));
   }
   if (m.cidr || m.notCidr) {

@@ -13,7 +13,8 @@ const Name = Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", descrip
 const NonEmptyList = <T extends ReturnType<typeof Type.String> | ReturnType<typeof Type.Integer>>(item: T) => Type.Array(item, { minItems: 1, maxItems: 4096 });
 
 export const ACCESS_KINDS = ["read", "write", "exec"] as const;
-const AccessKind = Type.Union(ACCESS_KINDS.map((k) => Type.Literal(k)));
+export type AccessKind = (typeof ACCESS_KINDS)[number];
+const AccessKindSchema = Type.Union(ACCESS_KINDS.map((k) => Type.Literal(k)));
 
 export const EVENT_KINDS = ["exec", "open", "connect", "fork", "exit", "cred", "tool_call", "llm_call"] as const;
 /** The actions a rule may take: the kernel's list (enum vigil_action), so the two cannot differ. */
@@ -33,7 +34,7 @@ export const MatchSchema = Type.Object(
     /** open: the path matches none of these globs (with action deny: the paths allowed, enforced by Landlock). */
     notPath: Type.Optional(NonEmptyList(Type.String({ minLength: 1, maxLength: 512 }))),
     /** open: what the open asks for (read, write, exec); default any. */
-    access: Type.Optional(Type.Union([AccessKind, Type.Array(AccessKind, { minItems: 1, maxItems: 3 })])),
+    access: Type.Optional(Type.Union([AccessKindSchema, Type.Array(AccessKindSchema, { minItems: 1, maxItems: 3 })])),
     /** connect: destination in one of these networks. */
     cidr: Type.Optional(NonEmptyList(Type.String({ minLength: 2, maxLength: 64 }))),
     /** connect: destination in none of these networks. */

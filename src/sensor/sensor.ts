@@ -167,12 +167,9 @@ export class Sensor {
     link.pin(pins.path(EXEC_LINK_PIN));
   }
 
-  /** Stopping on purpose: every pin goes (links and maps then end with this object). */
+  /** Stopping on purpose: every pin goes, the guards' links with the rest (all then end with this object). */
   releasePins(): void {
-    const pins = this.options.pins;
-    if (!pins) return;
-    this.options.enforcer?.releasePins();
-    pins.removeAll();
+    this.options.pins?.removeAll();
   }
 
   get attached(): number {
